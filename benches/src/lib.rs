@@ -1,0 +1,1 @@
+//! Benchmarks of the Gazette client (criterion).

@@ -1,0 +1,7 @@
+//! Sans-IO core of the Gazette broker client.
+//!
+//! Every module here is a pure state machine: it takes inputs (responses,
+//! bytes, the current time, random seeds) and returns outputs (requests to
+//! send, content, errors, actions for the driver). Nothing here performs IO,
+//! spawns tasks, or reads a clock, so the same logic runs under tokio, a
+//! blocking driver, or a deterministic simulation.

@@ -1,0 +1,1 @@
+//! gazette-tokio (under construction).
