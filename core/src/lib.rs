@@ -5,3 +5,15 @@
 //! send, content, errors, actions for the driver). Nothing here performs IO,
 //! spawns tasks, or reads a clock, so the same logic runs under tokio, a
 //! blocking driver, or a deterministic simulation.
+
+pub mod backoff;
+pub mod status;
+
+pub mod append;
+pub mod fragment;
+pub mod list;
+pub mod read;
+pub mod route;
+pub mod validate;
+
+pub use gazette_proto as proto;
