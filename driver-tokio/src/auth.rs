@@ -1,0 +1,256 @@
+//! Authorization of broker RPCs: bearer tokens attached to every call.
+//!
+//! A broker started with `--broker.auth-keys` verifies an HMAC-signed JWT in
+//! the `authorization: Bearer <token>` metadata of each call (protocol.md §7).
+//! [`Auth`] offers the same three modes as Go's client: no authorization, a
+//! ready-made bearer token (`BROKER_AUTH_TOKEN`), or keys from which a token is
+//! signed per call with the claims the call needs (`BROKER_AUTH_KEYS`).
+
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use base64::Engine as _;
+use base64::engine::general_purpose::{STANDARD, URL_SAFE_NO_PAD};
+use gazette_proto::{Label, LabelSelector, LabelSet};
+use hmac::{Hmac, Mac};
+use sha2::Sha256;
+use tonic::metadata::MetadataValue;
+
+use crate::Error;
+
+/// Capability bits a token grants (protocol.md §7.3).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct Capability(pub u32);
+
+impl Capability {
+    /// Required by List.
+    pub const LIST: Capability = Capability(1 << 1);
+    /// Required by Apply.
+    pub const APPLY: Capability = Capability(1 << 2);
+    /// Required by Read, ListFragments and FragmentStoreHealth.
+    pub const READ: Capability = Capability(1 << 3);
+    /// Required by Append.
+    pub const APPEND: Capability = Capability(1 << 4);
+    /// Every capability bit.
+    pub const ALL: Capability = Capability(u32::MAX);
+}
+
+/// The claims one call needs: its capability, the journals it concerns, and
+/// how long a signed token should live.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Claims {
+    /// Capability bits requested.
+    pub capability: Capability,
+    /// Journals the token applies to (empty: all).
+    pub selector: LabelSelector,
+    /// Requested lifetime of a token signed for this call.
+    pub lifetime: Duration,
+}
+
+impl Claims {
+    /// Claims for a call with `capability` over the single journal `journal`
+    /// (its `;metadata` suffix removed), living one hour.
+    pub fn for_journal(capability: Capability, journal: &str) -> Self {
+        let name = journal.split(';').next().unwrap_or_default();
+        Claims {
+            capability,
+            selector: LabelSelector {
+                include: Some(LabelSet {
+                    labels: vec![Label {
+                        name: "name".into(),
+                        value: name.into(),
+                        prefix: false,
+                    }],
+                }),
+                exclude: None,
+            },
+            lifetime: Duration::from_secs(3600),
+        }
+    }
+
+    /// Claims for a call with `capability` over journals matching `selector`.
+    pub fn for_selector(
+        capability: Capability,
+        selector: LabelSelector,
+        lifetime: Duration,
+    ) -> Self {
+        Claims {
+            capability,
+            selector,
+            lifetime,
+        }
+    }
+}
+
+/// How calls are authorized.
+#[derive(Clone, Default)]
+pub enum Auth {
+    /// Attach nothing (brokers without `--broker.auth-keys`).
+    #[default]
+    None,
+    /// Attach this ready-made token to every call.
+    Bearer(String),
+    /// Sign a short-lived HS256 token per call with the first key.
+    Keyed(Vec<Vec<u8>>),
+}
+
+impl std::fmt::Debug for Auth {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        // Never print secrets.
+        match self {
+            Auth::None => f.write_str("Auth::None"),
+            Auth::Bearer(_) => f.write_str("Auth::Bearer(..)"),
+            Auth::Keyed(keys) => write!(f, "Auth::Keyed({} keys)", keys.len()),
+        }
+    }
+}
+
+impl Auth {
+    /// Parses keys as `--broker.auth-keys` does: base64 (standard, padded)
+    /// entries separated by whitespace and/or commas. The special `AA==`
+    /// entry is skipped. At least one real key is required.
+    pub fn keyed(keys: &str) -> Result<Self, Error> {
+        let mut out = Vec::new();
+        for entry in keys.split(|c: char| c == ',' || c.is_whitespace()) {
+            if entry.is_empty() || entry == "AA==" {
+                continue;
+            }
+            let key = STANDARD
+                .decode(entry)
+                .map_err(|err| Error::Auth(format!("decoding auth key: {err}")))?;
+            out.push(key);
+        }
+        if out.is_empty() {
+            return Err(Error::Auth("auth keys hold no key".into()));
+        }
+        Ok(Auth::Keyed(out))
+    }
+
+    /// The mode gazctl would use from its environment: `BROKER_AUTH_KEYS`
+    /// first, else `BROKER_AUTH_TOKEN`, else none.
+    pub fn from_env() -> Result<Self, Error> {
+        if let Ok(keys) = std::env::var("BROKER_AUTH_KEYS")
+            && !keys.is_empty()
+        {
+            return Auth::keyed(&keys);
+        }
+        if let Ok(token) = std::env::var("BROKER_AUTH_TOKEN")
+            && !token.is_empty()
+        {
+            return Ok(Auth::Bearer(token));
+        }
+        Ok(Auth::None)
+    }
+
+    /// The `authorization` metadata value for a call with `claims`, if any.
+    pub fn header(
+        &self,
+        claims: &Claims,
+    ) -> Result<Option<MetadataValue<tonic::metadata::Ascii>>, Error> {
+        let token = match self {
+            Auth::None => return Ok(None),
+            Auth::Bearer(token) => token.clone(),
+            Auth::Keyed(keys) => sign_hs256(&keys[0], claims, SystemTime::now())?,
+        };
+        let value = format!("Bearer {token}");
+        value
+            .parse()
+            .map(Some)
+            .map_err(|_| Error::Auth("token is not valid ASCII metadata".into()))
+    }
+
+    /// Attaches the `authorization` metadata for `claims` to `request`.
+    pub fn authorize<T>(
+        &self,
+        request: &mut tonic::Request<T>,
+        claims: &Claims,
+    ) -> Result<(), Error> {
+        if let Some(value) = self.header(claims)? {
+            request.metadata_mut().insert("authorization", value);
+        }
+        Ok(())
+    }
+}
+
+/// Signs an HS256 JWT carrying `claims`, issued at `now`.
+pub fn sign_hs256(key: &[u8], claims: &Claims, now: SystemTime) -> Result<String, Error> {
+    let iat = now.duration_since(UNIX_EPOCH).unwrap_or_default().as_secs();
+    let exp = iat + claims.lifetime.as_secs().max(1);
+    let payload = serde_json::json!({
+        "cap": claims.capability.0,
+        "sel": selector_json(&claims.selector),
+        "iat": iat,
+        "exp": exp,
+    });
+    let header = URL_SAFE_NO_PAD.encode(br#"{"alg":"HS256","typ":"JWT"}"#);
+    let body = URL_SAFE_NO_PAD.encode(payload.to_string());
+    let signing_input = format!("{header}.{body}");
+    let mut mac = Hmac::<Sha256>::new_from_slice(key)
+        .map_err(|err| Error::Auth(format!("hmac key: {err}")))?;
+    mac.update(signing_input.as_bytes());
+    let signature = URL_SAFE_NO_PAD.encode(mac.finalize().into_bytes());
+    Ok(format!("{signing_input}.{signature}"))
+}
+
+/// A label selector in Go's default JSON form (protocol.md §7.3).
+fn selector_json(selector: &LabelSelector) -> serde_json::Value {
+    fn set(set: Option<&LabelSet>) -> serde_json::Value {
+        let labels: Vec<serde_json::Value> = set
+            .map(|s| s.labels.iter())
+            .into_iter()
+            .flatten()
+            .map(|label| {
+                let mut obj = serde_json::Map::new();
+                if !label.name.is_empty() {
+                    obj.insert("name".into(), label.name.clone().into());
+                }
+                if !label.value.is_empty() {
+                    obj.insert("value".into(), label.value.clone().into());
+                }
+                if label.prefix {
+                    obj.insert("prefix".into(), true.into());
+                }
+                obj.into()
+            })
+            .collect();
+        serde_json::json!({ "labels": labels })
+    }
+    serde_json::json!({
+        "include": set(selector.include.as_ref()),
+        "exclude": set(selector.exclude.as_ref()),
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn keyed_auth_skips_the_no_auth_entry_and_rejects_bad_base64() {
+        let Auth::Keyed(keys) = Auth::keyed("AA==, c2VjcmV0\tb3RoZXI=").unwrap() else {
+            panic!("expected keyed auth");
+        };
+        assert_eq!(keys, vec![b"secret".to_vec(), b"other".to_vec()]);
+        assert!(matches!(Auth::keyed("AA=="), Err(Error::Auth(_))));
+        assert!(matches!(Auth::keyed("not base64!"), Err(Error::Auth(_))));
+    }
+
+    #[test]
+    fn signed_token_verifies_with_the_key_and_names_the_journal() {
+        let claims = Claims::for_journal(Capability::APPEND, "a/journal;meta");
+        let now = UNIX_EPOCH + Duration::from_secs(1_700_000_000);
+        let token = sign_hs256(b"secret", &claims, now).unwrap();
+        let parts: Vec<&str> = token.split('.').collect();
+        assert_eq!(parts.len(), 3);
+
+        let mut mac = Hmac::<Sha256>::new_from_slice(b"secret").unwrap();
+        mac.update(format!("{}.{}", parts[0], parts[1]).as_bytes());
+        mac.verify_slice(&URL_SAFE_NO_PAD.decode(parts[2]).unwrap())
+            .expect("signature verifies");
+
+        let payload: serde_json::Value =
+            serde_json::from_slice(&URL_SAFE_NO_PAD.decode(parts[1]).unwrap()).unwrap();
+        assert_eq!(payload["cap"], 16);
+        assert_eq!(payload["exp"], 1_700_003_600u64);
+        assert_eq!(payload["sel"]["include"]["labels"][0]["value"], "a/journal");
+    }
+}

@@ -1,0 +1,468 @@
+//! The broker client: tonic channels per endpoint, authorization, routing.
+//!
+//! A [`Client`] dials the configured service address and, lazily, one
+//! channel per broker endpoint it learns from routes. Channels connect on
+//! first use (`connect_lazy`), so a client can be built while brokers are
+//! down; the broker's multiplexer drops connections that stay silent for
+//! 7.5 s, which lazy connection avoids (protocol.md §1.2).
+
+use std::collections::HashMap;
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use gazette_core::status::Operation;
+use gazette_proto::journal_client::JournalClient;
+use gazette_proto::{ProcessSpec, Route};
+use tonic::transport::{Channel, ClientTlsConfig, Endpoint};
+
+use crate::Error;
+use crate::auth::{Auth, Claims};
+use crate::fragment::FragmentOpener;
+
+/// The decode limit of every response (Go's client uses 16 MiB; a
+/// `FragmentsResponse` with many signed URLs exceeds 4 MiB).
+pub const MAX_DECODE_SIZE: usize = 16 << 20;
+
+/// HTTP/2 connection window: Go effectively disables connection-level flow
+/// control so one slow Read stream cannot starve others.
+pub const CONNECTION_WINDOW: u32 = i32::MAX as u32;
+
+/// HTTP/2 stream window of each RPC stream.
+pub const STREAM_WINDOW: u32 = 1 << 20;
+
+/// Keepalive ping interval. Brokers answer pings more frequent than every
+/// five minutes with GOAWAY `ENHANCE_YOUR_CALM` (protocol.md §1.3).
+pub const KEEPALIVE_INTERVAL: Duration = Duration::from_secs(300);
+
+/// Builder of a [`Client`].
+#[derive(Debug, Clone)]
+pub struct ClientBuilder {
+    endpoint: String,
+    zone: String,
+    auth: Auth,
+    connect_timeout: Duration,
+    request_timeout: Option<Duration>,
+    tls: Option<ClientTlsConfig>,
+    fragment_root: Option<PathBuf>,
+    route_directly: bool,
+}
+
+impl ClientBuilder {
+    /// The caller's zone: reads prefer a broker in this zone.
+    pub fn zone(mut self, zone: impl Into<String>) -> Self {
+        self.zone = zone.into();
+        self
+    }
+
+    /// How calls are authorized (default: none).
+    pub fn auth(mut self, auth: Auth) -> Self {
+        self.auth = auth;
+        self
+    }
+
+    /// Bound on establishing a connection (default 10 s).
+    pub fn connect_timeout(mut self, timeout: Duration) -> Self {
+        self.connect_timeout = timeout;
+        self
+    }
+
+    /// Deadline of each unary call (List snapshots, Apply, ListFragments,
+    /// FragmentStoreHealth). Streaming Read and Append calls have none.
+    pub fn request_timeout(mut self, timeout: Duration) -> Self {
+        self.request_timeout = Some(timeout);
+        self
+    }
+
+    /// TLS settings for `https` endpoints (default: native roots). Only the
+    /// `h2` ALPN protocol is offered, as brokers require.
+    pub fn tls(mut self, tls: ClientTlsConfig) -> Self {
+        self.tls = Some(tls);
+        self
+    }
+
+    /// Serve `file://` fragment URLs from this directory (Go's
+    /// `InstallFileTransport`): set it to the broker's `--broker.file-root`.
+    pub fn fragment_file_root(mut self, root: impl Into<PathBuf>) -> Self {
+        self.fragment_root = Some(root.into());
+        self
+    }
+
+    /// Whether calls go straight to the broker a route names (the
+    /// journal's primary for appends, a same-zone member for reads).
+    /// Default true; with false, every call goes to the service address and
+    /// brokers proxy.
+    pub fn route_directly(mut self, enabled: bool) -> Self {
+        self.route_directly = enabled;
+        self
+    }
+
+    /// Builds the client. No connection is made until the first call.
+    pub fn build(self) -> Result<Client, Error> {
+        let service = dial(&self.endpoint, self.connect_timeout, self.tls.as_ref())?;
+        let fragments = FragmentOpener::new(self.fragment_root.clone());
+        Ok(Client {
+            inner: Arc::new(Inner {
+                service,
+                members: Mutex::new(HashMap::new()),
+                routes: Mutex::new(HashMap::new()),
+                fragments,
+                config: self,
+            }),
+        })
+    }
+}
+
+/// Where one RPC goes (Go's dispatch hints, client-behaviour.md §2.4).
+#[derive(Debug, Clone, PartialEq)]
+pub enum Dispatch {
+    /// The dialled service address.
+    Service,
+    /// A route learned from a response header; `member` forces one member.
+    Route {
+        /// The route to pick a member from.
+        route: Route,
+        /// A member to use as is.
+        member: Option<gazette_proto::process_spec::Id>,
+    },
+    /// The cached route of `journal`; the primary when `require_primary`.
+    Journal {
+        /// The journal whose route is looked up.
+        journal: String,
+        /// Whether only the primary will do (appends).
+        require_primary: bool,
+    },
+}
+
+/// A Gazette broker client. Cheap to clone; clones share channels and
+/// routes.
+#[derive(Clone)]
+pub struct Client {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    config: ClientBuilder,
+    service: Channel,
+    members: Mutex<HashMap<String, Channel>>,
+    routes: Mutex<HashMap<String, Route>>,
+    fragments: FragmentOpener,
+}
+
+impl std::fmt::Debug for Client {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Client")
+            .field("endpoint", &self.inner.config.endpoint)
+            .field("zone", &self.inner.config.zone)
+            .field("auth", &self.inner.config.auth)
+            .finish()
+    }
+}
+
+impl Client {
+    /// A builder for a client of the broker service at `endpoint`
+    /// (`http://host:port` or `https://host:port`).
+    pub fn builder(endpoint: impl Into<String>) -> ClientBuilder {
+        ClientBuilder {
+            endpoint: endpoint.into(),
+            zone: String::new(),
+            auth: Auth::None,
+            connect_timeout: Duration::from_secs(10),
+            request_timeout: None,
+            tls: None,
+            fragment_root: None,
+            route_directly: true,
+        }
+    }
+
+    /// A client of `endpoint` with default settings.
+    pub fn new(endpoint: impl Into<String>) -> Result<Self, Error> {
+        Self::builder(endpoint).build()
+    }
+
+    /// A client configured like gazctl from its environment:
+    /// `BROKER_ADDRESS` (default `http://localhost:8080`), `BROKER_AUTH_KEYS`
+    /// or `BROKER_AUTH_TOKEN`, and `BROKER_ZONE`.
+    pub fn from_env() -> Result<Self, Error> {
+        let endpoint =
+            std::env::var("BROKER_ADDRESS").unwrap_or_else(|_| "http://localhost:8080".into());
+        let zone = std::env::var("BROKER_ZONE").unwrap_or_default();
+        Self::builder(endpoint)
+            .zone(zone)
+            .auth(Auth::from_env()?)
+            .build()
+    }
+
+    /// The service endpoint this client dials.
+    pub fn endpoint(&self) -> &str {
+        &self.inner.config.endpoint
+    }
+
+    /// The caller's zone.
+    pub fn zone(&self) -> &str {
+        &self.inner.config.zone
+    }
+
+    /// The opener of direct fragment reads.
+    pub fn fragments(&self) -> &FragmentOpener {
+        &self.inner.fragments
+    }
+
+    /// The cached route of `journal` (empty, primary -1, when unknown).
+    pub fn route(&self, journal: &str) -> Route {
+        self.inner
+            .routes
+            .lock()
+            .expect("route lock")
+            .get(journal)
+            .cloned()
+            .unwrap_or_else(empty_route)
+    }
+
+    /// Caches (Some) or invalidates (None or an empty route) the route of
+    /// `journal`.
+    pub fn update_route(&self, journal: &str, route: Option<Route>) {
+        let mut routes = self.inner.routes.lock().expect("route lock");
+        match route {
+            Some(route) if !route.members.is_empty() => {
+                routes.insert(journal.to_string(), route);
+            }
+            _ => {
+                routes.remove(journal);
+            }
+        }
+    }
+
+    /// A tonic client for one RPC dispatched by `dispatch`.
+    pub fn journal_client(&self, dispatch: &Dispatch) -> Result<JournalClient<Channel>, Error> {
+        let channel = self.channel_for(dispatch)?;
+        Ok(JournalClient::new(channel).max_decoding_message_size(MAX_DECODE_SIZE))
+    }
+
+    /// Wraps `message` in a request authorized for `claims`. `unary` calls
+    /// get the configured request timeout.
+    pub fn request<T>(
+        &self,
+        message: T,
+        claims: &Claims,
+        unary: bool,
+    ) -> Result<tonic::Request<T>, Error> {
+        let mut request = tonic::Request::new(message);
+        self.inner.config.auth.authorize(&mut request, claims)?;
+        if unary && let Some(timeout) = self.inner.config.request_timeout {
+            request.set_timeout(timeout);
+        }
+        Ok(request)
+    }
+
+    /// Maps a gRPC failure of `op`, invalidating the journal's route when
+    /// the broker was unreachable (Go's dispatcher does this on
+    /// `Unavailable`).
+    pub fn rpc_error(&self, op: Operation, dispatch: &Dispatch, status: tonic::Status) -> Error {
+        if status.code() == tonic::Code::Unavailable
+            && let Dispatch::Journal { journal, .. } = dispatch
+        {
+            self.update_route(journal, None);
+        }
+        metrics::counter!("gazette_rpc_failed_total", "op" => op_name(op), "code" => format!("{:?}", status.code())).increment(1);
+        Error::rpc(op, status)
+    }
+
+    fn channel_for(&self, dispatch: &Dispatch) -> Result<Channel, Error> {
+        if !self.inner.config.route_directly {
+            return Ok(self.inner.service.clone());
+        }
+        let endpoint = match dispatch {
+            Dispatch::Service => None,
+            Dispatch::Route { route, member } => {
+                member_endpoint(route, member.as_ref(), false, self.zone())
+            }
+            Dispatch::Journal {
+                journal,
+                require_primary,
+            } => member_endpoint(&self.route(journal), None, *require_primary, self.zone()),
+        };
+        match endpoint {
+            Some(endpoint) if endpoint != self.inner.config.endpoint => {
+                let mut members = self.inner.members.lock().expect("members lock");
+                if let Some(channel) = members.get(&endpoint) {
+                    return Ok(channel.clone());
+                }
+                let channel = dial(
+                    &endpoint,
+                    self.inner.config.connect_timeout,
+                    self.inner.config.tls.as_ref(),
+                )?;
+                members.insert(endpoint, channel.clone());
+                Ok(channel)
+            }
+            _ => Ok(self.inner.service.clone()),
+        }
+    }
+}
+
+/// A route with no members and no primary.
+pub fn empty_route() -> Route {
+    Route {
+        members: Vec::new(),
+        primary: -1,
+        endpoints: Vec::new(),
+    }
+}
+
+/// The endpoint of the member a call should use, or None for the service
+/// address: an explicit member as is; the primary when required; else the
+/// first member in `zone`, else the first member. Routes without endpoints
+/// for their members fall back to the service address (Go panics there).
+fn member_endpoint(
+    route: &Route,
+    member: Option<&gazette_proto::process_spec::Id>,
+    require_primary: bool,
+    zone: &str,
+) -> Option<String> {
+    let endpoint_of = |index: usize| {
+        route
+            .endpoints
+            .get(index)
+            .filter(|e| !e.is_empty())
+            .cloned()
+    };
+    if let Some(member) = member {
+        let index = route.members.iter().position(|m| m == member)?;
+        return endpoint_of(index);
+    }
+    if route.members.is_empty() {
+        return None;
+    }
+    if require_primary {
+        return usize::try_from(route.primary).ok().and_then(endpoint_of);
+    }
+    let index = route
+        .members
+        .iter()
+        .position(|m| m.zone == zone)
+        .unwrap_or(0);
+    endpoint_of(index)
+}
+
+/// Builds a lazily connected channel to `endpoint`.
+fn dial(
+    endpoint: &str,
+    connect_timeout: Duration,
+    tls: Option<&ClientTlsConfig>,
+) -> Result<Channel, Error> {
+    let invalid = |reason: String| Error::InvalidEndpoint {
+        endpoint: endpoint.to_string(),
+        reason,
+    };
+    let uri: http::Uri = endpoint.parse().map_err(|err| invalid(format!("{err}")))?;
+    let scheme = uri.scheme_str().unwrap_or_default();
+    if scheme != "http" && scheme != "https" {
+        return Err(invalid(format!(
+            "scheme {scheme:?} is not supported (use http or https)"
+        )));
+    }
+    if uri.host().is_none_or(str::is_empty) {
+        return Err(invalid("no host".into()));
+    }
+    let mut builder = Endpoint::from_shared(endpoint.to_string())
+        .map_err(|err| invalid(format!("{err}")))?
+        .connect_timeout(connect_timeout)
+        .tcp_nodelay(true)
+        .initial_connection_window_size(CONNECTION_WINDOW)
+        .initial_stream_window_size(STREAM_WINDOW)
+        .http2_keep_alive_interval(KEEPALIVE_INTERVAL)
+        .keep_alive_timeout(Duration::from_secs(20))
+        .keep_alive_while_idle(false);
+    if scheme == "https" {
+        let tls = tls
+            .cloned()
+            .unwrap_or_else(|| ClientTlsConfig::new().with_native_roots());
+        builder = builder.tls_config(tls).map_err(|source| Error::Tls {
+            endpoint: endpoint.to_string(),
+            source,
+        })?;
+    }
+    Ok(builder.connect_lazy())
+}
+
+/// A short name of `op` for metric labels and spans.
+pub fn op_name(op: Operation) -> &'static str {
+    match op {
+        Operation::Read => "read",
+        Operation::Append => "append",
+        Operation::ListFragments => "list_fragments",
+        Operation::List => "list",
+        Operation::Apply => "apply",
+        Operation::FragmentStoreHealth => "fragment_store_health",
+    }
+}
+
+/// The `ProcessSpec` of a member id in `route`, when the route lists one.
+pub fn member_spec(route: &Route, index: usize) -> Option<ProcessSpec> {
+    let id = route.members.get(index)?.clone();
+    Some(ProcessSpec {
+        id: Some(id),
+        endpoint: route.endpoints.get(index).cloned().unwrap_or_default(),
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use gazette_proto::process_spec::Id;
+
+    fn route() -> Route {
+        Route {
+            members: vec![
+                Id {
+                    zone: "a".into(),
+                    suffix: "one".into(),
+                },
+                Id {
+                    zone: "b".into(),
+                    suffix: "two".into(),
+                },
+            ],
+            primary: 1,
+            endpoints: vec!["http://one:1".into(), "http://two:2".into()],
+        }
+    }
+
+    #[test]
+    fn appends_go_to_the_primary_and_reads_to_the_local_zone() {
+        assert_eq!(
+            member_endpoint(&route(), None, true, "a").as_deref(),
+            Some("http://two:2")
+        );
+        assert_eq!(
+            member_endpoint(&route(), None, false, "b").as_deref(),
+            Some("http://two:2")
+        );
+        assert_eq!(
+            member_endpoint(&route(), None, false, "c").as_deref(),
+            Some("http://one:1")
+        );
+        assert_eq!(member_endpoint(&empty_route(), None, false, "a"), None);
+    }
+
+    #[test]
+    fn routes_without_endpoints_fall_back_to_the_service_address() {
+        let mut r = route();
+        r.endpoints.clear();
+        assert_eq!(member_endpoint(&r, None, true, "a"), None);
+    }
+
+    #[tokio::test]
+    async fn endpoints_are_validated_without_connecting() {
+        assert!(Client::new("http://127.0.0.1:1").is_ok());
+        assert!(matches!(
+            Client::new("ftp://host:1"),
+            Err(Error::InvalidEndpoint { .. })
+        ));
+        assert!(matches!(
+            Client::new("not a url"),
+            Err(Error::InvalidEndpoint { .. })
+        ));
+    }
+}
