@@ -270,7 +270,8 @@ pub async fn apply_in_batches(
         }
         .instrument(span)
         .await?;
-        if let Some(source) = StatusError::from_status(Operation::Apply, response.status, String::new)
+        if let Some(source) =
+            StatusError::from_status(Operation::Apply, response.status, String::new)
         {
             return Err(Error::Status {
                 op: Operation::Apply,
@@ -351,7 +352,9 @@ pub async fn fragment_store_health(
         .map_err(|status| {
             client.rpc_error(Operation::FragmentStoreHealth, &Dispatch::Service, status)
         })?;
-    if response.status == Status::Ok as i32 || response.status == Status::FragmentStoreUnhealthy as i32 {
+    if response.status == Status::Ok as i32
+        || response.status == Status::FragmentStoreUnhealthy as i32
+    {
         return Ok(response);
     }
     Err(Error::Status {

@@ -41,6 +41,10 @@ pub enum Error {
         #[source]
         source: StatusError,
     },
+    /// An append failed, as the core's append machines classify it
+    /// (broker statuses, invalid requests or responses, spool failures).
+    #[error("append: {0}")]
+    Append(#[from] gazette_core::append::AppendError),
     /// A request or response failed the protocol's validation rules.
     #[error("invalid {what}: {reason}")]
     Validation {
@@ -113,7 +117,10 @@ impl Error {
     /// True when the broker answered with `status` (unwrap-aware, Go's
     /// `errors.Is`).
     pub fn is_status(&self, status: gazette_proto::Status) -> bool {
-        self.status().is_some_and(|s| s.is(status))
+        match self {
+            Error::Append(err) => err.is_status(status),
+            other => other.status().is_some_and(|s| s.is(status)),
+        }
     }
 }
 

@@ -8,6 +8,7 @@
 //! * [`discovery`]: listing, watching, applying, fragment listing.
 //! * [`fragment`]: raw fragment bodies over HTTP(S) and `file://`.
 
+pub mod append;
 pub mod auth;
 pub mod client;
 pub mod discovery;
@@ -15,6 +16,7 @@ mod error;
 pub mod fragment;
 mod snapshot;
 
+pub use append::{Appender, append};
 pub use auth::{Auth, Capability, Claims};
 pub use client::{Client, ClientBuilder, Dispatch};
 pub use discovery::{
@@ -27,3 +29,4 @@ pub use error::Error;
 pub type Result<T, E = Error> = std::result::Result<T, E>;
 pub use gazette_core as core;
 pub use gazette_proto as proto;
+pub use tonic;

@@ -50,7 +50,9 @@ impl SnapshotAssembler {
             };
         };
         let Some(snapshot) = &mut self.snapshot else {
-            if let Some(source) = StatusError::from_status(Operation::List, message.status, String::new) {
+            if let Some(source) =
+                StatusError::from_status(Operation::List, message.status, String::new)
+            {
                 return Err(Error::Status {
                     op: Operation::List,
                     source,
@@ -74,9 +76,13 @@ impl SnapshotAssembler {
         };
         if message.journals.is_empty() {
             return if self.watch {
-                Ok(SnapshotStep::Done(self.snapshot.take().expect("accumulating")))
+                Ok(SnapshotStep::Done(
+                    self.snapshot.take().expect("accumulating"),
+                ))
             } else {
-                Err(protocol("unexpected empty ListResponse.Journals in unary listing".into()))
+                Err(protocol(
+                    "unexpected empty ListResponse.Journals in unary listing".into(),
+                ))
             };
         }
         snapshot.journals.append(&mut message.journals);
