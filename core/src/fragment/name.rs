@@ -370,3 +370,161 @@ pub fn content_path(fragment: &Fragment) -> Result<String, NameError> {
     }
     Ok(path)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const FOOBAR_SHA1: &str = "8843d7f92416211de9ebb963ff4ce28125932878";
+
+    #[test]
+    fn sha1_sum_parts_are_big_endian_digest_slices() {
+        let digest = Sha1Digest::from_hex(FOOBAR_SHA1).unwrap();
+        let sum = digest.to_sum();
+        assert_eq!(
+            (sum.part1, sum.part2, sum.part3),
+            (0x8843d7f92416211d, 0xe9ebb963ff4ce281, 0x25932878)
+        );
+        assert_eq!(Sha1Digest::from(sum), digest);
+        assert_eq!(digest.to_hex(), FOOBAR_SHA1);
+        assert_eq!(
+            Sha1Digest::from_hex(&FOOBAR_SHA1.to_uppercase()),
+            Ok(digest)
+        );
+    }
+
+    #[test]
+    fn sha1_hex_errors_name_the_problem() {
+        assert_eq!(
+            Sha1Digest::from_hex("abc"),
+            Err(SumError::Length { digits: 3 })
+        );
+        let mut bad = FOOBAR_SHA1.to_owned();
+        bad.replace_range(7..8, "g");
+        assert_eq!(
+            Sha1Digest::from_hex(&bad),
+            Err(SumError::NotHex { index: 7 })
+        );
+    }
+
+    #[test]
+    fn content_name_of_foobar_matches_the_protocol_example() {
+        let name = FragmentName {
+            begin: 0,
+            end: 6,
+            sum: Sha1Digest::from_hex(FOOBAR_SHA1).unwrap(),
+            codec: CompressionCodec::None,
+        };
+        let text = format!("0000000000000000-0000000000000006-{FOOBAR_SHA1}.raw");
+        assert_eq!(name.content_name(), text);
+        assert_eq!(FragmentName::parse(&text), Ok(name));
+    }
+
+    #[test]
+    fn extensions_parse_case_insensitively_and_offload_writes_none() {
+        for (ext, codec) in [
+            (".raw", CompressionCodec::None),
+            (".GZ", CompressionCodec::Gzip),
+            (".gzip", CompressionCodec::Gzip),
+            (".zst", CompressionCodec::Zstandard),
+            (".ZStandard", CompressionCodec::Zstandard),
+            (".sz", CompressionCodec::Snappy),
+            (".snappy", CompressionCodec::Snappy),
+            ("", CompressionCodec::GzipOffloadDecompression),
+            (".GZOD", CompressionCodec::GzipOffloadDecompression),
+        ] {
+            assert_eq!(codec_from_extension(ext), Ok(codec), "{ext}");
+        }
+        assert_eq!(
+            codec_from_extension(".lz4"),
+            Err(NameError::Extension(".lz4".into()))
+        );
+        assert_eq!(
+            extension(CompressionCodec::GzipOffloadDecompression),
+            Some("")
+        );
+        assert_eq!(extension(CompressionCodec::Invalid), None);
+    }
+
+    #[test]
+    fn offsets_accept_any_width_up_to_63_bits() {
+        let sum = "0".repeat(40);
+        let name = FragmentName::parse(&format!("1-7fffffffffffffff-{sum}.gz")).unwrap();
+        assert_eq!((name.begin, name.end), (1, i64::MAX));
+        assert_eq!(
+            FragmentName::parse(&format!("0-8000000000000000-{sum}.gz")),
+            Err(NameError::End(OffsetError::OutOfRange))
+        );
+        assert_eq!(
+            FragmentName::parse(&format!("00000000000000001-2-{sum}.gz")).map(|n| n.begin),
+            Ok(1),
+            "leading zeros beyond 16 digits still fit"
+        );
+        assert_eq!(
+            FragmentName::parse(&format!("x1-2-{sum}.gz")),
+            Err(NameError::Begin(OffsetError::NotHex { index: 0 }))
+        );
+        assert_eq!(
+            FragmentName::parse(&format!("-2-{sum}.gz")),
+            Err(NameError::Begin(OffsetError::Empty))
+        );
+        assert_eq!(
+            FragmentName::parse(&format!("3-2-{sum}.gz")),
+            Err(NameError::BeginAfterEnd { begin: 3, end: 2 })
+        );
+    }
+
+    #[test]
+    fn malformed_names_give_typed_errors() {
+        assert!(matches!(
+            FragmentName::parse("1-2.gz"),
+            Err(NameError::FieldCount { fields: 2, .. })
+        ));
+        assert!(matches!(
+            FragmentName::parse("1-2-3-4.gz"),
+            Err(NameError::FieldCount { fields: 4, .. })
+        ));
+        assert_eq!(
+            FragmentName::parse("1-2-abcd.gz"),
+            Err(NameError::Sum(SumError::Length { digits: 4 }))
+        );
+        let sum = "0".repeat(40);
+        assert_eq!(
+            FragmentName::parse(&format!("1-2-{sum}.lz4")),
+            Err(NameError::Extension(".lz4".into()))
+        );
+    }
+
+    #[test]
+    fn relative_paths_split_postfix_and_build_fragments() {
+        let rel =
+            "a=1/b=2/00000000499602d2-7fffffffffffffff-0102030405060708090a0b0c0d0e0f1011121314.gz";
+        let fragment = fragment_from_relative_path("a/journal", rel).unwrap();
+        assert_eq!(fragment.journal, "a/journal");
+        assert_eq!(fragment.path_postfix, "a=1/b=2");
+        assert_eq!((fragment.begin, fragment.end), (0x499602d2, i64::MAX));
+        assert_eq!(fragment.compression_codec, CompressionCodec::Gzip as i32);
+        assert_eq!(content_path(&fragment).unwrap(), format!("a/journal/{rel}"));
+        let (postfix, _) = parse_relative_path(&rel[8..]).unwrap();
+        assert_eq!(postfix, "");
+    }
+
+    #[test]
+    fn content_path_joins_like_go_path_join() {
+        let mut fragment = FragmentName::parse(&format!("0-6-{FOOBAR_SHA1}"))
+            .unwrap()
+            .to_fragment("my/journal", "");
+        let name = format!("0000000000000000-0000000000000006-{FOOBAR_SHA1}");
+        assert_eq!(
+            content_path(&fragment).unwrap(),
+            format!("my/journal/{name}")
+        );
+        fragment.path_postfix = "year=2024/month=05/".into();
+        assert_eq!(
+            content_path(&fragment).unwrap(),
+            format!("my/journal/year=2024/month=05/{name}")
+        );
+        fragment.compression_codec = 0;
+        assert_eq!(content_path(&fragment), Err(NameError::Codec(0)));
+    }
+}

@@ -382,3 +382,141 @@ impl FragmentReader {
         error
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::io::Write;
+
+    use super::*;
+
+    fn drain(reader: &mut FragmentReader) -> (Vec<(i64, Bytes)>, Result<(), FragmentError>, usize) {
+        let mut events = Vec::new();
+        for polls in 1.. {
+            match reader.poll() {
+                Ok(FragmentEvent::Content { offset, content }) => events.push((offset, content)),
+                Ok(FragmentEvent::NeedInput) => reader.feed_end(),
+                Ok(FragmentEvent::Eof) => return (events, Ok(()), polls),
+                Err(e) => return (events, Err(e), polls),
+            }
+        }
+        unreachable!()
+    }
+
+    #[test]
+    fn none_content_is_passed_through_as_slices_of_the_fed_bytes() {
+        let body = Bytes::from_static(b"hello, world");
+        let mut reader =
+            FragmentReader::with_range(0, 12, CompressionCodec::None, 7, ContentEncoding::Stored)
+                .unwrap();
+        reader.feed(body.clone());
+        let (events, result, _) = drain(&mut reader);
+        assert_eq!(result, Ok(()));
+        assert_eq!(events.len(), 1);
+        let (offset, content) = &events[0];
+        assert_eq!((*offset, &content[..]), (7, &b"world"[..]));
+        assert_eq!(
+            content.as_ptr(),
+            body[7..].as_ptr(),
+            "zero-copy slice of the fed chunk"
+        );
+    }
+
+    #[test]
+    fn zip_bomb_is_rejected_one_byte_past_end_without_inflating_it() {
+        // 256 MiB of zeros compresses to a few KiB; the fragment claims 10 bytes.
+        let mut e = zstd::stream::Encoder::new(Vec::new(), 1).unwrap();
+        let zeros = vec![0u8; 1 << 20];
+        for _ in 0..256 {
+            e.write_all(&zeros).unwrap();
+        }
+        let bomb = Bytes::from(e.finish().unwrap());
+        let mut reader = FragmentReader::with_range(
+            0,
+            10,
+            CompressionCodec::Zstandard,
+            0,
+            ContentEncoding::Stored,
+        )
+        .unwrap();
+        reader.feed(bomb);
+        reader.feed_end();
+        let (events, result, polls) = drain(&mut reader);
+        assert_eq!(
+            result,
+            Err(FragmentError::DidNotReadExpectedEof { end: 10 })
+        );
+        assert_eq!(events, vec![(0, Bytes::from(vec![0u8; 10]))]);
+        assert_eq!(polls, 2, "the first window already shows the overshoot");
+    }
+
+    #[test]
+    fn seek_discards_forward_and_refuses_backward_or_past_end() {
+        let mut reader =
+            FragmentReader::with_range(10, 20, CompressionCodec::None, 12, ContentEncoding::Stored)
+                .unwrap();
+        assert_eq!(
+            reader.seek(11),
+            Err(FragmentSetupError::SeekBackward {
+                offset: 12,
+                target: 11
+            })
+        );
+        assert_eq!(
+            reader.seek(21),
+            Err(FragmentSetupError::OffsetBeyondEnd {
+                offset: 21,
+                end: 20
+            })
+        );
+        reader.feed(Bytes::from_static(b"0123"));
+        assert_eq!(
+            reader.poll(),
+            Ok(FragmentEvent::Content {
+                offset: 12,
+                content: Bytes::from_static(b"23")
+            })
+        );
+        reader.seek(17).unwrap();
+        reader.feed(Bytes::from_static(b"456789"));
+        let (events, result, _) = drain(&mut reader);
+        assert_eq!(result, Ok(()));
+        assert_eq!(events, vec![(17, Bytes::from_static(b"789"))]);
+        assert_eq!((reader.bytes_read(), reader.bytes_discarded()), (5, 5));
+    }
+
+    #[test]
+    fn setup_rejects_bad_ranges_and_codecs() {
+        let fragment = Fragment {
+            begin: 5,
+            end: 4,
+            compression_codec: 1,
+            ..Fragment::default()
+        };
+        assert_eq!(
+            FragmentReader::new(&fragment, 5, ContentEncoding::Stored).unwrap_err(),
+            FragmentSetupError::BeginAfterEnd { begin: 5, end: 4 }
+        );
+        let fragment = Fragment {
+            begin: 0,
+            end: 4,
+            compression_codec: 0,
+            ..Fragment::default()
+        };
+        assert_eq!(
+            FragmentReader::new(&fragment, 0, ContentEncoding::Stored).unwrap_err(),
+            FragmentSetupError::Codec(UnsupportedCodec(0))
+        );
+        let fragment = Fragment {
+            begin: 0,
+            end: 4,
+            compression_codec: 99,
+            ..Fragment::default()
+        };
+        assert_eq!(
+            FragmentReader::new(&fragment, 0, ContentEncoding::Stored)
+                .unwrap_err()
+                .to_string(),
+            "unsupported codec 99"
+        );
+    }
+}

@@ -405,3 +405,166 @@ impl Decoder {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn content_encoding_header_values_are_classified() {
+        assert_eq!(
+            ContentEncoding::from_header(None),
+            Ok(ContentEncoding::Identity)
+        );
+        assert_eq!(
+            ContentEncoding::from_header(Some("identity")),
+            Ok(ContentEncoding::Identity)
+        );
+        assert_eq!(
+            ContentEncoding::from_header(Some(" GZIP ")),
+            Ok(ContentEncoding::Gzip)
+        );
+        assert_eq!(
+            ContentEncoding::from_header(Some("x-gzip")),
+            Ok(ContentEncoding::Gzip)
+        );
+        assert_eq!(
+            ContentEncoding::from_header(Some("br")),
+            Err(UnsupportedEncoding("br".into()))
+        );
+    }
+
+    #[test]
+    fn decoding_follows_codec_and_content_encoding() {
+        use CompressionCodec as C;
+        use ContentEncoding as E;
+        let plan = |c, e| {
+            let d = Decoding::select(c, e).unwrap();
+            (d.transport_gzip, d.format, d.effective_codec)
+        };
+        let gz = Some(StreamFormat::Gzip);
+        assert_eq!(plan(C::None, E::Identity), (false, None, C::None));
+        assert_eq!(plan(C::None, E::Gzip), (true, None, C::None));
+        assert_eq!(plan(C::Gzip, E::Gzip), (false, gz, C::Gzip));
+        assert_eq!(
+            plan(C::Snappy, E::Gzip),
+            (true, Some(StreamFormat::Snappy), C::Snappy)
+        );
+        assert_eq!(
+            plan(C::Zstandard, E::Stored),
+            (false, Some(StreamFormat::Zstandard), C::Zstandard)
+        );
+        let offload = C::GzipOffloadDecompression;
+        assert_eq!(plan(offload, E::Stored), (false, gz, offload));
+        assert_eq!(plan(offload, E::Identity), (false, None, offload));
+        assert_eq!(plan(offload, E::Gzip), (false, gz, C::Gzip));
+        assert_eq!(
+            Decoding::select(C::Invalid, E::Stored),
+            Err(UnsupportedCodec(0))
+        );
+        assert_eq!(accept_encoding(C::Gzip), "gzip");
+        assert_eq!(accept_encoding(offload), "identity");
+    }
+
+    #[test]
+    fn gzip_header_flags_are_parsed_and_fhcrc_checked() {
+        let content = b"flagged member";
+        let mut deflate =
+            flate2::write::DeflateEncoder::new(Vec::new(), flate2::Compression::default());
+        std::io::Write::write_all(&mut deflate, content).unwrap();
+        let deflate = deflate.finish().unwrap();
+        let mut header = vec![0x1f, 0x8b, 8, 0x02 | 0x04 | 0x08 | 0x10, 0, 0, 0, 0, 0, 255];
+        header.extend_from_slice(&[3, 0, b'a', b'b', b'c']); // FEXTRA
+        header.extend_from_slice(b"name.txt\0"); // FNAME
+        header.extend_from_slice(b"a comment\0"); // FCOMMENT
+        let mut crc = flate2::Crc::new();
+        crc.update(&header);
+        let hcrc = (crc.sum() & 0xffff) as u16;
+        let mut trailer = flate2::Crc::new();
+        trailer.update(content);
+        let member = |hcrc: u16| {
+            let mut m = header.clone();
+            m.extend_from_slice(&hcrc.to_le_bytes());
+            m.extend_from_slice(&deflate);
+            m.extend_from_slice(&trailer.sum().to_le_bytes());
+            m.extend_from_slice(&(content.len() as u32).to_le_bytes());
+            m
+        };
+        // Byte-at-a-time feeding exercises every partial-header state.
+        let decode = |body: Vec<u8>| {
+            let mut d = Decoder::new(CompressionCodec::Gzip, ContentEncoding::Stored).unwrap();
+            let mut out = Vec::new();
+            let mut fed = 0;
+            loop {
+                match d.poll(WINDOW)? {
+                    Decoded::Content(b) => out.extend_from_slice(&b),
+                    Decoded::NeedInput if fed < body.len() => {
+                        d.push(Bytes::copy_from_slice(&body[fed..fed + 1]));
+                        fed += 1;
+                    }
+                    Decoded::NeedInput => d.finish(),
+                    Decoded::End => return Ok(out),
+                }
+            }
+        };
+        assert_eq!(
+            decode([member(hcrc), member(hcrc)].concat()),
+            Ok([&content[..], content].concat())
+        );
+        assert_eq!(
+            decode(member(hcrc ^ 1)),
+            Err(CodecError::GzipHeader(GzipHeaderError::HeaderCrc {
+                stored: hcrc ^ 1,
+                computed: hcrc
+            }))
+        );
+        let mut reserved = member(hcrc);
+        reserved[3] |= 0x20;
+        assert_eq!(
+            decode(reserved),
+            Err(CodecError::GzipHeader(GzipHeaderError::ReservedFlags(0x3e)))
+        );
+        let mut method = member(hcrc);
+        method[2] = 7;
+        assert_eq!(
+            decode(method),
+            Err(CodecError::GzipHeader(GzipHeaderError::Method(7)))
+        );
+    }
+
+    #[test]
+    fn snappy_skippable_and_padding_chunks_are_skipped_and_reserved_ones_rejected() {
+        let mut body = b"\xff\x06\x00\x00sNaPpY".to_vec();
+        body.extend_from_slice(&[0xfe, 3, 0, 0, 0, 0, 0]); // padding
+        body.extend_from_slice(&[0x80, 2, 0, 0, 9, 9]); // reserved skippable
+        let data = b"abc";
+        body.extend_from_slice(&[0x01, 7, 0, 0]);
+        body.extend_from_slice(&crate::fragment::masked_crc32c(data).to_le_bytes());
+        body.extend_from_slice(data);
+        body.extend_from_slice(b"\xff\x06\x00\x00sNaPpY"); // a second stream
+        let decode = |body: &[u8]| {
+            let mut d = Decoder::new(CompressionCodec::Snappy, ContentEncoding::Stored).unwrap();
+            d.push(Bytes::copy_from_slice(body));
+            d.finish();
+            let mut out = Vec::new();
+            loop {
+                match d.poll(WINDOW)? {
+                    Decoded::Content(b) => out.extend_from_slice(&b),
+                    Decoded::NeedInput => unreachable!(),
+                    Decoded::End => return Ok(out),
+                }
+            }
+        };
+        assert_eq!(decode(&body), Ok(b"abc".to_vec()));
+        let mut reserved = body.clone();
+        reserved.extend_from_slice(&[0x02, 0, 0, 0]);
+        assert_eq!(
+            decode(&reserved),
+            Err(CodecError::Snappy(SnappyError::ReservedChunk(2)))
+        );
+        assert_eq!(
+            decode(&[0x01, 4, 0, 0, 0, 0, 0, 0]),
+            Err(CodecError::Snappy(SnappyError::MissingStreamIdentifier(1)))
+        );
+    }
+}
