@@ -5,7 +5,7 @@
 
 const POLY: u32 = 0x82f6_3b78; // reversed Castagnoli polynomial
 
-const TABLES: [[u32; 256]; 8] = make_tables();
+static TABLES: [[u32; 256]; 8] = make_tables();
 
 const fn make_tables() -> [[u32; 256]; 8] {
     let mut tables = [[0u32; 256]; 8];
