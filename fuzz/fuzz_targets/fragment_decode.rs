@@ -8,7 +8,8 @@
 use arbitrary::Arbitrary;
 use bytes::Bytes;
 use gazette_core::fragment::{
-    ContentEncoding, Decoded, Decoder, FragmentErrorKind, FragmentEvent, FragmentReader, WINDOW,
+    ContentEncoding, DECODE_WINDOW, Decoded, Decoder, FragmentErrorKind, FragmentEvent,
+    FragmentReader,
 };
 use gazette_proto::CompressionCodec;
 use libfuzzer_sys::fuzz_target;
@@ -35,7 +36,16 @@ fuzz_target!(|input: Input| {
     let end = begin + i64::from(input.length);
     let offset = begin + i64::from(input.skip);
     let body = Bytes::from(input.body);
-    let chunk = |i: usize| usize::from(input.chunks.get(i % input.chunks.len().max(1)).copied().unwrap_or(0)).max(1);
+    let chunk = |i: usize| {
+        usize::from(
+            input
+                .chunks
+                .get(i % input.chunks.len().max(1))
+                .copied()
+                .unwrap_or(0),
+        )
+        .max(1)
+    };
 
     // Through the fragment reader.
     let mut reader = match FragmentReader::with_range(begin, end, codec, offset, encoding) {
@@ -51,7 +61,7 @@ fuzz_target!(|input: Input| {
         match reader.poll() {
             Ok(FragmentEvent::Content { offset, content }) => {
                 assert_eq!(offset, next);
-                assert!(!content.is_empty() && content.len() <= WINDOW);
+                assert!(!content.is_empty() && content.len() <= DECODE_WINDOW);
                 next += content.len() as i64;
                 assert!(next <= end, "content past the fragment's end");
             }
@@ -87,7 +97,7 @@ fuzz_target!(|input: Input| {
         let max = chunk(j);
         match decoder.poll(max) {
             Ok(Decoded::Content(b)) => {
-                assert!(!b.is_empty() && b.len() <= max.min(WINDOW));
+                assert!(!b.is_empty() && b.len() <= max.min(DECODE_WINDOW));
                 total += b.len();
                 if total > 4 << 20 {
                     break;

@@ -38,8 +38,8 @@ pub mod reader;
 
 pub use crc32c::{crc32c, masked_crc32c};
 pub use decode::{
-    CodecError, ContentEncoding, Decoded, Decoder, Decoding, StreamFormat, UnsupportedCodec,
-    UnsupportedEncoding, WINDOW, accept_encoding,
+    CodecError, ContentEncoding, DECODE_WINDOW, Decoded, Decoder, Decoding, StreamFormat,
+    UnsupportedCodec, UnsupportedEncoding, accept_encoding,
 };
 pub use name::{
     FragmentName, NameError, Sha1Digest, codec_from_extension, content_name, content_path,

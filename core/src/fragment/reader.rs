@@ -5,7 +5,8 @@ use bytes::{Buf, Bytes};
 use gazette_proto::{CompressionCodec, Fragment};
 
 use super::decode::{
-    CodecError, ContentEncoding, Decoded, Decoder, Decoding, StreamFormat, UnsupportedCodec, WINDOW,
+    CodecError, ContentEncoding, DECODE_WINDOW, Decoded, Decoder, Decoding, StreamFormat,
+    UnsupportedCodec,
 };
 
 /// Why reading a fragment failed. Every variant is sticky: once returned,
@@ -136,7 +137,9 @@ enum State {
 /// Sans-IO: the driver feeds body bytes as they arrive ([`feed`](Self::feed),
 /// [`feed_end`](Self::feed_end)) and drains [`poll`](Self::poll) until it
 /// returns [`FragmentEvent::NeedInput`] or [`FragmentEvent::Eof`], or an
-/// error. Each poll decodes at most one window (64 KiB), and never more than
+/// error. Feeding only when asked ([`FragmentEvent::NeedInput`]) keeps the
+/// buffered body to one fed chunk. Each poll decodes at most one window
+/// (64 KiB), and never more than
 /// one byte past the fragment's end, so a body that inflates without limit
 /// costs at most a window of memory and is rejected as soon as it passes
 /// `end`.
@@ -248,9 +251,17 @@ impl FragmentReader {
         self.requested_offset
     }
 
-    /// The journal offset of the next content byte, in `[begin, end]`.
-    /// While a discard is pending it is the discard position, not the target.
+    /// The journal offset of the next content byte to deliver, in
+    /// `[begin, end]`: the requested offset (or [`seek`](Self::seek) target)
+    /// until the content before it has been discarded, as Go's
+    /// `FragmentReader.Offset` after its pre-seek.
     pub fn offset(&self) -> i64 {
+        self.offset.max(self.discard_to)
+    }
+
+    /// The journal offset the decoded stream has reached (delivered or
+    /// discarded), in `[begin, end]`.
+    pub fn decoded_offset(&self) -> i64 {
         self.offset
     }
 
@@ -295,7 +306,7 @@ impl FragmentReader {
     /// Skips forward to `target` (within `[offset, end]`) by discarding
     /// decoded content on the following polls.
     pub fn seek(&mut self, target: i64) -> Result<(), FragmentSetupError> {
-        let current = self.offset.max(self.discard_to);
+        let current = self.offset();
         if target < current {
             return Err(FragmentSetupError::SeekBackward {
                 offset: current,
@@ -323,7 +334,7 @@ impl FragmentReader {
             let remaining = (self.end - self.offset) as u64;
             // One byte more than the fragment can hold is enough to notice a
             // body that runs past `end`.
-            let max = remaining.saturating_add(1).min(WINDOW as u64) as usize;
+            let max = remaining.saturating_add(1).min(DECODE_WINDOW as u64) as usize;
             let mut content = match self.decoder.poll(max) {
                 Ok(Decoded::Content(b)) => b,
                 Ok(Decoded::NeedInput) => return Ok(FragmentEvent::NeedInput),

@@ -27,7 +27,7 @@ use input::InputQueue;
 
 /// The largest window of decoded bytes produced by one poll, and the size of
 /// the decoder's scratch buffer (64 KiB, the snappy chunk size).
-pub const WINDOW: usize = 64 * 1024;
+pub const DECODE_WINDOW: usize = 64 * 1024;
 
 /// How the body handed to the decoder relates to the stored fragment file.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -325,7 +325,7 @@ impl Decoder {
             (Stage::new(decoding.format), None)
         };
         let scratch_len = if decoding.transport_gzip || decoding.format.is_some() {
-            WINDOW
+            DECODE_WINDOW
         } else {
             0
         };
@@ -362,14 +362,14 @@ impl Decoder {
         self.input.len() + self.second.as_ref().map_or(0, |(_, q)| q.len())
     }
 
-    /// Decodes up to `max` (clamped to 1..=[`WINDOW`]) more bytes.
+    /// Decodes up to `max` (clamped to 1..=[`DECODE_WINDOW`]) more bytes.
     pub fn poll(&mut self, max: usize) -> Result<Decoded, CodecError> {
         match &self.state {
             Fused::Running => {}
             Fused::Ended => return Ok(Decoded::End),
             Fused::Failed(e) => return Err(e.clone()),
         }
-        let max = max.clamp(1, WINDOW);
+        let max = max.clamp(1, DECODE_WINDOW);
         match self.poll_stages(max) {
             Ok(StageOutput::Content(b)) => Ok(Decoded::Content(b)),
             Ok(StageOutput::NeedInput) => Ok(Decoded::NeedInput),
@@ -396,7 +396,7 @@ impl Decoder {
             // The codec stage needs more input: gunzip one more window of it.
             match self
                 .first
-                .poll(&mut self.input, &mut self.scratch, WINDOW)?
+                .poll(&mut self.input, &mut self.scratch, DECODE_WINDOW)?
             {
                 StageOutput::Content(b) => queue.push(b),
                 StageOutput::NeedInput => return Ok(StageOutput::NeedInput),
@@ -496,7 +496,7 @@ mod tests {
             let mut out = Vec::new();
             let mut fed = 0;
             loop {
-                match d.poll(WINDOW)? {
+                match d.poll(DECODE_WINDOW)? {
                     Decoded::Content(b) => out.extend_from_slice(&b),
                     Decoded::NeedInput if fed < body.len() => {
                         d.push(Bytes::copy_from_slice(&body[fed..fed + 1]));
@@ -548,7 +548,7 @@ mod tests {
             d.finish();
             let mut out = Vec::new();
             loop {
-                match d.poll(WINDOW)? {
+                match d.poll(DECODE_WINDOW)? {
                     Decoded::Content(b) => out.extend_from_slice(&b),
                     Decoded::NeedInput => unreachable!(),
                     Decoded::End => return Ok(out),
