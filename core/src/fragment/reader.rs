@@ -465,6 +465,7 @@ mod tests {
         let mut reader =
             FragmentReader::with_range(10, 20, CompressionCodec::None, 12, ContentEncoding::Stored)
                 .unwrap();
+        assert_eq!((reader.offset(), reader.decoded_offset()), (12, 10));
         assert_eq!(
             reader.seek(11),
             Err(FragmentSetupError::SeekBackward {
