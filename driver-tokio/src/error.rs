@@ -70,6 +70,35 @@ pub enum Error {
         /// What failed.
         reason: String,
     },
+    /// A fragment store answered with an HTTP status other than 200.
+    #[error("!OK fetching ({status}, {url:?})")]
+    FragmentStatus {
+        /// The fragment URL.
+        url: String,
+        /// Status code and reason, such as `404 Not Found`.
+        status: String,
+    },
+    /// A fragment body failed the core's decoding or end checks.
+    #[error("fragment {url}: {source}")]
+    FragmentContent {
+        /// The fragment URL.
+        url: String,
+        /// The decoder's classification.
+        #[source]
+        source: gazette_core::fragment::FragmentError,
+    },
+    /// A read failed, as the core's read machines classify it.
+    #[error("read: {0}")]
+    Read(#[from] gazette_core::read::ReadError),
+    /// The broker skipped content: reading was at `from` and continues at
+    /// `to` (Go's `ErrOffsetJump`). Reading may continue after it.
+    #[error("offset jump from {from} to {to}")]
+    OffsetJump {
+        /// The offset reading was at.
+        from: i64,
+        /// The offset reading continues at.
+        to: i64,
+    },
     /// Authorization could not be prepared (bad keys, token not ASCII).
     #[error("authorization: {0}")]
     Auth(String),

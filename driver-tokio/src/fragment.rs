@@ -8,7 +8,8 @@
 use std::path::{Component, Path, PathBuf};
 
 use bytes::{Bytes, BytesMut};
-use gazette_proto::CompressionCodec;
+use gazette_core::fragment::{ContentEncoding, FragmentEvent, FragmentReader, accept_encoding};
+use gazette_proto::{CompressionCodec, Fragment};
 use http_body_util::{BodyExt, Empty};
 use hyper::body::Incoming;
 use hyper_util::client::legacy::Client as HttpClient;
@@ -39,14 +40,61 @@ impl std::fmt::Debug for FragmentOpener {
     }
 }
 
-/// An opened fragment body and the codec its bytes are in.
+/// An opened fragment body and how it was delivered.
 #[derive(Debug)]
 pub struct OpenedFragment {
     /// The raw (still compressed) body.
     pub body: RawBody,
-    /// The codec to decode with. For `GZIP_OFFLOAD_DECOMPRESSION` this is
-    /// `GZIP` when the store ignored the request to decompress.
-    pub codec: CompressionCodec,
+    /// How the body is encoded on top of the stored bytes (`Stored` for
+    /// files; from `Content-Encoding` for HTTP).
+    pub encoding: ContentEncoding,
+}
+
+/// Journal content of one fragment read directly from its store: the raw
+/// body decoded by the core's [`FragmentReader`] (codec, pre-seek discard,
+/// exact end-of-fragment checks).
+#[derive(Debug)]
+pub struct FragmentContent {
+    url: String,
+    reader: FragmentReader,
+    body: RawBody,
+}
+
+impl FragmentContent {
+    /// The next content as `(journal offset, bytes)`, or None at the
+    /// fragment's end.
+    pub async fn next(&mut self) -> Result<Option<(i64, Bytes)>, Error> {
+        loop {
+            let event = self.reader.poll().map_err(|source| Error::FragmentContent {
+                url: self.url.clone(),
+                source,
+            })?;
+            match event {
+                FragmentEvent::Content { offset, content } => return Ok(Some((offset, content))),
+                FragmentEvent::Eof => return Ok(None),
+                FragmentEvent::NeedInput => match self.body.next_chunk().await {
+                    Ok(Some(chunk)) => self.reader.feed(chunk),
+                    Ok(None) => self.reader.feed_end(),
+                    Err(err) => {
+                        return Err(Error::Fragment {
+                            url: self.url.clone(),
+                            reason: format!("reading body: {err}"),
+                        });
+                    }
+                },
+            }
+        }
+    }
+
+    /// The next journal offset this fragment will deliver.
+    pub fn offset(&self) -> i64 {
+        self.reader.offset()
+    }
+
+    /// The core reader (bytes read and discarded, codec label).
+    pub fn reader(&self) -> &FragmentReader {
+        &self.reader
+    }
 }
 
 /// A raw fragment body, read chunk by chunk.
@@ -117,24 +165,39 @@ impl FragmentOpener {
         self.file_root.as_deref()
     }
 
-    /// Opens the body at `url` for a fragment compressed with `codec`
+    /// Opens `fragment` at `url` and positions it at `offset`
+    /// (client-behaviour.md §4.1–4.2).
+    pub async fn open_fragment(
+        &self,
+        fragment: &Fragment,
+        offset: i64,
+        url: &str,
+    ) -> Result<FragmentContent, Error> {
+        let codec = CompressionCodec::try_from(fragment.compression_codec).unwrap_or(CompressionCodec::Invalid);
+        let opened = self.open(url, codec).await?;
+        let reader = FragmentReader::new(fragment, offset, opened.encoding).map_err(|err| Error::Fragment {
+            url: url.to_string(),
+            reason: err.to_string(),
+        })?;
+        Ok(FragmentContent {
+            url: url.to_string(),
+            reader,
+            body: opened.body,
+        })
+    }
+
+    /// Opens the raw body at `url` for a fragment compressed with `codec`
     /// (client-behaviour.md §4.1, steps 1–4).
     pub async fn open(&self, url: &str, codec: CompressionCodec) -> Result<OpenedFragment, Error> {
         if let Some(path) = url.strip_prefix("file://") {
-            return self.open_file(url, path, codec).await;
+            return self.open_file(url, path).await;
         }
         let fail = |reason: String| Error::Fragment {
             url: url.to_string(),
             reason,
         };
         let uri: http::Uri = url.parse().map_err(|err| fail(format!("{err}")))?;
-        // Ask offloading stores to decompress; ask for raw gzip otherwise so
-        // the codec, not the HTTP layer, decodes it. Other codecs ask for
-        // identity: this client never decodes a Content-Encoding itself.
-        let accept = match codec {
-            CompressionCodec::Gzip => "gzip",
-            _ => "identity",
-        };
+        let accept = accept_encoding(codec);
         let request = http::Request::get(uri)
             .header(http::header::ACCEPT_ENCODING, accept)
             .body(Empty::new())
@@ -146,21 +209,20 @@ impl FragmentOpener {
             .map_err(|err| fail(format!("{err}")))?;
         let status = response.status();
         if status != http::StatusCode::OK {
-            return Err(fail(format!("!OK fetching ({status})")));
+            return Err(Error::FragmentStatus {
+                url: url.to_string(),
+                status: status.to_string(),
+            });
         }
-        let gzip_encoded = response
+        let header = response
             .headers()
             .get(http::header::CONTENT_ENCODING)
-            .is_some_and(|v| v.as_bytes().eq_ignore_ascii_case(b"gzip"));
-        let codec = if codec == CompressionCodec::GzipOffloadDecompression && gzip_encoded {
-            CompressionCodec::Gzip
-        } else {
-            codec
-        };
+            .map(|v| v.to_str().unwrap_or("invalid"));
+        let encoding = ContentEncoding::from_header(header).map_err(|err| fail(err.to_string()))?;
         metrics::counter!("gazette_fragment_open_total", "scheme" => "http").increment(1);
         Ok(OpenedFragment {
             body: RawBody::Http(response.into_body()),
-            codec,
+            encoding,
         })
     }
 
@@ -168,7 +230,6 @@ impl FragmentOpener {
         &self,
         url: &str,
         path: &str,
-        codec: CompressionCodec,
     ) -> Result<OpenedFragment, Error> {
         let fail = |reason: String| Error::Fragment {
             url: url.to_string(),
@@ -192,20 +253,17 @@ impl FragmentOpener {
         let file = match tokio::fs::File::open(root.join(relative)).await {
             Ok(file) => file,
             Err(err) if err.kind() == std::io::ErrorKind::NotFound => {
-                return Err(fail("!OK fetching (404 Not Found)".into()));
+                return Err(Error::FragmentStatus {
+                    url: url.to_string(),
+                    status: "404 Not Found".into(),
+                });
             }
             Err(err) => return Err(Error::Io(err)),
         };
         metrics::counter!("gazette_fragment_open_total", "scheme" => "file").increment(1);
-        // A filesystem store never decompresses on the reader's behalf.
-        let codec = if codec == CompressionCodec::GzipOffloadDecompression {
-            CompressionCodec::Gzip
-        } else {
-            codec
-        };
         Ok(OpenedFragment {
             body: RawBody::File(file),
-            codec,
+            encoding: ContentEncoding::Stored,
         })
     }
 }
@@ -225,7 +283,7 @@ mod tests {
             .open("file:///a/b/frag", CompressionCodec::None)
             .await
             .unwrap();
-        assert_eq!(opened.codec, CompressionCodec::None);
+        assert_eq!(opened.encoding, ContentEncoding::Stored);
         assert_eq!(
             opened.body.next_chunk().await.unwrap().unwrap(),
             &b"hello"[..]

@@ -14,6 +14,7 @@ pub mod client;
 pub mod discovery;
 mod error;
 pub mod fragment;
+pub mod read;
 mod snapshot;
 
 pub use append::{Appender, append};
@@ -24,6 +25,7 @@ pub use discovery::{
     list_all_journals,
 };
 pub use error::Error;
+pub use read::{ReadEvent, Reader, RetryReader};
 
 /// The result of this crate's calls.
 pub type Result<T, E = Error> = std::result::Result<T, E>;

@@ -1,0 +1,634 @@
+//! Reading: [`Reader`] (one Read RPC) and [`RetryReader`] (restarting RPCs
+//! with backoff), both `AsyncRead` + `AsyncBufRead`, driven over the core's
+//! read machines.
+//!
+//! The machines decide everything protocol-related (frame validation,
+//! offsets and jumps, statuses, retries, when to read a fragment directly);
+//! this module starts RPCs, moves frames, runs timers and fetches fragments
+//! from their stores through [`crate::fragment`].
+
+use std::collections::VecDeque;
+use std::future::Future;
+use std::pin::Pin;
+use std::task::{Context, Poll, ready};
+
+use bytes::Bytes;
+use futures::future::BoxFuture;
+use futures::{FutureExt, Stream};
+use gazette_core::fragment::FragmentErrorKind;
+use gazette_core::read::{
+    AdjustedSeek, DirectError, Metadata, ReadAction, ReadError, ReadInput, ReadOutput,
+    Reader as ReaderMachine, RetryInput, RetryOutput, RetryReader as RetryMachine, RouteHint,
+    TransportError,
+};
+use gazette_core::status::Operation;
+use gazette_proto::{ReadRequest, ReadResponse};
+use tokio::io::{AsyncBufRead, AsyncRead, ReadBuf};
+use tokio::sync::mpsc;
+
+use crate::auth::{Capability, Claims};
+use crate::client::{Client, Dispatch};
+use crate::Error;
+
+/// One thing a read produced.
+#[derive(Debug, Clone, PartialEq)]
+pub enum ReadEvent {
+    /// Journal content starting at `offset`.
+    Content {
+        /// Journal offset of `content[0]`.
+        offset: i64,
+        /// The bytes (a slice of the received frame or fragment).
+        content: Bytes,
+    },
+    /// A metadata frame: the resolved offset, write head and fragment.
+    Metadata(Metadata),
+    /// The broker skipped content from `from` to `to`; reading continues.
+    OffsetJump {
+        /// The offset reading was at.
+        from: i64,
+        /// The offset reading continues at.
+        to: i64,
+    },
+}
+
+/// Events of a direct fragment read, sent by its fetch task.
+enum DirectMsg {
+    Opened,
+    OpenFailed(DirectError),
+    Content(Bytes),
+    End,
+    Failed(DirectError),
+}
+
+/// What a driven machine produced, unified over both machines.
+enum Step {
+    Event(ReadEvent),
+    Action(ReadAction),
+    Backoff(std::time::Duration),
+    CancelBackoff,
+    /// Clean end (EOF, end offset reached, metadata-only complete).
+    End,
+    Failed(ReadError),
+}
+
+enum Machine {
+    Single(ReaderMachine),
+    Retry(RetryMachine),
+}
+
+impl Machine {
+    fn poll_output(&mut self) -> Option<Step> {
+        Some(match self {
+            Machine::Single(m) => match m.poll_output()? {
+                ReadOutput::Action(a) => Step::Action(a),
+                ReadOutput::Metadata(md) => Step::Event(ReadEvent::Metadata(md)),
+                ReadOutput::OffsetJump { from, to } => Step::Event(ReadEvent::OffsetJump { from, to }),
+                ReadOutput::Content { offset, content } => {
+                    Step::Event(ReadEvent::Content { offset, content })
+                }
+                ReadOutput::Finished(Ok(())) => Step::End,
+                ReadOutput::Finished(Err(err)) => Step::Failed(err),
+            },
+            Machine::Retry(m) => match m.poll_output()? {
+                RetryOutput::Action(a) => Step::Action(a),
+                RetryOutput::Metadata(md) => Step::Event(ReadEvent::Metadata(md)),
+                RetryOutput::OffsetJump { from, to } => {
+                    Step::Event(ReadEvent::OffsetJump { from, to })
+                }
+                RetryOutput::Content { offset, content } => {
+                    Step::Event(ReadEvent::Content { offset, content })
+                }
+                RetryOutput::Backoff {
+                    delay,
+                    attempt,
+                    cause,
+                    log,
+                } => {
+                    if log {
+                        tracing::warn!(?cause, attempt, ?delay, "read failure (will retry)");
+                    }
+                    metrics::counter!("gazette_read_retries_total").increment(1);
+                    Step::Backoff(delay)
+                }
+                RetryOutput::CancelBackoff => Step::CancelBackoff,
+                RetryOutput::Stopped(err) => Step::Failed(err),
+                RetryOutput::Complete => Step::End,
+            },
+        })
+    }
+
+    fn handle(&mut self, input: ReadInput) {
+        match self {
+            Machine::Single(m) => m.handle(input),
+            Machine::Retry(m) => m.handle(input),
+        }
+    }
+
+    fn offset(&self) -> i64 {
+        match self {
+            Machine::Single(m) => m.offset(),
+            Machine::Retry(m) => m.offset(),
+        }
+    }
+}
+
+type StartFuture = BoxFuture<'static, Result<tonic::Streaming<ReadResponse>, tonic::Status>>;
+
+/// The shared engine of both readers.
+struct Engine {
+    client: Client,
+    machine: Machine,
+    starting: Option<StartFuture>,
+    stream: Option<tonic::Streaming<ReadResponse>>,
+    direct: Option<(mpsc::Receiver<DirectMsg>, tokio::task::JoinHandle<()>)>,
+    backoff: Option<Pin<Box<tokio::time::Sleep>>>,
+    /// Content handed out by the machine and not yet consumed.
+    buffer: VecDeque<Bytes>,
+    /// Set after a clean end (sticky for `Reader`).
+    ended: bool,
+    /// A failure surfaced; the RetryReader resumes on the next poll.
+    stopped: bool,
+    span: tracing::Span,
+}
+
+impl Engine {
+    fn new(client: &Client, machine: Machine, journal: &str) -> Self {
+        Engine {
+            client: client.clone(),
+            machine,
+            starting: None,
+            stream: None,
+            direct: None,
+            backoff: None,
+            buffer: VecDeque::new(),
+            ended: false,
+            stopped: false,
+            span: tracing::debug_span!("gazette.read", journal),
+        }
+    }
+
+    /// The next event, `Ok(None)` at a clean end.
+    fn poll_event(&mut self, cx: &mut Context<'_>) -> Poll<Result<Option<ReadEvent>, Error>> {
+        let _enter = self.span.clone().entered();
+        if self.stopped {
+            self.stopped = false;
+            if let Machine::Retry(m) = &mut self.machine {
+                m.resume();
+            }
+        }
+        loop {
+            if self.ended {
+                return Poll::Ready(Ok(None));
+            }
+            if let Some(step) = self.machine.poll_output() {
+                match step {
+                    Step::Event(event) => {
+                        if let ReadEvent::Content { content, .. } = &event {
+                            metrics::counter!("gazette_read_bytes_total")
+                                .increment(content.len() as u64);
+                        }
+                        return Poll::Ready(Ok(Some(event)));
+                    }
+                    Step::Action(action) => self.act(action),
+                    Step::Backoff(delay) => {
+                        self.backoff = Some(Box::pin(tokio::time::sleep(delay)));
+                    }
+                    Step::CancelBackoff => self.backoff = None,
+                    Step::End => {
+                        self.ended = true;
+                        self.close_rpc();
+                        return Poll::Ready(Ok(None));
+                    }
+                    Step::Failed(err) => {
+                        self.stopped = true;
+                        if matches!(self.machine, Machine::Single(_)) {
+                            self.ended = true;
+                        }
+                        return Poll::Ready(Err(Error::Read(err)));
+                    }
+                }
+                continue;
+            }
+            // Nothing queued: wait for the pending IO.
+            ready!(self.poll_io(cx));
+        }
+    }
+
+    /// Waits for one IO event and feeds it to the machine.
+    fn poll_io(&mut self, cx: &mut Context<'_>) -> Poll<()> {
+        if let Some(start) = &mut self.starting {
+            let result = ready!(start.poll_unpin(cx));
+            self.starting = None;
+            match result {
+                Ok(stream) => {
+                    self.stream = Some(stream);
+                    self.machine.handle(ReadInput::RpcStarted);
+                }
+                Err(status) => {
+                    let err = self.map_status(status);
+                    self.machine.handle(ReadInput::RpcStartFailed(err));
+                }
+            }
+            return Poll::Ready(());
+        }
+        if let Some(stream) = &mut self.stream {
+            let next = ready!(Pin::new(stream).poll_next(cx));
+            let input = match next {
+                Some(Ok(frame)) => ReadInput::Frame(frame),
+                None => {
+                    self.stream = None;
+                    ReadInput::RpcClosed
+                }
+                Some(Err(status)) => {
+                    self.stream = None;
+                    ReadInput::RpcFailed(self.map_status(status))
+                }
+            };
+            self.machine.handle(input);
+            return Poll::Ready(());
+        }
+        if let Some((rx, _)) = &mut self.direct {
+            let msg = ready!(rx.poll_recv(cx));
+            let input = match msg {
+                Some(DirectMsg::Opened) => ReadInput::DirectOpened,
+                Some(DirectMsg::OpenFailed(err)) => ReadInput::DirectOpenFailed(err),
+                Some(DirectMsg::Content(bytes)) => ReadInput::DirectContent(bytes),
+                Some(DirectMsg::End) => ReadInput::DirectEnd,
+                Some(DirectMsg::Failed(err)) => ReadInput::DirectFailed(err),
+                None => ReadInput::DirectFailed(DirectError::Other("fragment task ended".into())),
+            };
+            if matches!(
+                input,
+                ReadInput::DirectEnd | ReadInput::DirectFailed(_) | ReadInput::DirectOpenFailed(_)
+            ) {
+                self.direct = None;
+            }
+            self.machine.handle(input);
+            return Poll::Ready(());
+        }
+        if let Some(sleep) = &mut self.backoff {
+            ready!(sleep.as_mut().poll(cx));
+            self.backoff = None;
+            if let Machine::Retry(m) = &mut self.machine {
+                m.handle(RetryInput::BackoffElapsed);
+            }
+            return Poll::Ready(());
+        }
+        // The machine is waiting on nothing the driver holds: treat as a
+        // clean end rather than hang.
+        self.ended = true;
+        Poll::Ready(())
+    }
+
+    fn act(&mut self, action: ReadAction) {
+        match action {
+            ReadAction::StartRpc { request, route } => {
+                self.close_rpc();
+                let dispatch = match route {
+                    RouteHint::Journal(journal) => Dispatch::Journal {
+                        journal,
+                        require_primary: false,
+                    },
+                    RouteHint::Route(route) => Dispatch::Route {
+                        route,
+                        member: None,
+                    },
+                };
+                let client = self.client.clone();
+                metrics::counter!("gazette_rpc_started_total", "op" => "read").increment(1);
+                self.starting = Some(
+                    async move {
+                        let mut rpc = client
+                            .journal_client(&dispatch)
+                            .map_err(|err| tonic::Status::invalid_argument(err.to_string()))?;
+                        let claims = Claims::for_journal(Capability::READ, &request.journal);
+                        let req = client
+                            .request(request, &claims, false)
+                            .map_err(|err| tonic::Status::unauthenticated(err.to_string()))?;
+                        match rpc.read(req).await {
+                            Ok(response) => Ok(response.into_inner()),
+                            Err(status) => {
+                                if status.code() == tonic::Code::Unavailable
+                                    && let Dispatch::Journal { journal, .. } = &dispatch
+                                {
+                                    client.update_route(journal, None);
+                                }
+                                Err(status)
+                            }
+                        }
+                    }
+                    .boxed(),
+                );
+            }
+            ReadAction::CancelRpc => self.close_rpc(),
+            ReadAction::UpdateRoute { journal, route } => {
+                self.client.update_route(&journal, Some(route));
+            }
+            ReadAction::OpenFragment {
+                fragment,
+                offset,
+                url,
+            } => {
+                let (tx, rx) = mpsc::channel(4);
+                let opener = self.client.fragments().clone();
+                let task = tokio::spawn(async move {
+                    let mut content = match opener.open_fragment(&fragment, offset, &url).await {
+                        Ok(content) => content,
+                        Err(err) => {
+                            let _ = tx.send(DirectMsg::OpenFailed(direct_error(err))).await;
+                            return;
+                        }
+                    };
+                    if tx.send(DirectMsg::Opened).await.is_err() {
+                        return;
+                    }
+                    loop {
+                        let msg = match content.next().await {
+                            Ok(Some((_, bytes))) => DirectMsg::Content(bytes),
+                            Ok(None) => DirectMsg::End,
+                            Err(err) => DirectMsg::Failed(direct_error(err)),
+                        };
+                        let last = !matches!(msg, DirectMsg::Content(_));
+                        if tx.send(msg).await.is_err() || last {
+                            return;
+                        }
+                    }
+                });
+                self.direct = Some((rx, task));
+            }
+            ReadAction::CloseDirect => {
+                if let Some((_, task)) = self.direct.take() {
+                    task.abort();
+                }
+            }
+        }
+    }
+
+    fn close_rpc(&mut self) {
+        self.starting = None;
+        self.stream = None;
+    }
+
+    fn map_status(&self, status: tonic::Status) -> TransportError {
+        let err = transport_error(&status);
+        if status.code() != tonic::Code::Unavailable {
+            tracing::debug!(%status, "read RPC failed");
+        }
+        metrics::counter!("gazette_rpc_failed_total", "op" => "read", "code" => format!("{:?}", status.code())).increment(1);
+        err
+    }
+
+    /// Fills `buffer` with the next content, surfacing jumps as errors
+    /// (Go's `ErrOffsetJump`) and skipping metadata. `Ok(false)` at EOF.
+    fn poll_fill(&mut self, cx: &mut Context<'_>) -> Poll<Result<bool, Error>> {
+        while self.buffer.is_empty() {
+            match ready!(self.poll_event(cx))? {
+                None => return Poll::Ready(Ok(false)),
+                Some(ReadEvent::Content { content, .. }) => self.buffer.push_back(content),
+                Some(ReadEvent::Metadata(_)) => {}
+                Some(ReadEvent::OffsetJump { from, to }) => {
+                    return Poll::Ready(Err(Error::OffsetJump { from, to }));
+                }
+            }
+        }
+        Poll::Ready(Ok(true))
+    }
+
+    fn buffered(&self) -> u64 {
+        self.buffer.iter().map(|b| b.len() as u64).sum()
+    }
+
+    fn consume(&mut self, mut amt: usize) {
+        while amt > 0 {
+            let Some(front) = self.buffer.front_mut() else {
+                return;
+            };
+            if amt >= front.len() {
+                amt -= front.len();
+                self.buffer.pop_front();
+            } else {
+                let _ = front.split_to(amt);
+                amt = 0;
+            }
+        }
+    }
+}
+
+impl Drop for Engine {
+    fn drop(&mut self) {
+        if let Some((_, task)) = self.direct.take() {
+            task.abort();
+        }
+    }
+}
+
+/// Maps a gRPC failure onto the read machine's transport classification.
+fn transport_error(status: &tonic::Status) -> TransportError {
+    match status.code() {
+        tonic::Code::Unavailable => TransportError::Unavailable(status.message().to_string()),
+        tonic::Code::Cancelled => TransportError::Cancelled,
+        tonic::Code::DeadlineExceeded => TransportError::DeadlineExceeded,
+        code => TransportError::Other(format!("{code:?}: {}", status.message())),
+    }
+}
+
+fn direct_error(err: Error) -> DirectError {
+    match err {
+        Error::FragmentStatus { url, status } => DirectError::HttpStatus { status, url },
+        Error::FragmentContent { source, .. } => match source.kind() {
+            FragmentErrorKind::UnexpectedEof => DirectError::UnexpectedEof,
+            FragmentErrorKind::ContentTooLong => DirectError::DidNotReadExpectedEof,
+            FragmentErrorKind::Corrupt => DirectError::Other(source.to_string()),
+        },
+        other => DirectError::Other(other.to_string()),
+    }
+}
+
+macro_rules! impl_async_read {
+    ($ty:ty) => {
+        impl AsyncRead for $ty {
+            fn poll_read(
+                self: Pin<&mut Self>,
+                cx: &mut Context<'_>,
+                buf: &mut ReadBuf<'_>,
+            ) -> Poll<std::io::Result<()>> {
+                let engine = &mut self.get_mut().engine;
+                if !ready!(engine.poll_fill(cx))? {
+                    return Poll::Ready(Ok(()));
+                }
+                let front = engine.buffer.front().expect("filled");
+                let n = front.len().min(buf.remaining());
+                buf.put_slice(&front[..n]);
+                engine.consume(n);
+                Poll::Ready(Ok(()))
+            }
+        }
+
+        impl AsyncBufRead for $ty {
+            fn poll_fill_buf(
+                self: Pin<&mut Self>,
+                cx: &mut Context<'_>,
+            ) -> Poll<std::io::Result<&[u8]>> {
+                let engine = &mut self.get_mut().engine;
+                if !ready!(engine.poll_fill(cx))? {
+                    return Poll::Ready(Ok(&[]));
+                }
+                Poll::Ready(Ok(engine.buffer.front().expect("filled")))
+            }
+
+            fn consume(self: Pin<&mut Self>, amt: usize) {
+                self.get_mut().engine.consume(amt);
+            }
+        }
+
+        impl $ty {
+            /// The next event (content, metadata or an offset jump), or
+            /// `Ok(None)` at a clean end. Content buffered by `AsyncRead`
+            /// use is returned first.
+            pub async fn next_event(&mut self) -> Result<Option<ReadEvent>, Error> {
+                if let Some(content) = self.engine.buffer.pop_front() {
+                    let offset = self.engine.machine.offset() - content.len() as i64
+                        - self.engine.buffered() as i64;
+                    return Ok(Some(ReadEvent::Content { offset, content }));
+                }
+                std::future::poll_fn(|cx| self.engine.poll_event(cx)).await
+            }
+
+            /// Offset of the next byte a caller of `AsyncRead` receives
+            /// (Go's `AdjustedOffset`).
+            pub fn offset(&self) -> i64 {
+                self.engine.machine.offset() - self.engine.buffered() as i64
+            }
+        }
+    };
+}
+
+/// One Read RPC of a journal (Go's `Reader`): reads end at the stream's
+/// end (EOF) or its first failure, which is surfaced as is. As an
+/// `AsyncRead`, an offset jump is returned once as an error
+/// ([`Error::OffsetJump`] inside the `io::Error`) and reading continues.
+pub struct Reader {
+    engine: Engine,
+}
+
+impl std::fmt::Debug for Reader {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Reader")
+            .field("offset", &self.offset())
+            .finish_non_exhaustive()
+    }
+}
+
+impl Reader {
+    /// A reader of `request` (journal, offset, block, ...). No RPC starts
+    /// until the first read.
+    pub fn new(client: &Client, request: ReadRequest) -> Self {
+        let journal = request.journal.clone();
+        Reader {
+            engine: Engine::new(client, Machine::Single(ReaderMachine::new(request)), &journal),
+        }
+    }
+
+    /// The core machine (write head, fragment, header of the last frame).
+    pub fn machine(&self) -> &ReaderMachine {
+        match &self.engine.machine {
+            Machine::Single(m) => m,
+            Machine::Retry(_) => unreachable!("a Reader drives a single machine"),
+        }
+    }
+}
+
+impl_async_read!(Reader);
+
+/// A journal reader that restarts Read RPCs with Go's backoff (Go's
+/// `RetryReader`). With `block = true` it tails the journal across broker
+/// restarts; errors a caller must act on (not found, suspended, offset not
+/// yet available without blocking, cancellation) are surfaced, after which
+/// reading resumes on the next call.
+pub struct RetryReader {
+    engine: Engine,
+    seek_target: Option<i64>,
+}
+
+impl std::fmt::Debug for RetryReader {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("RetryReader")
+            .field("offset", &self.offset())
+            .finish_non_exhaustive()
+    }
+}
+
+impl RetryReader {
+    /// A retrying reader of `request`.
+    pub fn new(client: &Client, request: ReadRequest) -> Self {
+        let journal = request.journal.clone();
+        RetryReader {
+            engine: Engine::new(client, Machine::Retry(RetryMachine::new(request)), &journal),
+            seek_target: None,
+        }
+    }
+
+    /// The core machine.
+    pub fn machine(&self) -> &RetryMachine {
+        match &self.engine.machine {
+            Machine::Retry(m) => m,
+            Machine::Single(_) => unreachable!("a RetryReader drives a retry machine"),
+        }
+    }
+
+    /// Switches blocking on or off (applies from the next RPC).
+    pub fn set_block(&mut self, block: bool) {
+        if let Machine::Retry(m) = &mut self.engine.machine {
+            m.set_block(block);
+        }
+    }
+
+    /// Moves reading to `offset`, keeping buffered content when the target
+    /// lies within it (Go's `AdjustedSeek`). Returns the new offset.
+    pub fn seek_to(&mut self, offset: i64) -> i64 {
+        let buffered = self.engine.buffered();
+        let Machine::Retry(m) = &mut self.engine.machine else {
+            unreachable!("a RetryReader drives a retry machine")
+        };
+        match m.adjusted_seek(offset, buffered) {
+            AdjustedSeek::Discard(n) => self.engine.consume(n as usize),
+            AdjustedSeek::Reset(_) => {
+                self.engine.buffer.clear();
+                self.engine.ended = false;
+            }
+        }
+        self.offset()
+    }
+}
+
+impl_async_read!(RetryReader);
+
+impl tokio::io::AsyncSeek for RetryReader {
+    fn start_seek(self: Pin<&mut Self>, position: std::io::SeekFrom) -> std::io::Result<()> {
+        let this = self.get_mut();
+        let target = match position {
+            std::io::SeekFrom::Start(n) => n as i64,
+            std::io::SeekFrom::Current(delta) => this.offset() + delta,
+            std::io::SeekFrom::End(_) => {
+                return Err(std::io::Error::new(
+                    std::io::ErrorKind::Unsupported,
+                    "seeking from the end of a journal is not supported",
+                ));
+            }
+        };
+        this.seek_target = Some(target);
+        Ok(())
+    }
+
+    fn poll_complete(self: Pin<&mut Self>, _cx: &mut Context<'_>) -> Poll<std::io::Result<u64>> {
+        let this = self.get_mut();
+        let offset = match this.seek_target.take() {
+            Some(target) => this.seek_to(target),
+            None => this.offset(),
+        };
+        Poll::Ready(Ok(offset.max(0) as u64))
+    }
+}
+
+/// The operation reads report in errors.
+pub const OPERATION: Operation = Operation::Read;
