@@ -240,7 +240,7 @@ pub enum ValidationErrorKind {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ValidationError {
     context: Vec<String>,
-    kind: ValidationErrorKind,
+    kind: Box<ValidationErrorKind>,
 }
 
 impl ValidationError {
@@ -248,7 +248,7 @@ impl ValidationError {
     pub fn new(kind: ValidationErrorKind) -> Self {
         ValidationError {
             context: Vec::new(),
-            kind,
+            kind: Box::new(kind),
         }
     }
 
@@ -291,7 +291,7 @@ impl fmt::Display for ValidationError {
 
 impl std::error::Error for ValidationError {
     fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
-        match &self.kind {
+        match self.kind.as_ref() {
             ValidationErrorKind::Url(e) => Some(e),
             _ => None,
         }
