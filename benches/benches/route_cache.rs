@@ -28,7 +28,9 @@ fn route(i: usize) -> Route {
 
 fn route_cache(c: &mut Criterion) {
     let now = Instant::now();
-    let names: Vec<String> = (0..1024).map(|i| format!("org/topic/part-{i:04}")).collect();
+    let names: Vec<String> = (0..1024)
+        .map(|i| format!("org/topic/part-{i:04}"))
+        .collect();
     let routes: Vec<Route> = (0..1024).map(route).collect();
 
     let mut cache = RouteCache::new(NonZeroUsize::new(256).unwrap(), Duration::from_secs(3600));

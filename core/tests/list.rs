@@ -111,15 +111,28 @@ fn unary() -> ListRequest {
 #[test]
 fn list_all_journals_assembles_a_snapshot_split_over_messages_and_caches_routes() {
     let mut asm = SnapshotAssembler::new(&unary());
-    assert_eq!(asm.on_message(first(10, vec![journal("a/one", 1), journal("a/two", 2)])), Ok(None));
-    assert_eq!(asm.on_message(continuation(vec![journal("a/three", 0)])), Ok(None));
+    assert_eq!(
+        asm.on_message(first(10, vec![journal("a/one", 1), journal("a/two", 2)])),
+        Ok(None)
+    );
+    assert_eq!(
+        asm.on_message(continuation(vec![journal("a/three", 0)])),
+        Ok(None)
+    );
     let snapshot = asm.on_end().unwrap();
-    assert_eq!(describe(&snapshot), r#"status=0 rev=10 journals=["a/one", "a/two", "a/three"]"#);
+    assert_eq!(
+        describe(&snapshot),
+        r#"status=0 rev=10 journals=["a/one", "a/two", "a/three"]"#
+    );
 
     let updates = snapshot_route_updates(&snapshot);
     assert_eq!(updates.len(), 3);
-    assert!(matches!(&updates[0], (n, RouteUpdate::Store(r)) if n == "a/one" && r.members.len() == 1));
-    assert!(matches!(&updates[1], (n, RouteUpdate::Store(r)) if n == "a/two" && r.members.len() == 2));
+    assert!(
+        matches!(&updates[0], (n, RouteUpdate::Store(r)) if n == "a/one" && r.members.len() == 1)
+    );
+    assert!(
+        matches!(&updates[1], (n, RouteUpdate::Store(r)) if n == "a/two" && r.members.len() == 2)
+    );
     assert_eq!(updates[2], ("a/three".to_string(), RouteUpdate::Invalidate));
 }
 
@@ -129,7 +142,10 @@ fn list_invalid_journal_name_in_response_is_a_validation_error() {
     let err = asm
         .on_message(first(10, vec![journal("invalid name", 1)]))
         .unwrap_err();
-    assert_eq!(err.to_string(), "Journals[0].Spec.Name: not a valid token (invalid name)");
+    assert_eq!(
+        err.to_string(),
+        "Journals[0].Spec.Name: not a valid token (invalid name)"
+    );
     assert!(asm.is_finished());
 }
 
@@ -140,13 +156,19 @@ fn list_wrong_route_status_is_a_generic_error() {
     msg.status = Status::WrongRoute as i32;
     let err = asm.on_message(msg).unwrap_err();
     assert_eq!(err.to_string(), "WRONG_ROUTE");
-    assert_eq!(err, ListError::Status(StatusError::Generic(Status::WrongRoute as i32)));
+    assert_eq!(
+        err,
+        ListError::Status(StatusError::Generic(Status::WrongRoute as i32))
+    );
 }
 
 #[test]
 fn list_server_sent_cancel_reports_context_canceled() {
     let mut asm = SnapshotAssembler::new(&unary());
-    assert_eq!(asm.on_error(ListError::Canceled).to_string(), "context canceled");
+    assert_eq!(
+        asm.on_error(ListError::Canceled).to_string(),
+        "context canceled"
+    );
     assert!(asm.is_finished());
 }
 
@@ -154,11 +176,15 @@ fn list_server_sent_cancel_reports_context_canceled() {
 fn list_continuation_journals_are_validated_too() {
     // Quirk 22: Go would append this entry unchecked.
     let mut asm = SnapshotAssembler::new(&unary());
-    asm.on_message(first(10, vec![journal("a/one", 1)])).unwrap();
+    asm.on_message(first(10, vec![journal("a/one", 1)]))
+        .unwrap();
     let mut bad = journal("a/two", 1);
     bad.mod_revision = 0;
     let err = asm.on_message(continuation(vec![bad])).unwrap_err();
-    assert_eq!(err.to_string(), "Journals[0]: invalid ModRevision (0; expected > 0)");
+    assert_eq!(
+        err.to_string(),
+        "Journals[0]: invalid ModRevision (0; expected > 0)"
+    );
 }
 
 #[test]
@@ -168,12 +194,20 @@ fn list_unary_framing_errors_and_empty_snapshot() {
 
     let mut asm = SnapshotAssembler::new(&unary());
     asm.on_message(first(10, vec![])).unwrap();
-    assert_eq!(asm.on_end().map(|s| s.journals.len()), Ok(0), "empty snapshot is one message");
+    assert_eq!(
+        asm.on_end().map(|s| s.journals.len()),
+        Ok(0),
+        "empty snapshot is one message"
+    );
 
     let mut asm = SnapshotAssembler::new(&unary());
-    asm.on_message(first(10, vec![journal("a/one", 1)])).unwrap();
+    asm.on_message(first(10, vec![journal("a/one", 1)]))
+        .unwrap();
     let err = asm.on_message(continuation(vec![])).unwrap_err();
-    assert_eq!(err.to_string(), "unexpected empty ListResponse.Journals in unary listing");
+    assert_eq!(
+        err.to_string(),
+        "unexpected empty ListResponse.Journals in unary listing"
+    );
 }
 
 #[test]
@@ -185,8 +219,10 @@ fn list_watch_snapshots_end_with_an_empty_marker() {
     asm.on_message(first(10, vec![])).unwrap();
     let snap = asm.on_message(continuation(vec![])).unwrap().unwrap();
     assert_eq!(describe(&snap), "status=0 rev=10 journals=[]");
-    asm.on_message(first(11, vec![journal("a/one", 1)])).unwrap();
-    asm.on_message(continuation(vec![journal("a/two", 1)])).unwrap();
+    asm.on_message(first(11, vec![journal("a/one", 1)]))
+        .unwrap();
+    asm.on_message(continuation(vec![journal("a/two", 1)]))
+        .unwrap();
     // A clean end mid-snapshot is unexpected.
     assert_eq!(asm.on_end(), Err(ListError::UnexpectedEof));
 }
@@ -200,7 +236,10 @@ fn list_resumed_watch_rejects_a_revision_not_after_the_resumed_one() {
     };
     let mut asm = SnapshotAssembler::new(&request);
     let err = asm.on_message(first(20, vec![])).unwrap_err();
-    assert_eq!(err.to_string(), "server sent unexpected ListResponse revision (20; expected > 20)");
+    assert_eq!(
+        err.to_string(),
+        "server sent unexpected ListResponse revision (20; expected > 20)"
+    );
 
     let mut asm = SnapshotAssembler::new(&request);
     asm.on_message(first(21, vec![])).unwrap();
@@ -208,7 +247,10 @@ fn list_resumed_watch_rejects_a_revision_not_after_the_resumed_one() {
     // The next snapshot on the same stream must advance past 21.
     assert!(matches!(
         asm.on_message(first(21, vec![])),
-        Err(ListError::RevisionNotAfterResume { got: 21, resume: 21 })
+        Err(ListError::RevisionNotAfterResume {
+            got: 21,
+            resume: 21
+        })
     ));
 }
 
@@ -221,13 +263,21 @@ fn get_journal_strips_meta_and_returns_the_spec() {
     );
     assert!(!request.watch);
     let snapshot = first(10, vec![journal("a/journal", 1)]);
-    assert_eq!(get_journal_spec("a/journal;with/meta", &snapshot).unwrap().name, "a/journal");
+    assert_eq!(
+        get_journal_spec("a/journal;with/meta", &snapshot)
+            .unwrap()
+            .name,
+        "a/journal"
+    );
 }
 
 #[test]
 fn get_journal_of_an_empty_listing_is_named_journal_does_not_exist() {
     let err = get_journal_spec("does/not/exist", &first(10, vec![])).unwrap_err();
-    assert_eq!(err.to_string(), "named journal does not exist (does/not/exist)");
+    assert_eq!(
+        err.to_string(),
+        "named journal does not exist (does/not/exist)"
+    );
 }
 
 /// Runs a watch through scripted driver events and records the transcript.
@@ -270,7 +320,11 @@ fn watched_list_signals_snapshot_then_cancel_then_newer_snapshot() {
     log.push_str("broker cancels the stream\n");
     watch.on_error(ListError::Canceled);
     drive(&mut watch, &mut log);
-    assert_eq!(watch.list().unwrap().journals.len(), 2, "keeps the old snapshot");
+    assert_eq!(
+        watch.list().unwrap().journals.len(),
+        2,
+        "keeps the old snapshot"
+    );
 
     log.push_str("timer; reopened; newer snapshot\n");
     watch.on_timer();
@@ -280,7 +334,15 @@ fn watched_list_signals_snapshot_then_cancel_then_newer_snapshot() {
     watch.on_message(continuation(vec![]));
     drive(&mut watch, &mut log);
     assert_eq!(
-        watch.list().unwrap().header.as_ref().unwrap().etcd.unwrap().revision,
+        watch
+            .list()
+            .unwrap()
+            .header
+            .as_ref()
+            .unwrap()
+            .etcd
+            .unwrap()
+            .revision,
         12
     );
     insta::assert_snapshot!(log);
@@ -316,7 +378,11 @@ fn watched_list_backs_off_consecutive_failures_and_resets_on_clean_end() {
     watch.on_opened();
     watch.on_message(first(10, vec![]));
     watch.on_end();
-    assert_eq!(sleep_of(&mut watch), Some(Duration::from_millis(50)), "unexpected EOF after reset");
+    assert_eq!(
+        sleep_of(&mut watch),
+        Some(Duration::from_millis(50)),
+        "unexpected EOF after reset"
+    );
     watch.stop();
     assert!(watch.is_stopped());
     watch.on_timer();
@@ -366,30 +432,52 @@ fn list_all_fragments_joins_pages_until_token_zero() {
     };
     assert_eq!(joined.fragments.len(), 5);
     assert_eq!(joined.next_page_token, 0);
-    assert_eq!(joined.header.unwrap().etcd.unwrap().revision, 10, "first page's header");
+    assert_eq!(
+        joined.header.unwrap().etcd.unwrap().revision,
+        10,
+        "first page's header"
+    );
 }
 
 #[test]
 fn list_all_fragments_errors_return_no_response() {
     let mut bad = page(0, &[]);
     bad.status = Status::JournalNotFound as i32;
-    let step = FragmentPager::new(fragments_request()).unwrap().on_response(bad);
-    assert!(matches!(&step, PagerStep::Failed { partial: None, error } if error.to_string() == "JOURNAL_NOT_FOUND"));
+    let step = FragmentPager::new(fragments_request())
+        .unwrap()
+        .on_response(bad);
+    assert!(
+        matches!(&step, PagerStep::Failed { partial: None, error } if error.to_string() == "JOURNAL_NOT_FOUND")
+    );
 
     let step = FragmentPager::new(fragments_request())
         .unwrap()
         .on_error(ListError::Rpc("error!".into()));
-    assert!(matches!(&step, PagerStep::Failed { partial: None, error } if error.to_string() == "error!"));
+    assert!(
+        matches!(&step, PagerStep::Failed { partial: None, error } if error.to_string() == "error!")
+    );
 
     let mut invalid = page(0, &[]);
     invalid.status = 1000;
-    let step = FragmentPager::new(fragments_request()).unwrap().on_response(invalid);
-    assert!(matches!(&step, PagerStep::Failed { partial: None, error } if error.to_string() == "Status: invalid status (1000)"));
+    let step = FragmentPager::new(fragments_request())
+        .unwrap()
+        .on_response(invalid);
+    assert!(
+        matches!(&step, PagerStep::Failed { partial: None, error } if error.to_string() == "Status: invalid status (1000)")
+    );
 
     let mut suspended = page(0, &[]);
     suspended.status = Status::Suspended as i32;
-    let step = FragmentPager::new(fragments_request()).unwrap().on_response(suspended);
-    assert!(matches!(&step, PagerStep::Failed { error: ListError::Status(StatusError::Named(Status::Suspended)), .. }));
+    let step = FragmentPager::new(fragments_request())
+        .unwrap()
+        .on_response(suspended);
+    assert!(matches!(
+        &step,
+        PagerStep::Failed {
+            error: ListError::Status(StatusError::Named(Status::Suspended)),
+            ..
+        }
+    ));
 }
 
 #[test]
@@ -442,7 +530,11 @@ fn run_batches(n: usize, size: usize) -> Vec<usize> {
         match batches.on_response(ok_apply(rev)) {
             ApplyStep::Next(req) => sizes.push(req.changes.len()),
             ApplyStep::Done(resp) => {
-                assert_eq!(resp.header.unwrap().etcd.unwrap().revision, rev, "last response");
+                assert_eq!(
+                    resp.header.unwrap().etcd.unwrap().revision,
+                    rev,
+                    "last response"
+                );
                 return sizes;
             }
             ApplyStep::Failed(f) => panic!("{f:?}"),
@@ -455,7 +547,11 @@ fn apply_journals_in_batches_sizes() {
     assert_eq!(run_batches(2, 0), vec![2]);
     assert_eq!(run_batches(2, 3), vec![2]);
     assert_eq!(run_batches(2, 1), vec![1, 1]);
-    assert_eq!(run_batches(0, 0), vec![0], "no changes still send one Apply");
+    assert_eq!(
+        run_batches(0, 0),
+        vec![0],
+        "no changes still send one Apply"
+    );
     assert_eq!(run_batches(5, 2), vec![2, 2, 1]);
 }
 
@@ -472,7 +568,9 @@ fn apply_journals_errors() {
     b.first_request();
     let mut resp = ok_apply(3);
     resp.status = Status::EtcdTransactionFailed as i32;
-    let ApplyStep::Failed(f) = b.on_response(resp) else { panic!() };
+    let ApplyStep::Failed(f) = b.on_response(resp) else {
+        panic!()
+    };
     assert_eq!(f.error.to_string(), "ETCD_TRANSACTION_FAILED");
     assert!(f.response.is_some());
 
@@ -481,7 +579,10 @@ fn apply_journals_errors() {
     let ApplyStep::Failed(f) = b.on_response(ApplyResponse::default()) else {
         panic!()
     };
-    assert_eq!(f.error.to_string(), "Header.Route: invalid Primary (0; expected -1 <= Primary < 0)");
+    assert_eq!(
+        f.error.to_string(),
+        "Header.Route: invalid Primary (0; expected -1 <= Primary < 0)"
+    );
 }
 
 #[test]
@@ -491,7 +592,9 @@ fn apply_journals_later_batch_failure_reports_applied_changes() {
     assert!(matches!(b.on_response(ok_apply(2)), ApplyStep::Next(_)));
     let mut bad = ok_apply(3);
     bad.status = Status::EtcdTransactionFailed as i32;
-    let ApplyStep::Failed(f) = b.on_response(bad) else { panic!() };
+    let ApplyStep::Failed(f) = b.on_response(bad) else {
+        panic!()
+    };
     assert_eq!((f.applied, f.failed), (0..2, 2..4));
 }
 
@@ -514,7 +617,9 @@ fn fragment_store_health_request_and_result() {
     let r = fragment_store_health_request("s3://bucket/", Some("")).unwrap();
     assert!(r.check_delete && r.check_delete_prefix.is_empty());
     assert_eq!(
-        fragment_store_health_request("s3://bucket/", Some("../x/")).unwrap_err().to_string(),
+        fragment_store_health_request("s3://bucket/", Some("../x/"))
+            .unwrap_err()
+            .to_string(),
         "CheckDeletePrefix: cannot traverse outside the store (../x/)"
     );
 
@@ -529,13 +634,18 @@ fn fragment_store_health_request_and_result() {
         store_health_error: "bucket gone".into(),
         ..ok.clone()
     };
-    assert_eq!(fragment_store_health_result(unhealthy.clone()), Ok(unhealthy));
+    assert_eq!(
+        fragment_store_health_result(unhealthy.clone()),
+        Ok(unhealthy)
+    );
     let not_found = FragmentStoreHealthResponse {
         status: Status::JournalNotFound as i32,
         ..ok
     };
     assert_eq!(
-        fragment_store_health_result(not_found).unwrap_err().to_string(),
+        fragment_store_health_result(not_found)
+            .unwrap_err()
+            .to_string(),
         "JOURNAL_NOT_FOUND"
     );
 }

@@ -51,7 +51,11 @@ fn route_cache_lru_eviction_and_ttl() {
     rc.update_route("B", Some(&route(&[("zone", "mem1b")], 0)), t31);
     let t61 = t31 + Duration::from_secs(30);
     assert_eq!(rc.route("B", t61).members[0].suffix, "mem1b");
-    assert_eq!(rc.route("D", t61), empty_route(), "D expired (stored 61s ago)");
+    assert_eq!(
+        rc.route("D", t61),
+        empty_route(),
+        "D expired (stored 61s ago)"
+    );
     assert_eq!(rc.len(), 1);
 }
 
@@ -66,7 +70,10 @@ fn route_cache_ttl_boundary_is_inclusive() {
         "a route without primary is cached"
     );
     assert_eq!(rc.route("j", t0 + Duration::from_secs(60)).members.len(), 1);
-    assert!(rc.get("j", t0 + Duration::from_secs(60) + Duration::from_nanos(1)).is_none());
+    assert!(
+        rc.get("j", t0 + Duration::from_secs(60) + Duration::from_nanos(1))
+            .is_none()
+    );
 }
 
 #[test]
@@ -91,7 +98,10 @@ fn item_hint_pins_primary_only_when_required() {
     assert_eq!(read.item_name(), Some("j"));
     rc.update_route("k", Some(&route(&[("a", "one1")], -1)), now);
     assert_eq!(DispatchHint::item(&mut rc, "k", true, now).member(), None);
-    assert_eq!(DispatchHint::item(&mut rc, "missing", true, now).route(), Some(&empty_route()));
+    assert_eq!(
+        DispatchHint::item(&mut rc, "missing", true, now).route(),
+        Some(&empty_route())
+    );
 }
 
 #[test]
@@ -166,7 +176,10 @@ fn dispatcher_pick_connects_waits_uses_and_invalidates() {
         route: hint.route().unwrap().clone(),
         member: None,
     };
-    assert_eq!(d.pick(&explicit), PickOutcome::TransientFailure { invalidate: None });
+    assert_eq!(
+        d.pick(&explicit),
+        PickOutcome::TransientFailure { invalidate: None }
+    );
     assert_eq!(d.on_rpc_done(&explicit, true), None);
 }
 
@@ -176,11 +189,20 @@ fn dispatcher_default_target_waits_through_failures() {
     let PickOutcome::Connect { key, target } = d.pick(&DispatchHint::Default) else {
         panic!()
     };
-    assert_eq!((key.clone(), target), (ConnKey::Default, DispatchTarget::Default));
+    assert_eq!(
+        (key.clone(), target),
+        (ConnKey::Default, DispatchTarget::Default)
+    );
     d.on_state(&key, Some(ConnState::TransientFailure));
-    assert_eq!(d.pick(&DispatchHint::Default), PickOutcome::Wait(ConnKey::Default));
+    assert_eq!(
+        d.pick(&DispatchHint::Default),
+        PickOutcome::Wait(ConnKey::Default)
+    );
     d.on_state(&key, None);
-    assert!(matches!(d.pick(&DispatchHint::Default), PickOutcome::Connect { .. }));
+    assert!(matches!(
+        d.pick(&DispatchHint::Default),
+        PickOutcome::Connect { .. }
+    ));
 }
 
 #[test]
@@ -231,14 +253,21 @@ fn dispatcher_sweeps_connections_unused_for_a_full_period() {
     assert!(d.sweep().is_empty(), "used during this period");
     let swept = d.sweep();
     assert_eq!(swept, vec![ConnKey::Member(id("a", "aaaa"))]);
-    assert_eq!(d.state(&ConnKey::Default), Some(ConnState::Idle), "default never swept");
+    assert_eq!(
+        d.state(&ConnKey::Default),
+        Some(ConnState::Idle),
+        "default never swept"
+    );
 }
 
 #[test]
 fn dial_address_rules() {
     assert_eq!(dial_address("https://host").unwrap(), "host:443");
     assert_eq!(dial_address("http://host").unwrap(), "host:80");
-    assert_eq!(dial_address("unix://host/tmp/sock").unwrap(), "unix:///tmp/sock");
+    assert_eq!(
+        dial_address("unix://host/tmp/sock").unwrap(),
+        "unix:///tmp/sock"
+    );
     assert_eq!(dial_address("http://host:1234/p").unwrap(), "host:1234");
     assert!(dial_address("not a url").is_err());
 }
@@ -250,10 +279,22 @@ fn routes_learned_from_headers() {
         route: Some(r.clone()),
         ..Default::default()
     };
-    assert_eq!(route_update_from_header(Some(&header)), Some(RouteUpdate::Store(r.clone())));
-    assert_eq!(route_update_from_header(Some(&Header::default())), Some(RouteUpdate::Invalidate));
+    assert_eq!(
+        route_update_from_header(Some(&header)),
+        Some(RouteUpdate::Store(r.clone()))
+    );
+    assert_eq!(
+        route_update_from_header(Some(&Header::default())),
+        Some(RouteUpdate::Invalidate)
+    );
     assert_eq!(route_update_from_header(None), None);
-    assert!(routes_equivalent(&r, &Route { endpoints: vec![], ..r.clone() }));
+    assert!(routes_equivalent(
+        &r,
+        &Route {
+            endpoints: vec![],
+            ..r.clone()
+        }
+    ));
 }
 
 #[test]
@@ -281,12 +322,18 @@ fn not_journal_broker_adopts_the_returned_route() {
     );
     assert_eq!(redirect_hint(Operation::Append, nb, Some(&header)), None);
     assert_eq!(redirect_hint(Operation::Read, npb, Some(&header)), None);
-    assert_eq!(redirect_hint(Operation::Read, nb, Some(&Header::default())), None);
+    assert_eq!(
+        redirect_hint(Operation::Read, nb, Some(&Header::default())),
+        None
+    );
     let no_primary = Header {
         route: Some(route(&[("a", "aaaa")], -1)),
         ..Default::default()
     };
-    assert_eq!(redirect_hint(Operation::Append, npb, Some(&no_primary)), None);
+    assert_eq!(
+        redirect_hint(Operation::Append, npb, Some(&no_primary)),
+        None
+    );
 }
 
 #[derive(Debug, Clone)]

@@ -88,7 +88,10 @@ fn journal(j: &FuzzJournal, index: usize) -> Journal {
         }),
         mod_revision: j.mod_revision as i64,
         route: Some(Route {
-            endpoints: members.iter().map(|m| format!("http://{}", m.suffix)).collect(),
+            endpoints: members
+                .iter()
+                .map(|m| format!("http://{}", m.suffix))
+                .collect(),
             members,
             primary: j.primary as i32,
         }),
@@ -100,7 +103,11 @@ fn message(status: u8, with_header: bool, revision: i16, journals: &[FuzzJournal
     ListResponse {
         status: (status % 18) as i32,
         header: with_header.then(|| header(revision as i64)),
-        journals: journals.iter().enumerate().map(|(i, j)| journal(j, i)).collect(),
+        journals: journals
+            .iter()
+            .enumerate()
+            .map(|(i, j)| journal(j, i))
+            .collect(),
     }
 }
 

@@ -62,7 +62,8 @@ impl FragmentPager {
         if let Err(e) = page.validate() {
             return self.on_error(e.into());
         }
-        if let Some(e) = StatusError::from_status(Operation::ListFragments, page.status, String::new)
+        if let Some(e) =
+            StatusError::from_status(Operation::ListFragments, page.status, String::new)
         {
             return self.on_error(e.into());
         }

@@ -28,7 +28,7 @@ pub use health::{fragment_store_health_request, fragment_store_health_result};
 pub use snapshot::{SnapshotAssembler, snapshot_route_updates};
 pub use watch::{WatchAction, WatchedList};
 
-use gazette_proto::{JournalSpec, LabelSelector, LabelSet, ListRequest, ListResponse, Label};
+use gazette_proto::{JournalSpec, Label, LabelSelector, LabelSet, ListRequest, ListResponse};
 
 use crate::status::StatusError;
 use crate::validate::{ValidationError, strip_meta};

@@ -85,7 +85,11 @@ impl SnapshotAssembler {
                 {
                     return Err(err.into());
                 }
-                let got = msg.header.as_ref().and_then(|h| h.etcd).map_or(0, |e| e.revision);
+                let got = msg
+                    .header
+                    .as_ref()
+                    .and_then(|h| h.etcd)
+                    .map_or(0, |e| e.revision);
                 if let Some(resume) = self.resume_revision.filter(|r| *r >= got) {
                     return Err(ListError::RevisionNotAfterResume { got, resume });
                 }

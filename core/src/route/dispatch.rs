@@ -310,7 +310,10 @@ impl Dispatcher {
             .map(|i| route.members[i].clone()),
         };
         let (key, target) = match member.map(|id| member_address(route, &id)) {
-            Some(Ok(addr)) => (ConnKey::Member(addr.id.clone()), DispatchTarget::Member(addr)),
+            Some(Ok(addr)) => (
+                ConnKey::Member(addr.id.clone()),
+                DispatchTarget::Member(addr),
+            ),
             Some(Err(_)) | None => (ConnKey::Default, DispatchTarget::Default),
         };
 

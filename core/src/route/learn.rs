@@ -42,7 +42,12 @@ pub fn redirect_hint(op: Operation, status: i32, header: Option<&Header>) -> Opt
     }
     let route = header?.route.clone().filter(|r| !r.members.is_empty())?;
     let member = if op == Operation::Append {
-        Some(route.members.get(usize::try_from(route.primary).ok()?)?.clone())
+        Some(
+            route
+                .members
+                .get(usize::try_from(route.primary).ok()?)?
+                .clone(),
+        )
     } else {
         None
     };

@@ -53,13 +53,17 @@ pub fn is_path_char(c: char) -> bool {
 
 /// Go's `ValidateToken`: `s` is `min..=max` bytes long and every character is
 /// a letter, a number, or one of `symbols`.
-pub fn validate_token(s: &str, symbols: &str, min: usize, max: usize) -> Result<(), ValidationError> {
+pub fn validate_token(
+    s: &str,
+    symbols: &str,
+    min: usize,
+    max: usize,
+) -> Result<(), ValidationError> {
     let len = s.len();
     if len < min || len > max {
         return fail(ValidationErrorKind::InvalidLength { len, min, max });
     }
-    if s
-        .chars()
+    if s.chars()
         .any(|c| !(is_letter(c) || is_number(c) || symbols.contains(c)))
     {
         return fail(ValidationErrorKind::NotAToken(s.to_string()));

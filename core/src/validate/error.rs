@@ -29,7 +29,9 @@ pub enum ValidationErrorKind {
     #[error("Prefix may not be set outside of a LabelSelector")]
     PrefixOutsideSelector,
     /// Two labels of the same name out of value order (or duplicated).
-    #[error("Labels not in unique, sorted order (index {index}; label {name} value {value} <= {previous})")]
+    #[error(
+        "Labels not in unique, sorted order (index {index}; label {name} value {value} <= {previous})"
+    )]
     LabelValuesNotSorted {
         /// Index of the offending label.
         index: usize,
@@ -61,7 +63,9 @@ pub enum ValidationErrorKind {
         value: String,
     },
     /// A well-known single-value label with several values.
-    #[error("expected single-value Label has multiple values (index {index}; label {name} value {value})")]
+    #[error(
+        "expected single-value Label has multiple values (index {index}; label {name} value {value})"
+    )]
     MultipleValuesOfSingleValueLabel {
         /// Index of the second value.
         index: usize,

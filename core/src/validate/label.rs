@@ -282,14 +282,35 @@ mod tests {
             exclude: Some(set(exclude)),
         };
         assert!(label_selector_matches(&LabelSelector::default(), &labels));
-        assert!(label_selector_matches(&sel(&[("topic", "y")], &[]), &labels));
+        assert!(label_selector_matches(
+            &sel(&[("topic", "y")], &[]),
+            &labels
+        ));
         assert!(label_selector_matches(&sel(&[("topic", "")], &[]), &labels));
-        assert!(label_selector_matches(&sel(&[("topic", "q"), ("topic", "x")], &[]), &labels));
-        assert!(!label_selector_matches(&sel(&[("topic", "x"), ("other", "")], &[]), &labels));
-        assert!(label_selector_matches(&sel(&[("name:prefix", "a/b/")], &[]), &labels));
-        assert!(!label_selector_matches(&sel(&[("name:prefix", "a/c/")], &[]), &labels));
-        assert!(!label_selector_matches(&sel(&[], &[("topic", "x")]), &labels));
-        assert!(label_selector_matches(&sel(&[], &[("topic", "z")]), &labels));
+        assert!(label_selector_matches(
+            &sel(&[("topic", "q"), ("topic", "x")], &[]),
+            &labels
+        ));
+        assert!(!label_selector_matches(
+            &sel(&[("topic", "x"), ("other", "")], &[]),
+            &labels
+        ));
+        assert!(label_selector_matches(
+            &sel(&[("name:prefix", "a/b/")], &[]),
+            &labels
+        ));
+        assert!(!label_selector_matches(
+            &sel(&[("name:prefix", "a/c/")], &[]),
+            &labels
+        ));
+        assert!(!label_selector_matches(
+            &sel(&[], &[("topic", "x")]),
+            &labels
+        ));
+        assert!(label_selector_matches(
+            &sel(&[], &[("topic", "z")]),
+            &labels
+        ));
         assert!(!label_selector_matches(&sel(&[], &[("name", "")]), &labels));
     }
 }

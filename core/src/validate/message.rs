@@ -94,7 +94,11 @@ fn validate_etcd(etcd: &header::Etcd) -> Result<(), ValidationError> {
 /// Go's `Header.Validate`. An absent route counts as Go's zero route
 /// (primary 0, no members), which fails; an absent Etcd block fails too.
 pub fn validate_header(header: &Header) -> Result<(), ValidationError> {
-    if let Some(id) = header.process_id.as_ref().filter(|id| **id != Default::default()) {
+    if let Some(id) = header
+        .process_id
+        .as_ref()
+        .filter(|id| **id != Default::default())
+    {
         validate_process_id(id).in_field("ProcessId")?;
     }
     validate_route(header.route.as_ref().unwrap_or(&Route::default())).in_field("Route")?;
@@ -213,9 +217,13 @@ impl Validate for ReadResponse {
     fn validate(&self) -> Result<(), ValidationError> {
         validate_status(self.status).in_field("Status")?;
         if !self.content.is_empty() {
-            let unexpected = |field, value: String| fail(ValidationErrorKind::UnexpectedValue { field, value });
+            let unexpected =
+                |field, value: String| fail(ValidationErrorKind::UnexpectedValue { field, value });
             if self.status != Status::Ok as i32 {
-                return unexpected("Status with Content", crate::status::status_name(self.status));
+                return unexpected(
+                    "Status with Content",
+                    crate::status::status_name(self.status),
+                );
             } else if let Some(h) = &self.header {
                 return unexpected("Header with Content", format!("{h:?}"));
             } else if self.write_head != 0 {
@@ -359,15 +367,22 @@ impl Validate for ListRequest {
     fn validate(&self) -> Result<(), ValidationError> {
         let selector = self.selector.clone().unwrap_or_default();
         validate_label_selector(&selector).in_field("Selector")?;
-        for (part, set) in [("Include", &selector.include), ("Exclude", &selector.exclude)] {
+        for (part, set) in [
+            ("Include", &selector.include),
+            ("Exclude", &selector.exclude),
+        ] {
             let Some(set) = set else { continue };
-            if let Some(v) = set.values_of("prefix").into_iter().find(|v| !v.ends_with('/')) {
-                return Err(ValidationError::new(ValidationErrorKind::ExpectedTrailingSlash(
-                    v.to_string(),
-                ))
-                .in_field("Labels[\"prefix\"]")
-                .in_field(part)
-                .in_field("Selector"));
+            if let Some(v) = set
+                .values_of("prefix")
+                .into_iter()
+                .find(|v| !v.ends_with('/'))
+            {
+                return Err(
+                    ValidationError::new(ValidationErrorKind::ExpectedTrailingSlash(v.to_string()))
+                        .in_field("Labels[\"prefix\"]")
+                        .in_field(part)
+                        .in_field("Selector"),
+                );
             }
         }
         Ok(())
@@ -440,7 +455,9 @@ impl Validate for apply_request::Change {
 impl Validate for ApplyRequest {
     fn validate(&self) -> Result<(), ValidationError> {
         for (i, change) in self.changes.iter().enumerate() {
-            change.validate().in_field_with(|| format!("Changes[{i}]"))?;
+            change
+                .validate()
+                .in_field_with(|| format!("Changes[{i}]"))?;
         }
         Ok(())
     }
@@ -531,7 +548,9 @@ impl Validate for FragmentStoreHealthRequest {
             return in_prefix(ValidationErrorKind::MustEndInSlash(prefix.to_string()));
         };
         if trimmed == ".." || trimmed.starts_with("../") {
-            return in_prefix(ValidationErrorKind::TraversesOutsideStore(prefix.to_string()));
+            return in_prefix(ValidationErrorKind::TraversesOutsideStore(
+                prefix.to_string(),
+            ));
         }
         validate_path_component(trimmed, 1, MAX_JOURNAL_NAME_LEN).in_field("CheckDeletePrefix")
     }

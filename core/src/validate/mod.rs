@@ -36,8 +36,8 @@ pub use journal::{
 };
 pub use label::{
     LabelSetExt, MAX_LABEL_LEN, MAX_LABEL_VALUE_LEN, MIN_LABEL_LEN, SINGLE_VALUE_LABELS,
-    add_label_value, label_selector_matches, validate_label, validate_label_set,
-    validate_label_selector,
+    add_label_value, label_selector_matches, validate_label, validate_label_selector,
+    validate_label_set,
 };
 pub use message::{
     Validate, process_id_less, validate_codec, validate_header, validate_process_id,
@@ -45,4 +45,6 @@ pub use message::{
 };
 pub use selector::{SelectorDisplay, parse_label_selector};
 pub use spec::{GoDuration, validate_fragment, validate_journal_spec};
-pub use url::{GoUrl, UrlError, endpoint_grpc_addr, parse_url, validate_endpoint, validate_fragment_store};
+pub use url::{
+    GoUrl, UrlError, endpoint_grpc_addr, parse_url, validate_endpoint, validate_fragment_store,
+};

@@ -30,10 +30,12 @@ pub fn parse_label_selector(text: &str) -> Result<LabelSelector, ValidationError
             add_label_value(&mut exclude, name, value);
             n
         } else if let Some((name, body, n)) = set_expression(rest, false) {
-            add_set_values(&mut include, name, body).in_field_with(|| format!("parsing {}", go_quote(rest)))?;
+            add_set_values(&mut include, name, body)
+                .in_field_with(|| format!("parsing {}", go_quote(rest)))?;
             n
         } else if let Some((name, body, n)) = set_expression(rest, true) {
-            add_set_values(&mut exclude, name, body).in_field_with(|| format!("parsing {}", go_quote(rest)))?;
+            add_set_values(&mut exclude, name, body)
+                .in_field_with(|| format!("parsing {}", go_quote(rest)))?;
             n
         } else if let Some((name, n)) = exists(rest, false) {
             add_label_value(&mut include, name, "");
@@ -184,7 +186,9 @@ pub(crate) fn go_quote(s: &str) -> String {
             '\r' => out.push_str("\\r"),
             '\t' => out.push_str("\\t"),
             '\u{b}' => out.push_str("\\v"),
-            c if (c as u32) < 0x20 || c == '\u{7f}' => out.push_str(&format!("\\x{:02x}", c as u32)),
+            c if (c as u32) < 0x20 || c == '\u{7f}' => {
+                out.push_str(&format!("\\x{:02x}", c as u32))
+            }
             c if c.is_control() || (c.is_whitespace() && c != ' ') => {
                 if (c as u32) <= 0xFFFF {
                     out.push_str(&format!("\\u{:04x}", c as u32));
@@ -337,8 +341,14 @@ mod tests {
                 "foo, foo in (bar)",
                 "Include: Label has empty & non-empty values (index 1; label foo value bar)",
             ),
-            ("foo  = bar", r#"could not match "foo  = bar" to a label selector expression"#),
-            ("a=b", r#"could not match "a=b" to a label selector expression"#),
+            (
+                "foo  = bar",
+                r#"could not match "foo  = bar" to a label selector expression"#,
+            ),
+            (
+                "a=b",
+                r#"could not match "a=b" to a label selector expression"#,
+            ),
         ] {
             let err = parse_label_selector(text).unwrap_err();
             assert_eq!(err.to_string(), error, "{text:?}");

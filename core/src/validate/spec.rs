@@ -33,7 +33,6 @@ macro_rules! duration_nanos {
 pub(crate) use duration_nanos;
 
 impl GoDuration {
-
     /// From whole seconds.
     pub const fn secs(s: i64) -> Self {
         GoDuration(s as i128 * NANOS_PER_SEC)
@@ -322,8 +321,14 @@ mod tests {
         assert!(check_media_type("application/x-ndjson").is_ok());
         assert!(check_media_type("text").is_ok());
         assert_eq!(check_media_type(""), Err("mime: no media type"));
-        assert_eq!(check_media_type("text/"), Err("mime: expected token after slash"));
-        assert_eq!(check_media_type("a=b"), Err("mime: expected slash after first token"));
+        assert_eq!(
+            check_media_type("text/"),
+            Err("mime: expected token after slash")
+        );
+        assert_eq!(
+            check_media_type("a=b"),
+            Err("mime: expected slash after first token")
+        );
         assert_eq!(
             check_media_type("a/b/c"),
             Err("mime: unexpected content after media subtype")

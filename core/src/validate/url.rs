@@ -133,9 +133,10 @@ pub fn parse_url(raw: &str) -> Result<GoUrl, UrlError> {
         let host = match authority.rfind('@') {
             Some(i) => {
                 let user = &authority[..i];
-                if !user.chars().all(|c| {
-                    c.is_ascii_alphanumeric() || "-._:~!$&'()*+,;=%@".contains(c)
-                }) {
+                if !user
+                    .chars()
+                    .all(|c| c.is_ascii_alphanumeric() || "-._:~!$&'()*+,;=%@".contains(c))
+                {
                     return Err(err(UrlErrorReason::InvalidUserinfo));
                 }
                 &authority[i + 1..]
@@ -155,9 +156,8 @@ fn check_escapes(s: &str) -> Result<(), UrlErrorReason> {
     let mut i = 0;
     while i < b.len() {
         if b[i] == b'%' {
-            let ok = i + 2 < b.len()
-                && b[i + 1].is_ascii_hexdigit()
-                && b[i + 2].is_ascii_hexdigit();
+            let ok =
+                i + 2 < b.len() && b[i + 1].is_ascii_hexdigit() && b[i + 2].is_ascii_hexdigit();
             if !ok {
                 let end = (i + 3).min(b.len());
                 let shown = String::from_utf8_lossy(&b[i..end]).into_owned();
@@ -172,8 +172,7 @@ fn check_escapes(s: &str) -> Result<(), UrlErrorReason> {
 }
 
 fn valid_optional_port(port: &str) -> bool {
-    port.is_empty()
-        || (port.starts_with(':') && port[1..].bytes().all(|b| b.is_ascii_digit()))
+    port.is_empty() || (port.starts_with(':') && port[1..].bytes().all(|b| b.is_ascii_digit()))
 }
 
 fn check_host(host: &str) -> Result<(), UrlErrorReason> {
@@ -197,11 +196,12 @@ fn check_host(host: &str) -> Result<(), UrlErrorReason> {
     };
     check_escapes(name)?;
     for c in name.chars() {
-        let allowed = !c.is_ascii()
-            || c.is_ascii_alphanumeric()
-            || "-_.~!$&'()*+,;=:[]<>\"%".contains(c);
+        let allowed =
+            !c.is_ascii() || c.is_ascii_alphanumeric() || "-_.~!$&'()*+,;=:[]<>\"%".contains(c);
         if !allowed {
-            return Err(UrlErrorReason::InvalidHostCharacter(go_quote(&c.to_string())));
+            return Err(UrlErrorReason::InvalidHostCharacter(go_quote(
+                &c.to_string(),
+            )));
         }
     }
     Ok(())
@@ -211,9 +211,13 @@ fn check_host(host: &str) -> Result<(), UrlErrorReason> {
 pub fn validate_endpoint(endpoint: &str) -> Result<GoUrl, ValidationError> {
     let url = parse_url(endpoint).map_err(|e| ValidationError::new(e.into()))?;
     if !url.is_abs() {
-        return fail(ValidationErrorKind::EndpointNotAbsolute(endpoint.to_string()));
+        return fail(ValidationErrorKind::EndpointNotAbsolute(
+            endpoint.to_string(),
+        ));
     } else if url.host.is_empty() {
-        return fail(ValidationErrorKind::EndpointMissingHost(endpoint.to_string()));
+        return fail(ValidationErrorKind::EndpointMissingHost(
+            endpoint.to_string(),
+        ));
     }
     Ok(url)
 }
@@ -288,7 +292,10 @@ mod tests {
             ("http://host", "host:80"),
             ("https://host", "host:443"),
             ("https://host:9443", "host:9443"),
-            ("unix://localhost/tmp/broker.sock", "unix:///tmp/broker.sock"),
+            (
+                "unix://localhost/tmp/broker.sock",
+                "unix:///tmp/broker.sock",
+            ),
             ("http://[::1]:8080", "[::1]:8080"),
             ("https://[::1]", "[::1]:443"),
             ("grpc://other:1234", "other:1234"),
@@ -304,7 +311,9 @@ mod tests {
             "missing host: http:opaque"
         );
         assert_eq!(
-            endpoint_grpc_addr("http://host:port").unwrap_err().to_string(),
+            endpoint_grpc_addr("http://host:port")
+                .unwrap_err()
+                .to_string(),
             r#"parse "http://host:port": invalid port ":port" after host"#
         );
     }
@@ -325,13 +334,29 @@ mod tests {
             ("s3://bucket", "path component doesn't end in '/' ()"),
             ("s3:///path/", "missing bucket (s3:///path/)"),
             ("ftp://host/", "invalid scheme (ftp)"),
-            ("file://host/path/", "file scheme cannot have host (file://host/path/)"),
-            ("azure-ad://tenant//c/", "missing storage account (azure-ad://tenant//c/)"),
-            ("azure-ad://tenant/acct//", "missing storage container (azure-ad://tenant/acct//)"),
+            (
+                "file://host/path/",
+                "file scheme cannot have host (file://host/path/)",
+            ),
+            (
+                "azure-ad://tenant//c/",
+                "missing storage account (azure-ad://tenant//c/)",
+            ),
+            (
+                "azure-ad://tenant/acct//",
+                "missing storage container (azure-ad://tenant/acct//)",
+            ),
             ("/relative/", "not absolute (/relative/)"),
-            ("s3://bucket/%zz/", r#"parse "s3://bucket/%zz/": invalid URL escape "%zz""#),
+            (
+                "s3://bucket/%zz/",
+                r#"parse "s3://bucket/%zz/": invalid URL escape "%zz""#,
+            ),
         ] {
-            assert_eq!(validate_fragment_store(bad).unwrap_err().to_string(), msg, "{bad}");
+            assert_eq!(
+                validate_fragment_store(bad).unwrap_err().to_string(),
+                msg,
+                "{bad}"
+            );
         }
     }
 }
