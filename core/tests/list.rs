@@ -726,3 +726,123 @@ proptest! {
         }
     }
 }
+
+#[derive(Debug, Clone)]
+enum WatchEvent {
+    Opened,
+    OpenFailed,
+    Snapshot(usize),
+    Partial,
+    End,
+    Error,
+    Timer,
+}
+
+fn watch_event() -> impl Strategy<Value = WatchEvent> {
+    prop_oneof![
+        3 => Just(WatchEvent::Opened),
+        1 => Just(WatchEvent::OpenFailed),
+        3 => (0usize..3).prop_map(WatchEvent::Snapshot),
+        1 => Just(WatchEvent::Partial),
+        1 => Just(WatchEvent::End),
+        1 => Just(WatchEvent::Error),
+        3 => Just(WatchEvent::Timer),
+    ]
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(256))]
+
+    /// WatchedList invariants: streams always open in watch mode with the
+    /// original selector and resume from the last published snapshot;
+    /// published revisions only grow; every publish is followed by an OK
+    /// signal; failures signal an error, then sleep Go's backoff for the run
+    /// of consecutive failures (reset by a snapshot or a clean EOF).
+    #[test]
+    fn watched_list_machine_invariants(events in proptest::collection::vec(watch_event(), 0..60)) {
+        let request = unary();
+        let mut watch = WatchedList::new(&request);
+        let mut revision = 100;
+        let mut last_published: Option<i64> = None;
+        let mut run = 0i32;
+        let mut actions = Vec::new();
+        for event in events {
+            match event {
+                WatchEvent::Opened => watch.on_opened(),
+                WatchEvent::OpenFailed => watch.on_open_failed(ListError::Rpc("refused".into())),
+                WatchEvent::Snapshot(n) => {
+                    revision += 1;
+                    watch.on_message(first(revision, (0..n).map(|i| journal(&format!("a/j-{i}"), 1)).collect()));
+                    watch.on_message(continuation(vec![]));
+                }
+                WatchEvent::Partial => watch.on_message(first(revision + 1, vec![journal("a/partial", 1)])),
+                WatchEvent::End => watch.on_end(),
+                WatchEvent::Error => watch.on_error(ListError::Canceled),
+                WatchEvent::Timer => watch.on_timer(),
+            }
+            while let Some(a) = watch.poll_action() { actions.push(a); }
+        }
+        let mut i = 0;
+        while i < actions.len() {
+            match &actions[i] {
+                WatchAction::OpenStream(req) => {
+                    prop_assert!(req.watch);
+                    prop_assert_eq!(&req.selector, &request.selector);
+                    prop_assert_eq!(req.watch_resume.as_ref().and_then(|h| h.etcd).map(|e| e.revision), last_published);
+                }
+                WatchAction::Publish(s) => {
+                    let rev = s.header.as_ref().unwrap().etcd.unwrap().revision;
+                    prop_assert!(last_published.is_none_or(|p| rev > p));
+                    last_published = Some(rev);
+                    run = 0;
+                    prop_assert_eq!(&actions[i + 1], &WatchAction::Signal(Ok(())));
+                    i += 1;
+                }
+                WatchAction::Signal(Err(e)) => {
+                    if *e == ListError::Eof { run = 0; }
+                    let WatchAction::Sleep(d) = &actions[i + 1] else {
+                        return Err(TestCaseError::fail("error signal not followed by sleep"));
+                    };
+                    prop_assert_eq!(*d, gazette_core::backoff::backoff(run));
+                    run += 1;
+                    i += 1;
+                }
+                WatchAction::Signal(Ok(())) => prop_assert!(false, "OK signal without publish"),
+                WatchAction::CloseStream | WatchAction::Sleep(_) => {}
+            }
+            i += 1;
+        }
+    }
+}
+
+#[test]
+fn list_unary_transcript() {
+    let mut log = String::new();
+    let mut asm = SnapshotAssembler::new(&unary());
+    for msg in [
+        first(42, vec![journal("a/one", 1), journal("a/two", 3)]),
+        continuation(vec![journal("a/three", 0)]),
+        continuation(vec![journal("a/four", 2)]),
+    ] {
+        writeln!(log, "<- {}", describe(&msg)).unwrap();
+        writeln!(
+            log,
+            "   {:?}",
+            asm.on_message(msg).map(|s| s.map(|s| describe(&s)))
+        )
+        .unwrap();
+    }
+    writeln!(log, "<- end").unwrap();
+    let snapshot = asm.on_end().unwrap();
+    writeln!(log, "   snapshot {}", describe(&snapshot)).unwrap();
+    for (name, update) in snapshot_route_updates(&snapshot) {
+        let what = match update {
+            RouteUpdate::Store(r) => {
+                format!("store {} members, primary {}", r.members.len(), r.primary)
+            }
+            RouteUpdate::Invalidate => "invalidate".to_string(),
+        };
+        writeln!(log, "   route {name}: {what}").unwrap();
+    }
+    insta::assert_snapshot!(log);
+}

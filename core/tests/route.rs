@@ -436,3 +436,115 @@ proptest! {
         }
     }
 }
+
+#[derive(Debug, Clone)]
+enum DispatchOp {
+    Pick {
+        route: usize,
+        explicit: bool,
+        item: bool,
+    },
+    State {
+        member: usize,
+        state: Option<u8>,
+    },
+    Sweep,
+}
+
+fn dispatch_op() -> impl Strategy<Value = DispatchOp> {
+    prop_oneof![
+        (0usize..3, any::<bool>(), any::<bool>()).prop_map(|(route, explicit, item)| {
+            DispatchOp::Pick {
+                route,
+                explicit,
+                item,
+            }
+        }),
+        (0usize..4, proptest::option::of(0u8..4))
+            .prop_map(|(member, state)| DispatchOp::State { member, state }),
+        Just(DispatchOp::Sweep),
+    ]
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(256))]
+
+    /// Dispatcher invariants over arbitrary picks, state reports and sweeps:
+    /// only Ready connections are used, new connections start Idle, failures
+    /// invalidate exactly the hint's item, an explicit dialable member is
+    /// always the one picked, and a connection picked since the last sweep
+    /// survives the next one.
+    #[test]
+    fn dispatcher_machine_invariants(ops in proptest::collection::vec(dispatch_op(), 0..80)) {
+        let members = [id("a", "aaaa"), id("a", "abab"), id("b", "bbbb"), id("c", "cccc")];
+        let routes = [
+            route(&[("a", "aaaa"), ("b", "bbbb")], 0),
+            route(&[("a", "abab"), ("c", "cccc")], 1),
+            empty_route(),
+        ];
+        let states = [ConnState::Idle, ConnState::Connecting, ConnState::Ready, ConnState::TransientFailure];
+        let mut d = Dispatcher::new("b");
+        let mut used_since_sweep: Vec<ConnKey> = Vec::new();
+        for op in ops {
+            match op {
+                DispatchOp::Pick { route: ri, explicit, item } => {
+                    let r = routes[ri].clone();
+                    let member = if explicit && r.primary >= 0 { Some(r.members[r.primary as usize].clone()) } else { None };
+                    let hint = if item {
+                        DispatchHint::Item { item: format!("j{ri}"), route: r.clone(), member: member.clone() }
+                    } else {
+                        DispatchHint::Route { route: r.clone(), member: member.clone() }
+                    };
+                    let existed: Vec<Option<ConnState>> = members.iter().map(|m| d.state(&ConnKey::Member(m.clone()))).collect();
+                    let outcome = d.pick(&hint);
+                    let key = match &outcome {
+                        PickOutcome::Use(k) => { prop_assert_eq!(d.state(k), Some(ConnState::Ready)); Some(k.clone()) }
+                        PickOutcome::Connect { key, .. } => {
+                            if let ConnKey::Member(m) = key {
+                                let i = members.iter().position(|x| x == m).unwrap();
+                                prop_assert_eq!(existed[i], None);
+                            }
+                            prop_assert_eq!(d.state(key), Some(ConnState::Idle));
+                            Some(key.clone())
+                        }
+                        PickOutcome::Wait(k) => Some(k.clone()),
+                        PickOutcome::TransientFailure { invalidate } => {
+                            prop_assert_eq!(invalidate.as_deref(), hint.item_name());
+                            None
+                        }
+                    };
+                    if let (Some(m), Some(k)) = (&member, &key) {
+                        prop_assert_eq!(k, &ConnKey::Member(m.clone()));
+                    }
+                    if r.members.is_empty() {
+                        prop_assert_eq!(key.clone(), Some(ConnKey::Default));
+                    }
+                    if let Some(k) = key { used_since_sweep.push(k); }
+                }
+                DispatchOp::State { member, state } => {
+                    let key = ConnKey::Member(members[member].clone());
+                    let before = d.state(&key);
+                    let new = state.map(|s| states[s as usize]);
+                    let reconnect = d.on_state(&key, new);
+                    prop_assert_eq!(reconnect, before.is_some() && new == Some(ConnState::Idle));
+                    match (before, new) {
+                        (None, _) => prop_assert_eq!(d.state(&key), None),
+                        (Some(_), None) => prop_assert_eq!(d.state(&key), None),
+                        (Some(ConnState::TransientFailure), Some(ConnState::Idle | ConnState::Connecting)) =>
+                            prop_assert_eq!(d.state(&key), Some(ConnState::TransientFailure)),
+                        (Some(_), Some(s)) => prop_assert_eq!(d.state(&key), Some(s)),
+                    }
+                }
+                DispatchOp::Sweep => {
+                    let swept = d.sweep();
+                    prop_assert!(!swept.contains(&ConnKey::Default));
+                    for k in &swept {
+                        prop_assert!(!used_since_sweep.contains(k));
+                        prop_assert_eq!(d.state(k), None);
+                    }
+                    used_since_sweep.clear();
+                }
+            }
+        }
+    }
+}
