@@ -12,6 +12,21 @@
 //!   and FragmentStoreHealth ([`fragment_store_health_request`],
 //!   [`fragment_store_health_result`]).
 //!
+//! Go quirks (§12 of the behaviour spec), as decided here:
+//! * 22 — only the first message of a snapshot is validated: changed; the
+//!   journals of continuation messages are validated too.
+//! * 23 — a server-sent `CANCELLED` surfaces as local cancellation: kept;
+//!   drivers report it as [`ListError::Canceled`].
+//! * 24 — listing caches routes under spec names, readers under the full
+//!   `;meta` journal string: kept ([`snapshot_route_updates`] uses spec names).
+//! * 25 — WatchedList signals errors only after the backoff and never on
+//!   stop: changed; errors are signalled at once, [`WatchedList::stop`]
+//!   lets the driver close its channel.
+//! * 26 — Apply errors are not context-mapped and an empty change list
+//!   still sends one Apply: kept.
+//! * 27 — ListAllFragments returns a partial result with a later error:
+//!   kept ([`PagerStep::Failed::partial`]).
+//!
 //! Every non-OK broker status becomes its error through
 //! [`StatusError::from_status`] with the operation's
 //! [`Operation`](crate::status::Operation).

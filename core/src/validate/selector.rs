@@ -310,6 +310,18 @@ mod tests {
                 "bar= bing(prefix)=thing-2 bing(prefix)=thing-one foo=",
             ),
             ("foo = ba=ar, exc!=who=ops", "foo=ba=ar", "exc=who=ops"),
+            ("foo ", "foo=", ""),
+            (" !foo", "", "foo="),
+            (
+                "foo = ba=ar, baz=bi=ngo,exc!=who=ops",
+                "baz=bi=ngo foo=ba=ar",
+                "exc=who=ops",
+            ),
+            (
+                "foo in (bi=ng,ba=ar), exc notin (who=ops,oth=er)",
+                "foo=ba=ar foo=bi=ng",
+                "exc=oth=er exc=who=ops",
+            ),
             ("name:prefix=examples/", "name(prefix)=examples/", ""),
             ("foo notin (a)", "", "foo=a"),
             ("foo in(a)", "foo=a", ""),
