@@ -17,6 +17,17 @@ use super::label::{add_label_value, validate_label_selector};
 
 /// Parses Gazette's text selector syntax (`foo=bar, baz in (a,b), !qux`)
 /// into a validated [`LabelSelector`] with both `include` and `exclude` set.
+///
+/// ```
+/// use gazette_core::validate::{SelectorDisplay, parse_label_selector};
+///
+/// let sel = parse_label_selector("topic in (b, a), name:prefix=org/, !deleted").unwrap();
+/// assert_eq!(
+///     SelectorDisplay(&sel).to_string(),
+///     "name:prefix=org/,topic in (a,b),!deleted"
+/// );
+/// assert!(parse_label_selector("a=b").is_err()); // names need 2+ characters
+/// ```
 pub fn parse_label_selector(text: &str) -> Result<LabelSelector, ValidationError> {
     let mut include = LabelSet::default();
     let mut exclude = LabelSet::default();
