@@ -65,10 +65,13 @@ impl FragmentContent {
     /// fragment's end.
     pub async fn next(&mut self) -> Result<Option<(i64, Bytes)>, Error> {
         loop {
-            let event = self.reader.poll().map_err(|source| Error::FragmentContent {
-                url: self.url.clone(),
-                source,
-            })?;
+            let event = self
+                .reader
+                .poll()
+                .map_err(|source| Error::FragmentContent {
+                    url: self.url.clone(),
+                    source,
+                })?;
             match event {
                 FragmentEvent::Content { offset, content } => return Ok(Some((offset, content))),
                 FragmentEvent::Eof => return Ok(None),
@@ -173,11 +176,14 @@ impl FragmentOpener {
         offset: i64,
         url: &str,
     ) -> Result<FragmentContent, Error> {
-        let codec = CompressionCodec::try_from(fragment.compression_codec).unwrap_or(CompressionCodec::Invalid);
+        let codec = CompressionCodec::try_from(fragment.compression_codec)
+            .unwrap_or(CompressionCodec::Invalid);
         let opened = self.open(url, codec).await?;
-        let reader = FragmentReader::new(fragment, offset, opened.encoding).map_err(|err| Error::Fragment {
-            url: url.to_string(),
-            reason: err.to_string(),
+        let reader = FragmentReader::new(fragment, offset, opened.encoding).map_err(|err| {
+            Error::Fragment {
+                url: url.to_string(),
+                reason: err.to_string(),
+            }
         })?;
         Ok(FragmentContent {
             url: url.to_string(),
@@ -226,11 +232,7 @@ impl FragmentOpener {
         })
     }
 
-    async fn open_file(
-        &self,
-        url: &str,
-        path: &str,
-    ) -> Result<OpenedFragment, Error> {
+    async fn open_file(&self, url: &str, path: &str) -> Result<OpenedFragment, Error> {
         let fail = |reason: String| Error::Fragment {
             url: url.to_string(),
             reason,

@@ -26,9 +26,9 @@ use gazette_proto::{ReadRequest, ReadResponse};
 use tokio::io::{AsyncBufRead, AsyncRead, ReadBuf};
 use tokio::sync::mpsc;
 
+use crate::Error;
 use crate::auth::{Capability, Claims};
 use crate::client::{Client, Dispatch};
-use crate::Error;
 
 /// One thing a read produced.
 #[derive(Debug, Clone, PartialEq)]
@@ -82,7 +82,9 @@ impl Machine {
             Machine::Single(m) => match m.poll_output()? {
                 ReadOutput::Action(a) => Step::Action(a),
                 ReadOutput::Metadata(md) => Step::Event(ReadEvent::Metadata(md)),
-                ReadOutput::OffsetJump { from, to } => Step::Event(ReadEvent::OffsetJump { from, to }),
+                ReadOutput::OffsetJump { from, to } => {
+                    Step::Event(ReadEvent::OffsetJump { from, to })
+                }
                 ReadOutput::Content { offset, content } => {
                     Step::Event(ReadEvent::Content { offset, content })
                 }
@@ -487,7 +489,8 @@ macro_rules! impl_async_read {
             /// use is returned first.
             pub async fn next_event(&mut self) -> Result<Option<ReadEvent>, Error> {
                 if let Some(content) = self.engine.buffer.pop_front() {
-                    let offset = self.engine.machine.offset() - content.len() as i64
+                    let offset = self.engine.machine.offset()
+                        - content.len() as i64
                         - self.engine.buffered() as i64;
                     return Ok(Some(ReadEvent::Content { offset, content }));
                 }
@@ -525,7 +528,11 @@ impl Reader {
     pub fn new(client: &Client, request: ReadRequest) -> Self {
         let journal = request.journal.clone();
         Reader {
-            engine: Engine::new(client, Machine::Single(ReaderMachine::new(request)), &journal),
+            engine: Engine::new(
+                client,
+                Machine::Single(ReaderMachine::new(request)),
+                &journal,
+            ),
         }
     }
 
