@@ -6,11 +6,15 @@
 //! down; the broker's multiplexer drops connections that stay silent for
 //! 7.5 s, which lazy connection avoids (protocol.md §1.2).
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
+use std::num::NonZeroUsize;
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
+use gazette_core::route::{
+    ConnState, DispatchHint, DispatchRouter, RouteCache, member_address, pick_member,
+};
 use gazette_core::status::Operation;
 use gazette_proto::journal_client::JournalClient;
 use gazette_proto::{ProcessSpec, Route};
@@ -46,9 +50,20 @@ pub struct ClientBuilder {
     tls: Option<ClientTlsConfig>,
     fragment_root: Option<PathBuf>,
     route_directly: bool,
+    route_cache_size: usize,
+    route_ttl: Duration,
 }
 
 impl ClientBuilder {
+    /// Capacity and time-to-live of the journal route cache (default 1024
+    /// journals, 5 minutes). A capacity of 0 disables route caching: every
+    /// call goes to the service address and brokers proxy.
+    pub fn route_cache(mut self, capacity: usize, ttl: Duration) -> Self {
+        self.route_cache_size = capacity;
+        self.route_ttl = ttl;
+        self
+    }
+
     /// The caller's zone: reads prefer a broker in this zone.
     pub fn zone(mut self, zone: impl Into<String>) -> Self {
         self.zone = zone.into();
@@ -105,7 +120,9 @@ impl ClientBuilder {
             inner: Arc::new(Inner {
                 service,
                 members: Mutex::new(HashMap::new()),
-                routes: Mutex::new(HashMap::new()),
+                routes: NonZeroUsize::new(self.route_cache_size)
+                    .map(|capacity| Mutex::new(RouteCache::new(capacity, self.route_ttl))),
+                failed: Mutex::new(HashSet::new()),
                 fragments,
                 config: self,
             }),
@@ -145,7 +162,11 @@ struct Inner {
     config: ClientBuilder,
     service: Channel,
     members: Mutex<HashMap<String, Channel>>,
-    routes: Mutex<HashMap<String, Route>>,
+    /// The route cache, or None when routing directly is disabled.
+    routes: Option<Mutex<RouteCache>>,
+    /// Endpoints whose last RPC failed as unavailable (the dispatcher's
+    /// TransientFailure), until an RPC to them succeeds.
+    failed: Mutex<HashSet<String>>,
     fragments: FragmentOpener,
 }
 
@@ -172,6 +193,8 @@ impl Client {
             tls: None,
             fragment_root: None,
             route_directly: true,
+            route_cache_size: 1024,
+            route_ttl: Duration::from_secs(300),
         }
     }
 
@@ -210,26 +233,24 @@ impl Client {
 
     /// The cached route of `journal` (empty, primary -1, when unknown).
     pub fn route(&self, journal: &str) -> Route {
-        self.inner
-            .routes
-            .lock()
-            .expect("route lock")
-            .get(journal)
-            .cloned()
-            .unwrap_or_else(empty_route)
+        match &self.inner.routes {
+            Some(routes) => routes
+                .lock()
+                .expect("route lock")
+                .route(journal, Instant::now()),
+            None => empty_route(),
+        }
     }
 
     /// Caches (Some) or invalidates (None or an empty route) the route of
     /// `journal`.
     pub fn update_route(&self, journal: &str, route: Option<Route>) {
-        let mut routes = self.inner.routes.lock().expect("route lock");
-        match route {
-            Some(route) if !route.members.is_empty() => {
-                routes.insert(journal.to_string(), route);
-            }
-            _ => {
-                routes.remove(journal);
-            }
+        if let Some(routes) = &self.inner.routes {
+            routes.lock().expect("route lock").update_route(
+                journal,
+                route.as_ref(),
+                Instant::now(),
+            );
         }
     }
 
@@ -259,30 +280,84 @@ impl Client {
     /// the broker was unreachable (Go's dispatcher does this on
     /// `Unavailable`).
     pub fn rpc_error(&self, op: Operation, dispatch: &Dispatch, status: tonic::Status) -> Error {
-        if status.code() == tonic::Code::Unavailable
-            && let Dispatch::Journal { journal, .. } = dispatch
-        {
-            self.update_route(journal, None);
+        if status.code() == tonic::Code::Unavailable {
+            if let Some(endpoint) = self.endpoint_for(dispatch) {
+                self.record_endpoint_health(&endpoint, true);
+            }
+            if let Some(journal) = self.dispatch_hint(dispatch).item_name() {
+                self.update_route(journal, None);
+            }
         }
         metrics::counter!("gazette_rpc_failed_total", "op" => op_name(op), "code" => format!("{:?}", status.code())).increment(1);
         Error::rpc(op, status)
     }
 
-    fn channel_for(&self, dispatch: &Dispatch) -> Result<Channel, Error> {
-        if !self.inner.config.route_directly {
-            return Ok(self.inner.service.clone());
-        }
-        let endpoint = match dispatch {
-            Dispatch::Service => None,
-            Dispatch::Route { route, member } => {
-                member_endpoint(route, member.as_ref(), false, self.zone())
-            }
-            Dispatch::Journal {
+    /// The core's dispatch hint for `dispatch` (Go's dispatch hints).
+    pub fn dispatch_hint(&self, dispatch: &Dispatch) -> DispatchHint {
+        match (dispatch, &self.inner.routes) {
+            (Dispatch::Service, _) | (_, None) => DispatchHint::Default,
+            (Dispatch::Route { route, member }, Some(_)) => DispatchHint::Route {
+                route: route.clone(),
+                member: member.clone(),
+            },
+            (
+                Dispatch::Journal {
+                    journal,
+                    require_primary,
+                },
+                Some(routes),
+            ) => DispatchHint::item(
+                &mut *routes.lock().expect("route lock"),
                 journal,
-                require_primary,
-            } => member_endpoint(&self.route(journal), None, *require_primary, self.zone()),
+                *require_primary,
+                Instant::now(),
+            ),
+        }
+    }
+
+    /// Records the outcome of an RPC to `endpoint` for member preference.
+    pub fn record_endpoint_health(&self, endpoint: &str, unavailable: bool) {
+        let mut failed = self.inner.failed.lock().expect("failed lock");
+        if unavailable {
+            failed.insert(endpoint.to_string());
+        } else {
+            failed.remove(endpoint);
+        }
+    }
+
+    /// The endpoint `dispatch` resolves to, None for the service address.
+    pub fn endpoint_for(&self, dispatch: &Dispatch) -> Option<String> {
+        if !self.inner.config.route_directly {
+            return None;
+        }
+        let hint = self.dispatch_hint(dispatch);
+        let route = hint.route()?;
+        let member = match hint.member() {
+            Some(member) => member.clone(),
+            None => {
+                let failed = self.inner.failed.lock().expect("failed lock");
+                let state = |id: &gazette_proto::process_spec::Id| {
+                    let endpoint = route
+                        .members
+                        .iter()
+                        .position(|m| m == id)
+                        .and_then(|i| route.endpoints.get(i));
+                    match endpoint {
+                        Some(e) if failed.contains(e) => ConnState::TransientFailure,
+                        _ => ConnState::Idle,
+                    }
+                };
+                let index = pick_member(route, self.zone(), state)?;
+                route.members[index].clone()
+            }
         };
-        match endpoint {
+        // Routes without usable endpoints fall back to the service address
+        // (Go panics there).
+        member_address(route, &member).ok().map(|a| a.endpoint)
+    }
+
+    fn channel_for(&self, dispatch: &Dispatch) -> Result<Channel, Error> {
+        match self.endpoint_for(dispatch) {
             Some(endpoint) if endpoint != self.inner.config.endpoint => {
                 let mut members = self.inner.members.lock().expect("members lock");
                 if let Some(channel) = members.get(&endpoint) {
@@ -301,49 +376,7 @@ impl Client {
     }
 }
 
-/// A route with no members and no primary.
-pub fn empty_route() -> Route {
-    Route {
-        members: Vec::new(),
-        primary: -1,
-        endpoints: Vec::new(),
-    }
-}
-
-/// The endpoint of the member a call should use, or None for the service
-/// address: an explicit member as is; the primary when required; else the
-/// first member in `zone`, else the first member. Routes without endpoints
-/// for their members fall back to the service address (Go panics there).
-fn member_endpoint(
-    route: &Route,
-    member: Option<&gazette_proto::process_spec::Id>,
-    require_primary: bool,
-    zone: &str,
-) -> Option<String> {
-    let endpoint_of = |index: usize| {
-        route
-            .endpoints
-            .get(index)
-            .filter(|e| !e.is_empty())
-            .cloned()
-    };
-    if let Some(member) = member {
-        let index = route.members.iter().position(|m| m == member)?;
-        return endpoint_of(index);
-    }
-    if route.members.is_empty() {
-        return None;
-    }
-    if require_primary {
-        return usize::try_from(route.primary).ok().and_then(endpoint_of);
-    }
-    let index = route
-        .members
-        .iter()
-        .position(|m| m.zone == zone)
-        .unwrap_or(0);
-    endpoint_of(index)
-}
+pub use gazette_core::route::empty_route;
 
 /// Builds a lazily connected channel to `endpoint`.
 fn dial(
@@ -429,28 +462,62 @@ mod tests {
         }
     }
 
-    #[test]
-    fn appends_go_to_the_primary_and_reads_to_the_local_zone() {
-        assert_eq!(
-            member_endpoint(&route(), None, true, "a").as_deref(),
-            Some("http://two:2")
-        );
-        assert_eq!(
-            member_endpoint(&route(), None, false, "b").as_deref(),
-            Some("http://two:2")
-        );
-        assert_eq!(
-            member_endpoint(&route(), None, false, "c").as_deref(),
-            Some("http://one:1")
-        );
-        assert_eq!(member_endpoint(&empty_route(), None, false, "a"), None);
+    fn journal(require_primary: bool) -> Dispatch {
+        Dispatch::Journal {
+            journal: "j".into(),
+            require_primary,
+        }
     }
 
-    #[test]
-    fn routes_without_endpoints_fall_back_to_the_service_address() {
+    #[tokio::test]
+    async fn appends_go_to_the_primary_and_reads_to_the_local_zone() {
+        let client = Client::builder("http://svc:1").zone("a").build().unwrap();
+        assert_eq!(
+            client.endpoint_for(&journal(false)),
+            None,
+            "unknown route: service"
+        );
+        client.update_route("j", Some(route()));
+        assert_eq!(
+            client.endpoint_for(&journal(true)).as_deref(),
+            Some("http://two:2")
+        );
+        assert_eq!(
+            client.endpoint_for(&journal(false)).as_deref(),
+            Some("http://one:1")
+        );
+        assert_eq!(client.endpoint_for(&Dispatch::Service), None);
+        client.update_route("j", None);
+        assert_eq!(client.endpoint_for(&journal(true)), None, "invalidated");
+    }
+
+    #[tokio::test]
+    async fn an_unavailable_member_is_avoided_until_it_answers() {
+        let client = Client::builder("http://svc:1").zone("c").build().unwrap();
+        client.update_route("j", Some(route()));
+        assert_eq!(
+            client.endpoint_for(&journal(false)).as_deref(),
+            Some("http://one:1")
+        );
+        client.record_endpoint_health("http://one:1", true);
+        assert_eq!(
+            client.endpoint_for(&journal(false)).as_deref(),
+            Some("http://two:2")
+        );
+        client.record_endpoint_health("http://one:1", false);
+        assert_eq!(
+            client.endpoint_for(&journal(false)).as_deref(),
+            Some("http://one:1")
+        );
+    }
+
+    #[tokio::test]
+    async fn routes_without_endpoints_fall_back_to_the_service_address() {
+        let client = Client::new("http://svc:1").unwrap();
         let mut r = route();
         r.endpoints.clear();
-        assert_eq!(member_endpoint(&r, None, true, "a"), None);
+        client.update_route("j", Some(r));
+        assert_eq!(client.endpoint_for(&journal(true)), None);
     }
 
     #[tokio::test]

@@ -1,26 +1,33 @@
 //! Listing journals and fragments, watching journal sets, applying specs
-//! and probing fragment stores (client-behaviour.md §8).
+//! and probing fragment stores (client-behaviour.md §8), driven over the
+//! core's list machines (snapshot assembly, watch policy, fragment pager,
+//! apply batches, health classification).
 
 use std::pin::Pin;
 use std::sync::Arc;
 use std::task::{Context, Poll};
+use std::time::Duration;
 
 use futures::Stream;
-use gazette_core::status::{Operation, StatusError};
+use gazette_core::list::{
+    ApplyBatches, ApplyStep, FragmentPager, ListError, PagerStep, SnapshotAssembler, WatchAction,
+    WatchedList as WatchMachine, fragment_store_health_request, fragment_store_health_result,
+    get_journal_request, get_journal_spec, snapshot_route_updates,
+};
+use gazette_core::route::RouteUpdate;
+use gazette_core::status::Operation;
 use gazette_proto::{
-    ApplyRequest, ApplyResponse, FragmentStoreHealthRequest, FragmentStoreHealthResponse,
-    FragmentsRequest, FragmentsResponse, JournalSpec, Label, LabelSelector, LabelSet, ListRequest,
-    ListResponse, Status,
+    ApplyRequest, ApplyResponse, FragmentStoreHealthResponse, FragmentsRequest, FragmentsResponse,
+    JournalSpec, LabelSelector, ListRequest, ListResponse,
 };
 use tokio::sync::{mpsc, watch};
 use tracing::Instrument;
 
 use crate::auth::{Capability, Claims};
 use crate::client::{Client, Dispatch};
-use crate::snapshot::{SnapshotAssembler, SnapshotStep};
 use crate::{Error, Result};
 
-const HOUR: std::time::Duration = std::time::Duration::from_secs(3600);
+const HOUR: Duration = Duration::from_secs(3600);
 
 /// Lists the journals matching `request` (which must not watch) as one
 /// snapshot, and caches each journal's route for later dispatch.
@@ -31,47 +38,40 @@ pub async fn list_all_journals(client: &Client, request: ListRequest) -> Result<
             reason: "list_all_journals cannot watch (use WatchedList)".into(),
         });
     }
-    let span = tracing::debug_span!("gazette.list", watch = false);
     async {
         let mut stream = open_list(client, &request).await?;
-        let snapshot = read_snapshot(client, &mut stream, &request).await?;
-        for journal in &snapshot.journals {
-            if let Some(spec) = &journal.spec {
-                client.update_route(&spec.name, journal.route.clone());
+        let mut assembler = SnapshotAssembler::new(&request);
+        let snapshot = loop {
+            let message = stream
+                .message()
+                .await
+                .map_err(|status| client.rpc_error(Operation::List, &Dispatch::Service, status))?;
+            match message {
+                Some(message) => {
+                    if let Some(snapshot) = assembler.on_message(message)? {
+                        break snapshot;
+                    }
+                }
+                None => break assembler.on_end()?,
+            }
+        };
+        for (journal, update) in snapshot_route_updates(&snapshot) {
+            match update {
+                RouteUpdate::Store(route) => client.update_route(&journal, Some(route)),
+                RouteUpdate::Invalidate => client.update_route(&journal, None),
             }
         }
         Ok(snapshot)
     }
-    .instrument(span)
+    .instrument(tracing::debug_span!("gazette.list"))
     .await
 }
 
 /// The spec of `journal` (any `;meta` suffix is ignored for the lookup).
+/// A journal that does not exist is [`ListError::JournalDoesNotExist`].
 pub async fn get_journal(client: &Client, journal: &str) -> Result<JournalSpec> {
-    let name = journal.split(';').next().unwrap_or_default();
-    let request = ListRequest {
-        selector: Some(LabelSelector {
-            include: Some(LabelSet {
-                labels: vec![Label {
-                    name: "name".into(),
-                    value: name.into(),
-                    prefix: false,
-                }],
-            }),
-            exclude: None,
-        }),
-        watch: false,
-        watch_resume: None,
-    };
-    let snapshot = list_all_journals(client, request).await?;
-    snapshot
-        .journals
-        .into_iter()
-        .find_map(|j| j.spec)
-        .ok_or_else(|| Error::Status {
-            op: Operation::List,
-            source: StatusError::Named(Status::JournalNotFound),
-        })
+    let snapshot = list_all_journals(client, get_journal_request(journal)).await?;
+    Ok(get_journal_spec(journal, &snapshot)?)
 }
 
 async fn open_list(
@@ -92,34 +92,26 @@ async fn open_list(
         .map_err(|status| client.rpc_error(Operation::List, &Dispatch::Service, status))
 }
 
-/// Reads one snapshot from a List stream (§8.2).
-async fn read_snapshot(
-    client: &Client,
-    stream: &mut tonic::Streaming<ListResponse>,
-    request: &ListRequest,
-) -> Result<ListResponse> {
-    let mut assembler = SnapshotAssembler::new(request);
-    loop {
-        let message = stream
-            .message()
-            .await
-            .map_err(|status| client.rpc_error(Operation::List, &Dispatch::Service, status))?;
-        match assembler.next(message)? {
-            SnapshotStep::More => {}
-            SnapshotStep::Done(snapshot) => return Ok(snapshot),
-        }
+/// A List failure as the core's watch machine takes it. A server-sent
+/// `CANCELLED` is reported as cancellation (Go quirk 23).
+fn list_error(err: Error) -> ListError {
+    match err {
+        Error::List(err) => err,
+        Error::Rpc { status, .. } if status.code() == tonic::Code::Cancelled => ListError::Canceled,
+        other => ListError::Rpc(other.to_string()),
     }
 }
 
 /// A watch of the journals matching a selector: a stream of snapshots,
-/// re-established with backoff whenever the List stream fails (§8.5).
+/// re-established with Go's backoff whenever the List stream fails (§8.5).
 ///
-/// Each item is a new snapshot (`Ok`) or an informational error (`Err`)
-/// delivered after its backoff; the watch keeps retrying until dropped.
-/// [`WatchedList::latest`] returns the last snapshot at any time.
+/// Each item is a new snapshot (`Ok`) or an informational error (`Err`);
+/// the watch keeps retrying until dropped. Items are dropped rather than
+/// queued when the consumer lags; [`WatchedList::latest`] always returns the
+/// newest snapshot.
 pub struct WatchedList {
     latest: watch::Receiver<Option<Arc<ListResponse>>>,
-    updates: mpsc::Receiver<std::result::Result<Arc<ListResponse>, Arc<Error>>>,
+    updates: mpsc::Receiver<std::result::Result<Arc<ListResponse>, ListError>>,
     task: tokio::task::JoinHandle<()>,
 }
 
@@ -135,7 +127,15 @@ impl WatchedList {
     pub fn new(client: Client, selector: LabelSelector) -> Self {
         let (latest_tx, latest) = watch::channel(None);
         let (updates_tx, updates) = mpsc::channel(1);
-        let task = tokio::spawn(watch_loop(client, selector, latest_tx, updates_tx));
+        let request = ListRequest {
+            selector: Some(selector),
+            watch: true,
+            watch_resume: None,
+        };
+        let task = tokio::spawn(
+            watch_loop(client, WatchMachine::new(&request), latest_tx, updates_tx)
+                .instrument(tracing::debug_span!("gazette.watch_list")),
+        );
         WatchedList {
             latest,
             updates,
@@ -157,8 +157,8 @@ impl WatchedList {
             .latest
             .wait_for(|s| s.as_deref().is_some_and(&mut pred))
             .await
-            .expect("watch task holds the sender while the list lives");
-        found.clone().expect("predicate matched a snapshot")
+            .expect("the watch task holds the sender while the list lives");
+        found.clone().expect("the predicate matched a snapshot")
     }
 }
 
@@ -169,7 +169,7 @@ impl Drop for WatchedList {
 }
 
 impl Stream for WatchedList {
-    type Item = std::result::Result<Arc<ListResponse>, Arc<Error>>;
+    type Item = std::result::Result<Arc<ListResponse>, ListError>;
 
     fn poll_next(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
         self.updates.poll_recv(cx)
@@ -178,58 +178,68 @@ impl Stream for WatchedList {
 
 async fn watch_loop(
     client: Client,
-    selector: LabelSelector,
+    mut machine: WatchMachine,
     latest: watch::Sender<Option<Arc<ListResponse>>>,
-    updates: mpsc::Sender<std::result::Result<Arc<ListResponse>, Arc<Error>>>,
+    updates: mpsc::Sender<std::result::Result<Arc<ListResponse>, ListError>>,
 ) {
-    let mut request = ListRequest {
-        selector: Some(selector),
-        watch: true,
-        watch_resume: None,
-    };
     let mut stream: Option<tonic::Streaming<ListResponse>> = None;
-    let mut attempt: i32 = 0;
+    let mut published: Option<Arc<ListResponse>> = None;
     loop {
-        let outcome = async {
-            if stream.is_none() {
-                stream = Some(open_list(&client, &request).await?);
+        while let Some(action) = machine.poll_action() {
+            match action {
+                WatchAction::OpenStream(request) => match open_list(&client, &request).await {
+                    Ok(opened) => {
+                        stream = Some(opened);
+                        machine.on_opened();
+                    }
+                    Err(err) => machine.on_open_failed(list_error(err)),
+                },
+                WatchAction::CloseStream => stream = None,
+                WatchAction::Sleep(delay) => {
+                    tokio::time::sleep(delay).await;
+                    machine.on_timer();
+                }
+                WatchAction::Publish(snapshot) => {
+                    published = Some(snapshot.clone());
+                    latest.send_replace(Some(snapshot));
+                }
+                WatchAction::Signal(outcome) => {
+                    let signal = match outcome {
+                        Ok(()) => match &published {
+                            Some(snapshot) => Ok(snapshot.clone()),
+                            None => continue,
+                        },
+                        Err(err) => {
+                            tracing::debug!(error = %err, "watched list failed; retrying");
+                            Err(err)
+                        }
+                    };
+                    // Never block the watch on a slow consumer.
+                    if let Err(mpsc::error::TrySendError::Closed(_)) = updates.try_send(signal) {
+                        machine.stop();
+                        return;
+                    }
+                }
             }
-            read_snapshot(&client, stream.as_mut().expect("opened"), &request).await
         }
-        .instrument(tracing::debug_span!("gazette.watch_list", attempt))
-        .await;
-
-        let signal = match outcome {
-            Ok(snapshot) => {
-                request.watch_resume = snapshot.header.clone();
-                attempt = 0;
-                let snapshot = Arc::new(snapshot);
-                latest.send_replace(Some(snapshot.clone()));
-                Ok(snapshot)
-            }
-            Err(err) => {
-                stream = None;
-                if matches!(&err, Error::Protocol { reason, .. } if reason == CLEAN_END) {
-                    attempt = 0;
-                }
-                tokio::time::sleep(gazette_core::backoff::backoff(attempt)).await;
-                if attempt != 0 {
-                    tracing::warn!(error = %err, attempt, "watched list failed; retrying");
-                }
-                attempt += 1;
-                Err(Arc::new(err))
-            }
-        };
-        // Never block the watch on a slow consumer: drop the signal instead.
-        if let Err(mpsc::error::TrySendError::Closed(_)) = updates.try_send(signal) {
+        let Some(open) = &mut stream else {
+            // The machine waits on nothing: it was stopped.
             return;
+        };
+        match open.message().await {
+            Ok(Some(message)) => machine.on_message(message),
+            Ok(None) => {
+                stream = None;
+                machine.on_end();
+            }
+            Err(status) => {
+                stream = None;
+                let err = client.rpc_error(Operation::List, &Dispatch::Service, status);
+                machine.on_error(list_error(err));
+            }
         }
     }
 }
-
-/// The reason of the error returned when a List stream ended cleanly where
-/// more was expected.
-pub(crate) const CLEAN_END: &str = "stream ended before a complete snapshot";
 
 /// Applies every change of `request` in one Apply RPC.
 pub async fn apply(client: &Client, request: ApplyRequest) -> Result<ApplyResponse> {
@@ -244,42 +254,35 @@ pub async fn apply_in_batches(
     request: ApplyRequest,
     size: usize,
 ) -> Result<ApplyResponse> {
-    let size = if size == 0 {
-        request.changes.len().max(1)
-    } else {
-        size
-    };
+    let mut batches = ApplyBatches::new(request, size)?;
     let claims = Claims::for_selector(
         Capability::APPLY,
         LabelSelector::default(),
-        std::time::Duration::from_secs(60),
+        Duration::from_secs(60),
     );
-    let mut changes = request.changes.into_iter().peekable();
+    let mut next = batches.first_request();
     loop {
-        let batch = ApplyRequest {
-            changes: changes.by_ref().take(size).collect(),
-        };
-        let span = tracing::debug_span!("gazette.apply", changes = batch.changes.len());
-        let response = async {
+        let span = tracing::debug_span!("gazette.apply", changes = next.changes.len());
+        let outcome = async {
             let mut rpc = client.journal_client(&Dispatch::Service)?;
             metrics::counter!("gazette_rpc_started_total", "op" => "apply").increment(1);
-            rpc.apply(client.request(batch, &claims, true)?)
+            rpc.apply(client.request(next, &claims, true)?)
                 .await
                 .map(tonic::Response::into_inner)
                 .map_err(|status| client.rpc_error(Operation::Apply, &Dispatch::Service, status))
         }
         .instrument(span)
-        .await?;
-        if let Some(source) =
-            StatusError::from_status(Operation::Apply, response.status, String::new)
-        {
-            return Err(Error::Status {
-                op: Operation::Apply,
-                source,
-            });
-        }
-        if changes.peek().is_none() {
-            return Ok(response);
+        .await;
+        let step = match outcome {
+            Ok(response) => batches.on_response(response),
+            // Transport failures keep their gRPC code for the caller.
+            Err(err @ Error::Rpc { .. }) => return Err(err),
+            Err(err) => batches.on_error(list_error(err)),
+        };
+        match step {
+            ApplyStep::Next(request) => next = request,
+            ApplyStep::Done(response) => return Ok(response),
+            ApplyStep::Failed(failure) => return Err(Error::List(failure.error)),
         }
     }
 }
@@ -288,41 +291,36 @@ pub async fn apply_in_batches(
 /// page tokens. The first page's header is kept.
 pub async fn list_all_fragments(
     client: &Client,
-    mut request: FragmentsRequest,
+    request: FragmentsRequest,
 ) -> Result<FragmentsResponse> {
     let dispatch = Dispatch::Journal {
         journal: request.journal.clone(),
         require_primary: false,
     };
     let claims = Claims::for_journal(Capability::READ, &request.journal);
-    let mut result: Option<FragmentsResponse> = None;
+    let mut pager = FragmentPager::new(request)?;
+    let mut next = pager.request().clone();
     loop {
-        let span = tracing::debug_span!("gazette.list_fragments", journal = %request.journal);
-        let mut page = async {
+        let span = tracing::debug_span!("gazette.list_fragments", journal = %next.journal);
+        let outcome = async {
             let mut rpc = client.journal_client(&dispatch)?;
             metrics::counter!("gazette_rpc_started_total", "op" => "list_fragments").increment(1);
-            rpc.list_fragments(client.request(request.clone(), &claims, true)?)
+            rpc.list_fragments(client.request(next, &claims, true)?)
                 .await
                 .map(tonic::Response::into_inner)
                 .map_err(|status| client.rpc_error(Operation::ListFragments, &dispatch, status))
         }
         .instrument(span)
-        .await?;
-        if let Some(source) =
-            StatusError::from_status(Operation::ListFragments, page.status, String::new)
-        {
-            return Err(Error::Status {
-                op: Operation::ListFragments,
-                source,
-            });
-        }
-        request.next_page_token = std::mem::take(&mut page.next_page_token);
-        match &mut result {
-            None => result = Some(page),
-            Some(result) => result.fragments.append(&mut page.fragments),
-        }
-        if request.next_page_token == 0 {
-            return Ok(result.expect("at least one page"));
+        .await;
+        let step = match outcome {
+            Ok(page) => pager.on_response(page),
+            Err(err @ Error::Rpc { .. }) => return Err(err),
+            Err(err) => pager.on_error(list_error(err)),
+        };
+        match step {
+            PagerStep::Next(request) => next = request,
+            PagerStep::Done(response) => return Ok(response),
+            PagerStep::Failed { error, .. } => return Err(Error::List(error)),
         }
     }
 }
@@ -336,11 +334,7 @@ pub async fn fragment_store_health(
     store: &str,
     check_delete_prefix: Option<&str>,
 ) -> Result<FragmentStoreHealthResponse> {
-    let request = FragmentStoreHealthRequest {
-        fragment_store: store.to_string(),
-        check_delete: check_delete_prefix.is_some(),
-        check_delete_prefix: check_delete_prefix.unwrap_or_default().to_string(),
-    };
+    let request = fragment_store_health_request(store, check_delete_prefix)?;
     let claims = Claims::for_selector(Capability::READ, LabelSelector::default(), HOUR);
     let mut rpc = client.journal_client(&Dispatch::Service)?;
     metrics::counter!("gazette_rpc_started_total", "op" => "fragment_store_health").increment(1);
@@ -352,13 +346,5 @@ pub async fn fragment_store_health(
         .map_err(|status| {
             client.rpc_error(Operation::FragmentStoreHealth, &Dispatch::Service, status)
         })?;
-    if response.status == Status::Ok as i32
-        || response.status == Status::FragmentStoreUnhealthy as i32
-    {
-        return Ok(response);
-    }
-    Err(Error::Status {
-        op: Operation::FragmentStoreHealth,
-        source: StatusError::Generic(response.status),
-    })
+    Ok(fragment_store_health_result(response)?)
 }

@@ -87,6 +87,13 @@ pub enum Error {
         #[source]
         source: gazette_core::fragment::FragmentError,
     },
+    /// A listing or administrative call failed, as the core's list machines
+    /// classify it (statuses, validation, framing, missing journal).
+    #[error("{0}")]
+    List(#[from] gazette_core::list::ListError),
+    /// A request failed the protocol's validation rules before it was sent.
+    #[error("invalid request: {0}")]
+    InvalidRequest(#[from] gazette_core::validate::ValidationError),
     /// A read failed, as the core's read machines classify it.
     #[error("read: {0}")]
     Read(#[from] gazette_core::read::ReadError),

@@ -15,7 +15,6 @@ pub mod discovery;
 mod error;
 pub mod fragment;
 pub mod read;
-mod snapshot;
 
 pub use append::{Appender, append};
 pub use auth::{Auth, Capability, Claims};
