@@ -32,10 +32,11 @@
 //!
 //! Reproduced on purpose: streamed content is not trimmed by Go but relies on
 //! the broker stopping at `end_offset`; here it is also trimmed locally (a
-//! no-op against a correct broker) and the RPC is cancelled at once. The
-//! offset jump of a non-OK frame is not reported (as in Go) though the
-//! OFFSET_NOT_YET_AVAILABLE offset update is kept, so a non-blocking −1 read
-//! learns the write head. JOURNAL_NOT_FOUND surfaces on the fifth
+//! no-op against a correct broker) and the RPC is cancelled at once. An
+//! OFFSET_NOT_YET_AVAILABLE frame still moves the offset to the resolved one
+//! (so a non-blocking −1 read learns the write head), but unlike Go the move
+//! is reported as an `OffsetJump`: otherwise content could be skipped
+//! without the caller knowing. JOURNAL_NOT_FOUND surfaces on the fifth
 //! consecutive failure, or at once with a request header (Go). Errors are
 //! sticky: a finished [`Reader`] ignores further input (Go only documents
 //! this). Whence `End` does not exist: seeks take absolute offsets, so the

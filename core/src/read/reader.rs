@@ -446,10 +446,12 @@ impl Reader {
         self.write_head = frame.write_head;
         self.fragment = frame.fragment;
         self.fragment_url = frame.fragment_url;
+        if let Some((from, to)) = jump {
+            // Go drops the jump of an OFFSET_NOT_YET_AVAILABLE frame silently;
+            // the caller would then skip content unknowingly, so report it.
+            self.outputs.push_back(ReadOutput::OffsetJump { from, to });
+        }
         if ok {
-            if let Some((from, to)) = jump {
-                self.outputs.push_back(ReadOutput::OffsetJump { from, to });
-            }
             self.outputs.push_back(ReadOutput::Metadata(Metadata {
                 offset: frame.offset,
                 write_head: self.write_head,
@@ -457,7 +459,7 @@ impl Reader {
             }));
         }
         // A non-OK frame is always followed by the stream's close, which
-        // decides the outcome; its offset jump is not reported (as in Go).
+        // decides the outcome.
     }
 
     fn on_closed(&mut self) {

@@ -436,8 +436,8 @@ fn quirk1_offset_not_yet_available_resolves_minus_one() {
         ..status_frame(Status::OffsetNotYetAvailable, 512)
     };
     let outs = t.feed(ReadInput::Frame(frame));
-    // The jump is not reported (the frame is a status), but the offset moves.
-    assert!(!outs.iter().any(|o| matches!(o, ReadOutput::OffsetJump { .. })));
+    // The offset moves to the write head, and (unlike Go) the jump is reported.
+    assert!(outs.contains(&ReadOutput::OffsetJump { from: -1, to: 512 }));
     t.feed(ReadInput::RpcClosed);
     assert_eq!(t.m.offset(), 512);
 }
