@@ -208,7 +208,9 @@ fn validate_response(m: &ReadResponse) -> Result<(), InvalidFrame> {
         validate_header(h).map_err(|e| e.within("Header"))?;
     }
     if m.write_head < 0 {
-        return Err(InvalidFrame::new(Violation::NegativeWriteHead(m.write_head)));
+        return Err(InvalidFrame::new(Violation::NegativeWriteHead(
+            m.write_head,
+        )));
     }
     match &m.fragment {
         Some(f) => {
@@ -258,8 +260,7 @@ fn validate_token(s: &str, symbols: &str, min: usize, max: usize) -> Result<(), 
             max,
         }));
     }
-    if s
-        .chars()
+    if s.chars()
         .any(|c| !(c.is_alphabetic() || c.is_numeric() || symbols.contains(c)))
     {
         return Err(InvalidFrame::new(Violation::NotAToken(s.to_string())));
@@ -390,8 +391,7 @@ fn validate_header(h: &Header) -> Result<(), InvalidFrame> {
         }
     }
     // Go's Route and Etcd are non-nullable: an absent one is its zero value.
-    validate_route(h.route.as_ref().unwrap_or(&Route::default()))
-        .map_err(|e| e.within("Route"))?;
+    validate_route(h.route.as_ref().unwrap_or(&Route::default())).map_err(|e| e.within("Route"))?;
     validate_etcd(h.etcd.as_ref().unwrap_or(&Etcd::default())).map_err(|e| e.within("Etcd"))
 }
 

@@ -30,18 +30,24 @@
 //! | 31 | a failed fragment open leaves a typed-nil direct reader that panics later | **fixed**: a failed open finishes the reader; nothing dangles |
 //! | 32 | metadata-only RetryReaders re-report the same fragment forever | **fixed**: a metadata-only read is `Complete` once its metadata arrived and the stream closed |
 //!
-//! Reproduced on purpose: streamed content is not trimmed by Go but relies on
-//! the broker stopping at `end_offset`; here it is also trimmed locally (a
-//! no-op against a correct broker) and the RPC is cancelled at once. An
-//! OFFSET_NOT_YET_AVAILABLE frame still moves the offset to the resolved one
-//! (so a non-blocking −1 read learns the write head), but unlike Go the move
-//! is reported as an `OffsetJump`: otherwise content could be skipped
-//! without the caller knowing. JOURNAL_NOT_FOUND surfaces on the fifth
-//! consecutive failure, or at once with a request header (Go). Errors are
-//! sticky: a finished [`Reader`] ignores further input (Go only documents
-//! this). Whence `End` does not exist: seeks take absolute offsets, so the
-//! "io.SeekEnd whence is not supported" error and Go's panic on an unknown
-//! whence cannot happen.
+//! Other decisions:
+//!
+//! - Reproduced: the attempt schedule and the surfaced set of §5.2
+//!   (JOURNAL_NOT_FOUND surfaces on the fifth consecutive failure, or at once
+//!   when the request has a header); an OFFSET_NOT_YET_AVAILABLE frame moves
+//!   the offset to the broker's resolved one, so a non-blocking −1 read
+//!   learns the write head; the next RPC goes to the route of the last
+//!   frame's header when it had one.
+//! - Changed: that OFFSET_NOT_YET_AVAILABLE move is reported as an
+//!   `OffsetJump` (Go is silent, so content could be skipped unknowingly).
+//!   Streamed content is trimmed at `end_offset` and the RPC cancelled as soon
+//!   as it is reached (Go relies on the broker; a no-op against a correct
+//!   one). Errors are sticky: a finished [`Reader`] ignores further input (Go
+//!   only documents this). Seeks take absolute offsets, so Go's
+//!   "io.SeekEnd whence is not supported" error and its panic on an unknown
+//!   whence cannot happen. A direct read also checks the fed content against
+//!   `fragment.end` (short: `UnexpectedEof`, long: `DidNotReadExpectedEof`),
+//!   whatever the driver's decoder already checked.
 
 mod error;
 mod frame;

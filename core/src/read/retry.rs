@@ -15,6 +15,7 @@ use crate::backoff::Backoff;
 use crate::status::StatusError;
 
 /// An event the driver feeds into a [`RetryReader`].
+#[allow(clippy::large_enum_variant)] // Frames move by value (see `ReadInput`).
 #[derive(Debug, Clone, PartialEq)]
 pub enum RetryInput {
     /// An event of the current RPC or fragment source.
@@ -407,7 +408,11 @@ impl fmt::Display for RetryOutput {
             RetryOutput::Metadata(m) => ReadOutput::Metadata(m.clone()).fmt(f),
             RetryOutput::OffsetJump { from, to } => write!(f, "OffsetJump {from} -> {to}"),
             RetryOutput::Content { offset, content } => {
-                write!(f, "Content @{offset} {:?}", String::from_utf8_lossy(content))
+                write!(
+                    f,
+                    "Content @{offset} {:?}",
+                    String::from_utf8_lossy(content)
+                )
             }
             RetryOutput::Backoff {
                 delay,
@@ -415,7 +420,11 @@ impl fmt::Display for RetryOutput {
                 cause,
                 log,
             } => {
-                write!(f, "Backoff {}ms attempt={attempt} log={log} cause: ", delay.as_millis())?;
+                write!(
+                    f,
+                    "Backoff {}ms attempt={attempt} log={log} cause: ",
+                    delay.as_millis()
+                )?;
                 match cause {
                     Some(e) => write!(f, "{e}"),
                     None => write!(f, "empty stream"),

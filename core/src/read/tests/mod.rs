@@ -171,7 +171,9 @@ pub(super) fn direct(text: &str) -> ReadInput {
 pub(super) fn read_content(outs: &[ReadOutput]) -> String {
     outs.iter()
         .filter_map(|o| match o {
-            ReadOutput::Content { content, .. } => Some(String::from_utf8_lossy(content).into_owned()),
+            ReadOutput::Content { content, .. } => {
+                Some(String::from_utf8_lossy(content).into_owned())
+            }
             _ => None,
         })
         .collect()

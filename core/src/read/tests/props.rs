@@ -44,7 +44,7 @@ proptest! {
     ) {
         let mut reader = Reader::new(request(start));
         let mut outs = Vec::new();
-        let mut feed = |r: &mut Reader, input: ReadInput, outs: &mut Vec<ReadOutput>| {
+        let feed = |r: &mut Reader, input: ReadInput, outs: &mut Vec<ReadOutput>| {
             r.handle(input);
             while let Some(o) = r.poll_output() {
                 outs.push(o);
@@ -115,7 +115,11 @@ enum Episode {
     Stream { sizes: Vec<usize>, end: StreamEnd },
     /// Metadata with a fragment URL covering `len` bytes, close, then the
     /// fragment fed in chunks, then a clean end or a failure.
-    Direct { len: usize, sizes: Vec<usize>, fail: bool },
+    Direct {
+        len: usize,
+        sizes: Vec<usize>,
+        fail: bool,
+    },
     /// A status frame and close.
     Status(Status),
     /// The RPC cannot start.
@@ -132,10 +136,20 @@ enum StreamEnd {
 fn episode() -> impl Strategy<Value = Episode> {
     let sizes = || proptest::collection::vec(1usize..40, 0..6);
     prop_oneof![
-        (sizes(), prop_oneof![Just(StreamEnd::Clean), Just(StreamEnd::Broken), Just(StreamEnd::InvalidFrame)])
+        (
+            sizes(),
+            prop_oneof![
+                Just(StreamEnd::Clean),
+                Just(StreamEnd::Broken),
+                Just(StreamEnd::InvalidFrame)
+            ]
+        )
             .prop_map(|(sizes, end)| Episode::Stream { sizes, end }),
-        (1usize..80, sizes(), any::<bool>())
-            .prop_map(|(len, sizes, fail)| Episode::Direct { len, sizes, fail }),
+        (1usize..80, sizes(), any::<bool>()).prop_map(|(len, sizes, fail)| Episode::Direct {
+            len,
+            sizes,
+            fail
+        }),
         prop_oneof![
             Just(Status::NotJournalBroker),
             Just(Status::InsufficientJournalBrokers),
@@ -166,12 +180,18 @@ fn episode_inputs(ep: &Episode, data: &[u8], start: i64, at: i64) -> Vec<ReadInp
                     break;
                 }
                 let len = content.len() as i64;
-                inputs.push(ReadInput::Frame(ReadResponse { offset: pos, content, ..Default::default() }));
+                inputs.push(ReadInput::Frame(ReadResponse {
+                    offset: pos,
+                    content,
+                    ..Default::default()
+                }));
                 pos += len;
             }
             inputs.push(match how {
                 StreamEnd::Clean => ReadInput::RpcClosed,
-                StreamEnd::Broken => ReadInput::RpcFailed(TransportError::Unavailable("reset".into())),
+                StreamEnd::Broken => {
+                    ReadInput::RpcFailed(TransportError::Unavailable("reset".into()))
+                }
                 StreamEnd::InvalidFrame => ReadInput::Frame(ReadResponse {
                     offset: pos,
                     write_head: 1,
@@ -202,7 +222,9 @@ fn episode_inputs(ep: &Episode, data: &[u8], start: i64, at: i64) -> Vec<ReadInp
                 inputs.push(ReadInput::DirectContent(content));
             }
             if *fail {
-                inputs.push(ReadInput::DirectFailed(DirectError::Other("timeout".into())));
+                inputs.push(ReadInput::DirectFailed(DirectError::Other(
+                    "timeout".into(),
+                )));
             } else {
                 // Feed the rest, then the clean end.
                 let rest = slice(pos, (frag_end - pos) as usize);
@@ -217,7 +239,9 @@ fn episode_inputs(ep: &Episode, data: &[u8], start: i64, at: i64) -> Vec<ReadInp
             inputs.push(ReadInput::RpcClosed);
         }
         Episode::StartFails => {
-            inputs = vec![ReadInput::RpcStartFailed(TransportError::Unavailable("no route".into()))];
+            inputs = vec![ReadInput::RpcStartFailed(TransportError::Unavailable(
+                "no route".into(),
+            ))];
         }
     }
     inputs
@@ -245,7 +269,7 @@ proptest! {
         let mut rpcs = 0;
 
         // Processes outputs; returns true when the current episode is over.
-        let mut process = |rr: &mut RetryReader, got: &mut Vec<u8>, pending_start: &mut Option<i64>,
+        let process = |rr: &mut RetryReader, got: &mut Vec<u8>, pending_start: &mut Option<i64>,
                            backing_off: &mut bool, complete: &mut bool| -> Result<bool, TestCaseError> {
             let mut over = false;
             while let Some(out) = rr.poll_output() {

@@ -48,7 +48,9 @@ fn reader_metadata_with_url_then_close_reads_fragment_directly() {
     start(&mut t);
     let outs = t.feed(ReadInput::Frame(url_metadata(105)));
     // The first "read" yields no bytes but the metadata, with the fragment set.
-    assert!(matches!(outs.last(), Some(ReadOutput::Metadata(m)) if m.fragment.as_ref().unwrap().begin == 100));
+    assert!(
+        matches!(outs.last(), Some(ReadOutput::Metadata(m)) if m.fragment.as_ref().unwrap().begin == 100)
+    );
     assert_eq!(t.m.fragment().unwrap().end, 120);
 
     let outs = t.feed(ReadInput::RpcClosed);
@@ -92,7 +94,10 @@ fn reader_offset_minus_one_jumps_to_metadata_offset() {
     let outs = t.feed(ReadInput::Frame(first_metadata(110)));
     assert!(outs.contains(&ReadOutput::OffsetJump { from: -1, to: 110 }));
     assert_eq!(t.m.offset(), 110);
-    assert_eq!(t.m.fragment(), Some(&fragment(0, 1024, CompressionCodec::None)));
+    assert_eq!(
+        t.m.fragment(),
+        Some(&fragment(0, 1024, CompressionCodec::None))
+    );
     let outs = t.feed(ReadInput::RpcClosed);
     assert_eq!(outs, vec![ReadOutput::Finished(Ok(()))]);
     assert_snapshot!(t.lines);
@@ -134,9 +139,18 @@ fn reader_offset_not_yet_available_after_content_and_immediately() {
     t.note("immediate OFFSET_NOT_YET_AVAILABLE");
     let mut t2 = Transcript::new(Reader::new(request(0)));
     start(&mut t2);
-    t2.feed(ReadInput::Frame(status_frame(Status::OffsetNotYetAvailable, 0)));
+    t2.feed(ReadInput::Frame(status_frame(
+        Status::OffsetNotYetAvailable,
+        0,
+    )));
     let outs = t2.feed(ReadInput::RpcClosed);
-    assert!(finished(&outs).unwrap().as_ref().unwrap_err().is_named(Status::OffsetNotYetAvailable));
+    assert!(
+        finished(&outs)
+            .unwrap()
+            .as_ref()
+            .unwrap_err()
+            .is_named(Status::OffsetNotYetAvailable)
+    );
     t.lines.push_str(&t2.lines);
     assert_snapshot!(t.lines);
 }
@@ -145,7 +159,10 @@ fn reader_offset_not_yet_available_after_content_and_immediately() {
 fn reader_insufficient_journal_brokers_error_text_is_status_name() {
     let mut t = Transcript::new(Reader::new(request(0)));
     start(&mut t);
-    t.feed(ReadInput::Frame(status_frame(Status::InsufficientJournalBrokers, 0)));
+    t.feed(ReadInput::Frame(status_frame(
+        Status::InsufficientJournalBrokers,
+        0,
+    )));
     let outs = t.feed(ReadInput::RpcClosed);
     let err = finished(&outs).unwrap().clone().unwrap_err();
     assert_eq!(err.to_string(), "INSUFFICIENT_JOURNAL_BROKERS");
@@ -174,7 +191,10 @@ fn reader_jump_then_content_frames_inherit_fragment_and_write_head() {
     assert_eq!(read_content(&outs), "baz bing");
     assert_eq!(t.m.offset(), 126);
     // Content frames keep the metadata frame's fragment and write head.
-    assert_eq!(t.m.fragment(), Some(&fragment(0, 1024, CompressionCodec::None)));
+    assert_eq!(
+        t.m.fragment(),
+        Some(&fragment(0, 1024, CompressionCodec::None))
+    );
     assert_eq!(t.m.write_head(), 1024);
     assert_snapshot!(t.lines);
 }
@@ -188,7 +208,10 @@ fn reader_content_then_stream_error_surfaces_error() {
     assert_eq!(read_content(&outs), "foobar");
     let err = TransportError::Other("broker says no".into());
     let outs = t.feed(ReadInput::RpcFailed(err.clone()));
-    assert_eq!(outs, vec![ReadOutput::Finished(Err(ReadError::Transport(err)))]);
+    assert_eq!(
+        outs,
+        vec![ReadOutput::Finished(Err(ReadError::Transport(err)))]
+    );
     assert_snapshot!(t.lines);
 }
 
@@ -199,7 +222,10 @@ fn reader_ok_frame_below_request_offset_is_invalid() {
     let outs = t.feed(ReadInput::Frame(first_metadata(100)));
     assert_eq!(outs[0], ReadOutput::Action(ReadAction::CancelRpc));
     let err = finished(&outs).unwrap().clone().unwrap_err();
-    assert_eq!(err.to_string(), "invalid ReadResponse offset (100; expected >= 105)");
+    assert_eq!(
+        err.to_string(),
+        "invalid ReadResponse offset (100; expected >= 105)"
+    );
     assert!(read_content(&outs).is_empty());
     // Errors are sticky: later frames are ignored.
     assert!(t.feed(ReadInput::Frame(content(105, "x"))).is_empty());
@@ -218,7 +244,13 @@ fn reader_invalid_fragment_fails_validation() {
         err.to_string(),
         "ReadResponse.Fragment.Journal: invalid length (0; expected 4 <= length <= 512)"
     );
-    assert!(matches!(err, ReadError::InvalidFrame(InvalidFrame { violation: Violation::InvalidLength { len: 0, .. }, .. })));
+    assert!(matches!(
+        err,
+        ReadError::InvalidFrame(InvalidFrame {
+            violation: Violation::InvalidLength { len: 0, .. },
+            ..
+        })
+    ));
     assert_snapshot!(t.lines);
 }
 
@@ -315,7 +347,22 @@ fn open_fragment_url_failures_surface_at_open() {
     };
     let outs = t.feed(ReadInput::DirectOpenFailed(not_found));
     let err = finished(&outs).unwrap().clone().unwrap_err();
-    assert_eq!(err.to_string(), format!("!OK fetching (404 Not Found, \"{URL}\")"));
+    assert_eq!(
+        err.to_string(),
+        format!("!OK fetching (404 Not Found, \"{URL}\")")
+    );
+
+    // Wrong codec: the pre-seek through the decoder fails at open.
+    t.note("wrong codec");
+    let mut t2 = Transcript::new(Reader::new(direct_request(105)));
+    start(&mut t2);
+    t2.feed(ReadInput::Frame(url_metadata(105)));
+    t2.feed(ReadInput::RpcClosed);
+    let corrupt = DirectError::Other("snappy: corrupt input".into());
+    let outs = t2.feed(ReadInput::DirectOpenFailed(corrupt));
+    let err = finished(&outs).unwrap().clone().unwrap_err();
+    assert_eq!(err.to_string(), "snappy: corrupt input");
+    t.lines.push_str(&t2.lines);
     assert_snapshot!(t.lines);
 }
 
@@ -369,8 +416,14 @@ fn reader_cancelled_and_deadline_exceeded() {
     let mut t2 = Transcript::new(Reader::new(request(0)));
     t2.drain();
     let outs = t2.feed(ReadInput::RpcStartFailed(TransportError::DeadlineExceeded));
-    assert_eq!(outs, vec![ReadOutput::Finished(Err(ReadError::DeadlineExceeded))]);
-    assert_eq!(ReadError::DeadlineExceeded.to_string(), "context deadline exceeded");
+    assert_eq!(
+        outs,
+        vec![ReadOutput::Finished(Err(ReadError::DeadlineExceeded))]
+    );
+    assert_eq!(
+        ReadError::DeadlineExceeded.to_string(),
+        "context deadline exceeded"
+    );
 
     t2.note("cancel while streaming");
     let mut t3 = Transcript::new(Reader::new(request(0)));
@@ -459,7 +512,9 @@ fn quirk2_direct_offset_past_end_offset_ends_cleanly() {
 #[test]
 fn quirk3_direct_source_is_closed_once_and_reader_finishes() {
     let mut t = opened_at(105, 120);
-    let outs = t.feed(ReadInput::DirectFailed(DirectError::Other("timeout".into())));
+    let outs = t.feed(ReadInput::DirectFailed(DirectError::Other(
+        "timeout".into(),
+    )));
     assert_eq!(
         outs,
         vec![
@@ -494,7 +549,12 @@ fn quirk31_failed_open_finishes_reader() {
     t.feed(ReadInput::Frame(url_metadata(105)));
     t.feed(ReadInput::RpcClosed);
     let outs = t.feed(ReadInput::DirectOpenFailed(DirectError::Eof));
-    assert_eq!(outs, vec![ReadOutput::Finished(Err(ReadError::Direct(DirectError::Eof)))]);
+    assert_eq!(
+        outs,
+        vec![ReadOutput::Finished(Err(ReadError::Direct(
+            DirectError::Eof
+        )))]
+    );
     assert!(t.m.is_finished());
     assert_eq!(t.m.seek(110), Err(SeekError::RequiresNewReader));
     assert!(t.feed(direct("x")).is_empty());
@@ -542,5 +602,8 @@ fn reader_content_frame_with_metadata_fields_is_invalid() {
     };
     let outs = t.feed(ReadInput::Frame(frame));
     let err = finished(&outs).unwrap().clone().unwrap_err();
-    assert_eq!(err.to_string(), "ReadResponse: unexpected WriteHead with Content (9)");
+    assert_eq!(
+        err.to_string(),
+        "ReadResponse: unexpected WriteHead with Content (9)"
+    );
 }

@@ -54,7 +54,10 @@ fn backoffs(outs: &[RetryOutput]) -> Vec<(u128, i32, bool)> {
     outs.iter()
         .filter_map(|o| match o {
             RetryOutput::Backoff {
-                delay, attempt, log, ..
+                delay,
+                attempt,
+                log,
+                ..
             } => Some((delay.as_millis(), *attempt, *log)),
             _ => None,
         })
@@ -121,10 +124,17 @@ fn retry_reader_reports_initial_offset_and_journal() {
 fn retry_reader_retries_failures_then_surfaces_offset_not_yet_available() {
     let (t, all) = foobarbazbing();
     assert_eq!(retry_content(&all), "foobarbazbing");
-    assert!(stopped(&all).unwrap().is_named(Status::OffsetNotYetAvailable));
+    assert!(
+        stopped(&all)
+            .unwrap()
+            .is_named(Status::OffsetNotYetAvailable)
+    );
     assert_eq!(t.m.offset(), 113);
     // Progress resets the attempt; NOT_JOURNAL_BROKER at attempt 1 is logged.
-    assert_eq!(backoffs(&all), vec![(50, 0, true), (50, 0, true), (50, 1, true)]);
+    assert_eq!(
+        backoffs(&all),
+        vec![(50, 0, true), (50, 0, true), (50, 1, true)]
+    );
     // The RPC after NOT_JOURNAL_BROKER goes to the route of its header.
     let starts: Vec<_> = all
         .iter()
@@ -143,7 +153,10 @@ fn retry_reader_block_switched_on_retries_offset_not_yet_available() {
     t.m.set_block(true);
     t.m.resume();
     let mut all = t.drain();
-    assert_eq!(start_offset(&all), Some((113, true, RouteHint::Journal(JOURNAL.into()))));
+    assert_eq!(
+        start_offset(&all),
+        Some((113, true, RouteHint::Journal(JOURNAL.into())))
+    );
     all.extend(stream(
         &mut t,
         vec![
@@ -166,11 +179,14 @@ fn retry_reader_block_switched_on_retries_offset_not_yet_available() {
         ],
     ));
     assert_eq!(retry_content(&all), "next read");
-    assert_eq!(all.last(), Some(&RetryOutput::Metadata(Metadata {
-        offset: 512,
-        write_head: 1024,
-        fragment: Some(fragment(0, 1024, CompressionCodec::None)),
-    })));
+    assert_eq!(
+        all.last(),
+        Some(&RetryOutput::Metadata(Metadata {
+            offset: 512,
+            write_head: 1024,
+            fragment: Some(fragment(0, 1024, CompressionCodec::None)),
+        }))
+    );
     assert!(all.contains(&RetryOutput::OffsetJump { from: 122, to: 512 }));
     // The blocking OFFSET_NOT_YET_AVAILABLE is retried silently.
     assert_eq!(backoffs(&all), vec![(50, 0, false)]);
@@ -206,12 +222,17 @@ fn retry_reader_cancel_while_blocked_surfaces_cancelled() {
     t.drain();
     stream(
         &mut t,
-        vec![ReadInput::RpcFailed(TransportError::Unavailable("down".into()))],
+        vec![ReadInput::RpcFailed(TransportError::Unavailable(
+            "down".into(),
+        ))],
     );
     let outs = t.feed(ReadInput::Cancel);
     assert_eq!(
         outs,
-        vec![RetryOutput::CancelBackoff, RetryOutput::Stopped(ReadError::Cancelled)]
+        vec![
+            RetryOutput::CancelBackoff,
+            RetryOutput::Stopped(ReadError::Cancelled)
+        ]
     );
     assert_snapshot!(t.lines);
 }
@@ -294,7 +315,9 @@ fn retry_reader_misbehaving_direct_sources_yield_exact_content() {
             }
             Source::DataThenTimeout => {
                 all.extend(t.feed(direct("foo")));
-                all.extend(t.feed(ReadInput::DirectFailed(DirectError::Other("timeout".into()))));
+                all.extend(t.feed(ReadInput::DirectFailed(DirectError::Other(
+                    "timeout".into(),
+                ))));
                 all.extend(t.feed(RetryInput::BackoffElapsed));
                 all.extend(stream(
                     &mut t,
@@ -321,7 +344,11 @@ fn retry_reader_misbehaving_direct_sources_yield_exact_content() {
             ],
         ));
         assert_eq!(retry_content(&all), "foobarbazbing");
-        assert!(stopped(&all).unwrap().is_named(Status::OffsetNotYetAvailable));
+        assert!(
+            stopped(&all)
+                .unwrap()
+                .is_named(Status::OffsetNotYetAvailable)
+        );
         assert_eq!(t.m.offset(), 113);
         lines.push_str(&t.lines);
         lines.push_str("----\n");
@@ -445,7 +472,10 @@ fn retry_reader_suspended_surfaces() {
 fn retry_reader_routing_errors_retried_first_attempt_not_logged() {
     for status in [Status::NotJournalBroker, Status::InsufficientJournalBrokers] {
         let (t, all) = status_streams(RetryReader::new(request(0)), status, 3);
-        assert_eq!(backoffs(&all), vec![(50, 0, false), (50, 1, true), (100, 2, true)]);
+        assert_eq!(
+            backoffs(&all),
+            vec![(50, 0, false), (50, 1, true), (100, 2, true)]
+        );
         assert!(!t.m.is_stopped());
     }
 }
@@ -455,9 +485,16 @@ fn quirk9_not_allowed_surfaces_other_unmapped_statuses_retry_with_capped_backoff
     let (_, all) = status_streams(RetryReader::new(request(0)), Status::NotAllowed, 3);
     let err = stopped(&all).unwrap();
     assert_eq!(err.to_string(), "NOT_ALLOWED");
-    assert!(!err.is_named(Status::NotAllowed), "a Reader's NOT_ALLOWED is generic");
+    assert!(
+        !err.is_named(Status::NotAllowed),
+        "a Reader's NOT_ALLOWED is generic"
+    );
 
-    let (t, all) = status_streams(RetryReader::new(request(0)), Status::NoJournalPrimaryBroker, 8);
+    let (t, all) = status_streams(
+        RetryReader::new(request(0)),
+        Status::NoJournalPrimaryBroker,
+        8,
+    );
     let delays: Vec<u128> = backoffs(&all).iter().map(|b| b.0).collect();
     assert_eq!(delays, vec![50, 50, 100, 100, 1000, 1000, 5000, 5000]);
     assert!(!t.m.is_stopped());
@@ -471,14 +508,20 @@ fn quirk10_empty_stream_eof_backs_off_unlogged() {
         all.extend(stream(&mut t, vec![ReadInput::RpcClosed]));
         all.extend(t.feed(RetryInput::BackoffElapsed));
     }
-    assert_eq!(backoffs(&all), vec![(50, 0, false), (50, 1, false), (100, 2, false)]);
+    assert_eq!(
+        backoffs(&all),
+        vec![(50, 0, false), (50, 1, false), (100, 2, false)]
+    );
     // A stream that delivered something restarts at once, and resets the count.
     all.extend(stream(
         &mut t,
         vec![frame(first_metadata(0)), ReadInput::RpcClosed],
     ));
     let last_two: Vec<_> = all.iter().rev().take(1).collect();
-    assert!(matches!(last_two[0], RetryOutput::Action(ReadAction::StartRpc { .. })));
+    assert!(matches!(
+        last_two[0],
+        RetryOutput::Action(ReadAction::StartRpc { .. })
+    ));
     assert_eq!(t.m.attempt(), 0);
     assert_snapshot!(t.lines);
 }
@@ -490,10 +533,7 @@ fn quirk32_metadata_only_completes_after_metadata() {
         ..request(0)
     }));
     t.drain();
-    let outs = stream(
-        &mut t,
-        vec![frame(first_metadata(0)), ReadInput::RpcClosed],
-    );
+    let outs = stream(&mut t, vec![frame(first_metadata(0)), ReadInput::RpcClosed]);
     assert_eq!(outs.last(), Some(&RetryOutput::Complete));
     assert!(t.drain().is_empty());
     assert_snapshot!(t.lines);
@@ -541,7 +581,9 @@ fn retry_reader_restart_cancels_pending_backoff() {
     t.drain();
     stream(
         &mut t,
-        vec![ReadInput::RpcFailed(TransportError::Unavailable("down".into()))],
+        vec![ReadInput::RpcFailed(TransportError::Unavailable(
+            "down".into(),
+        ))],
     );
     t.m.restart(request(50));
     let outs = t.drain();
