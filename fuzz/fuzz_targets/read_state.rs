@@ -174,7 +174,7 @@ impl Tracker {
         assert_eq!(offset, self.pos, "content not contiguous");
         self.pos += content.len() as i64;
         if self.end_offset != 0 {
-            assert!(self.pos <= self.end_offset.max(offset), "content past end_offset");
+            assert!(self.pos <= self.end_offset, "content past end_offset");
         }
     }
 

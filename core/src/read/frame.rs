@@ -152,6 +152,14 @@ pub enum Violation {
     /// A frame without a fragment has a fragment URL.
     #[error("unexpected FragmentUrl without Fragment ({0})")]
     UrlWithoutFragment(String),
+    /// A content frame's end offset does not fit in an `i64`.
+    #[error("invalid Offset ({offset}; content of {len} bytes overflows)")]
+    ContentOverflow {
+        /// Frame offset.
+        offset: i64,
+        /// Content length.
+        len: usize,
+    },
     /// A status-OK frame starts before the offset the reader is at.
     #[error("invalid ReadResponse offset ({offset}; expected >= {request})")]
     OffsetBelowRequest {
@@ -201,6 +209,15 @@ fn validate_response(m: &ReadResponse) -> Result<(), InvalidFrame> {
             return unexpected("Fragment", format!("{f:?}"));
         } else if !m.fragment_url.is_empty() {
             return unexpected("FragmentUrl", m.fragment_url.clone());
+        } else if i64::try_from(m.content.len())
+            .ok()
+            .and_then(|len| m.offset.checked_add(len))
+            .is_none()
+        {
+            return Err(InvalidFrame::new(Violation::ContentOverflow {
+                offset: m.offset,
+                len: m.content.len(),
+            }));
         }
         return Ok(());
     }

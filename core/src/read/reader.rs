@@ -499,7 +499,7 @@ impl Reader {
         }
         self.phase = Phase::Direct;
         let start = self.direct_pos;
-        self.direct_pos += content.len() as i64;
+        self.direct_pos = start.saturating_add(content.len() as i64);
         let fragment_end = self.fragment.as_ref().map_or(i64::MAX, |f| f.end);
         let overshoot = self.direct_pos > fragment_end;
         if overshoot {
@@ -531,7 +531,7 @@ impl Reader {
     fn deliver(&mut self, mut content: Bytes) {
         let end = self.request.end_offset;
         if end != 0 {
-            let remain = (end - self.request.offset).max(0) as usize;
+            let remain = end.saturating_sub(self.request.offset).max(0) as usize;
             if content.len() > remain {
                 content.truncate(remain);
             }

@@ -9,7 +9,7 @@ use std::time::Duration;
 use bytes::Bytes;
 use gazette_proto::{ReadRequest, Status};
 
-use super::error::{DirectError, ReadError};
+use super::error::{DirectError, ReadError, TransportError};
 use super::reader::{Metadata, ReadAction, ReadInput, ReadOutput, Reader};
 use crate::backoff::Backoff;
 use crate::status::StatusError;
@@ -282,6 +282,7 @@ impl RetryReader {
     /// Sets the offset of the next byte (Go: `RetryReader.Seek` with an
     /// absolute offset). A forward seek within a directly read fragment
     /// discards; any other seek restarts with the same request at `target`.
+    /// A stopped reader stays stopped (call [`RetryReader::resume`]).
     /// Returns the new offset.
     pub fn seek(&mut self, target: i64) -> i64 {
         if self.reader.seek(target).is_err() {
@@ -383,7 +384,11 @@ impl RetryReader {
 fn classify(err: &ReadError, request: &ReadRequest, attempt: i32) -> Decision {
     use Decision::*;
     match err {
-        ReadError::Cancelled | ReadError::DeadlineExceeded => Surface,
+        ReadError::Cancelled
+        | ReadError::DeadlineExceeded
+        | ReadError::Transport(TransportError::Cancelled | TransportError::DeadlineExceeded) => {
+            Surface
+        }
         ReadError::Direct(DirectError::Eof) => RestartNow,
         ReadError::Status(StatusError::Named(status)) => match status {
             Status::OffsetNotYetAvailable if request.block => RetryAfterBackoff { log: false },

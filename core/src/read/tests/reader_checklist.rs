@@ -376,6 +376,22 @@ fn reader_adjusted_offset_with_buffered_wrapper() {
     // The caller read the 7-byte line `foobar\n`; `baz\n` is still buffered.
     assert_eq!(t.m.offset(), 111);
     assert_eq!(t.m.adjusted_offset(4), 107);
+    assert_snapshot!(t.lines);
+}
+
+#[test]
+fn reader_content_frame_offset_overflow_is_invalid() {
+    let mut t = Transcript::new(Reader::new(request(0)));
+    start(&mut t);
+    let outs = t.feed(ReadInput::Frame(content(i64::MAX - 1, "xyz")));
+    let err = finished(&outs).unwrap().clone().unwrap_err();
+    assert!(matches!(
+        err,
+        ReadError::InvalidFrame(InvalidFrame {
+            violation: Violation::ContentOverflow { len: 3, .. },
+            ..
+        })
+    ));
 }
 
 #[test]
