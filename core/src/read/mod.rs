@@ -16,6 +16,41 @@
 //! (`DirectContent`) and the source's end (`DirectEnd`/`DirectFailed`); how
 //! the bytes are fetched and decompressed is the fragment module's business.
 //!
+//! # Driving a reader
+//!
+//! ```
+//! use bytes::Bytes;
+//! use gazette_core::proto::{ReadRequest, ReadResponse};
+//! use gazette_core::read::{ReadAction, ReadInput, ReadOutput, Reader};
+//!
+//! let mut reader = Reader::new(ReadRequest {
+//!     journal: "a/journal".into(),
+//!     end_offset: 3,
+//!     ..Default::default()
+//! });
+//! // The first poll asks for the RPC.
+//! let Some(ReadOutput::Action(ReadAction::StartRpc { request, .. })) = reader.poll_output() else {
+//!     unreachable!()
+//! };
+//! assert_eq!(request.offset, 0);
+//! // The driver starts it and feeds what the broker sends.
+//! reader.handle(ReadInput::RpcStarted);
+//! reader.handle(ReadInput::Frame(ReadResponse {
+//!     content: Bytes::from_static(b"foobar"),
+//!     ..Default::default()
+//! }));
+//! let mut got = Vec::new();
+//! while let Some(out) = reader.poll_output() {
+//!     match out {
+//!         ReadOutput::Content { content, .. } => got.extend_from_slice(&content),
+//!         ReadOutput::Action(ReadAction::CancelRpc) => { /* drop the stream */ }
+//!         ReadOutput::Finished(outcome) => assert!(outcome.is_ok()),
+//!         _ => {}
+//!     }
+//! }
+//! assert_eq!(got, b"foo"); // trimmed at end_offset
+//! ```
+//!
 //! # Go quirks (behaviour spec §12): reproduced or fixed
 //!
 //! | # | Go | here |
