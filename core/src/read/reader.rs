@@ -104,6 +104,11 @@ pub enum ReadOutput {
 }
 
 /// An event the driver feeds into a [`Reader`].
+///
+/// RPC events refer to the RPC of the latest `StartRpc`, direct events to
+/// the source of the latest `OpenFragment`. Once the machine asked to cancel
+/// or close one (or started another), the driver must stop feeding that
+/// one's events.
 // Frames are the hot path: they move in by value rather than paying an
 // allocation per frame for a box.
 #[allow(clippy::large_enum_variant)]
@@ -237,6 +242,12 @@ impl Reader {
     /// Header of the last frame received, if it had one.
     pub fn header(&self) -> Option<&Header> {
         self.header.as_ref()
+    }
+
+    /// Offset of the last frame received (0 before any frame): the resolved
+    /// offset of a metadata frame, or where a content frame starts.
+    pub fn frame_offset(&self) -> i64 {
+        self.frame_offset
     }
 
     /// Status number of the last frame received (OK before any frame).
