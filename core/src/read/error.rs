@@ -1,0 +1,118 @@
+//! Errors of the read path, and the error inputs a driver reports.
+
+use crate::status::StatusError;
+
+use super::frame::InvalidFrame;
+
+/// A failure of the Read RPC itself (start or receive), as classified by the
+/// driver.
+///
+/// The driver maps its transport's failures onto these variants. `Cancelled`
+/// and `DeadlineExceeded` mean the *local* cancellation or deadline caused
+/// the failure (Go's `mapGRPCCtxErr`): a driver that sees a gRPC `CANCELLED`
+/// status it did not cause itself reports it as [`TransportError::Other`].
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum TransportError {
+    /// The caller cancelled the read (Go: `context.Canceled`).
+    #[error("context canceled")]
+    Cancelled,
+    /// The caller's deadline passed (Go: `context.DeadlineExceeded`).
+    #[error("context deadline exceeded")]
+    DeadlineExceeded,
+    /// The broker could not be reached or the connection broke.
+    #[error("unavailable: {0}")]
+    Unavailable(String),
+    /// Any other RPC failure, with the transport's message (for example a
+    /// broker's gRPC `UNKNOWN` error naming a failed fragment download).
+    #[error("{0}")]
+    Other(String),
+}
+
+/// A failure to open or read a fragment directly (from its signed URL),
+/// reported by the driver's fragment source.
+///
+/// The three end-of-data classes are kept apart because they decide what
+/// happens next: [`DirectError::Eof`] restarts a [`RetryReader`] at once,
+/// the two others are ordinary retried failures.
+///
+/// [`RetryReader`]: super::RetryReader
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum DirectError {
+    /// The fragment body ended before the requested offset was reached while
+    /// opening (Go's plain `EOF` from the pre-seek, or from an empty gzip body).
+    #[error("EOF")]
+    Eof,
+    /// The decoded body ended before `fragment.end` (Go: `io.ErrUnexpectedEOF`).
+    #[error("unexpected EOF")]
+    UnexpectedEof,
+    /// The decoded body is longer than the fragment (Go: `ErrDidNotReadExpectedEOF`).
+    #[error("did not read EOF at expected Fragment.End")]
+    DidNotReadExpectedEof,
+    /// The store answered with an HTTP status other than 200.
+    /// `status` is the code and reason, such as `404 Not Found`.
+    #[error("!OK fetching ({status}, {url:?})")]
+    HttpStatus {
+        /// Status code and reason phrase.
+        status: String,
+        /// The fragment URL that was fetched.
+        url: String,
+    },
+    /// Any other open, transport or decompression failure, as text.
+    #[error("{0}")]
+    Other(String),
+}
+
+/// Why a read ended unsuccessfully.
+///
+/// A clean end (Go's `io.EOF`) is not an error: readers report it as
+/// `Finished(Ok(()))`. Offset jumps are not errors either: they are reported
+/// as their own output and reading continues.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ReadError {
+    /// The caller cancelled the read (Go: `context.Canceled`).
+    #[error("context canceled")]
+    Cancelled,
+    /// The caller's deadline passed (Go: `context.DeadlineExceeded`).
+    #[error("context deadline exceeded")]
+    DeadlineExceeded,
+    /// The broker answered with a non-OK status; the Reader's statuses are
+    /// named, every other one is generic (§1.2).
+    #[error(transparent)]
+    Status(#[from] StatusError),
+    /// The RPC failed to start or broke while streaming.
+    #[error(transparent)]
+    Transport(TransportError),
+    /// A response frame broke the Read protocol; the stream was cancelled.
+    #[error(transparent)]
+    InvalidFrame(#[from] InvalidFrame),
+    /// Opening or reading the fragment directly failed.
+    #[error(transparent)]
+    Direct(#[from] DirectError),
+}
+
+impl From<TransportError> for ReadError {
+    fn from(err: TransportError) -> Self {
+        match err {
+            TransportError::Cancelled => ReadError::Cancelled,
+            TransportError::DeadlineExceeded => ReadError::DeadlineExceeded,
+            other => ReadError::Transport(other),
+        }
+    }
+}
+
+impl ReadError {
+    /// True when the broker answered with `status` and the Reader names it
+    /// (Go's plain equality with the named error).
+    pub fn is_named(&self, status: gazette_proto::Status) -> bool {
+        matches!(self, ReadError::Status(StatusError::Named(s)) if *s == status)
+    }
+}
+
+/// Why a seek cannot be served by the open reader.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+pub enum SeekError {
+    /// The target is not ahead within the fragment being read directly, so
+    /// a new Read RPC at the target is needed (Go: `ErrSeekRequiresNewReader`).
+    #[error("seek offset requires new Reader")]
+    RequiresNewReader,
+}
