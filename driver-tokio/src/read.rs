@@ -372,6 +372,7 @@ impl Engine {
     }
 
     fn map_status(&self, status: tonic::Status) -> TransportError {
+        let status = crate::client::normalize_status(status);
         let err = transport_error(&status);
         if status.code() != tonic::Code::Unavailable {
             tracing::debug!(%status, "read RPC failed");
