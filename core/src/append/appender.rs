@@ -295,10 +295,7 @@ pub fn validate_response(response: &AppendResponse) -> Result<(), String> {
         return Err("Header: expected non-nil Header".into());
     }
     if status == Status::Ok {
-        let commit = response
-            .commit
-            .as_ref()
-            .ok_or("expected Commit")?;
+        let commit = response.commit.as_ref().ok_or("expected Commit")?;
         let len = commit.journal.len();
         if !(4..=512).contains(&len) {
             return Err(format!(

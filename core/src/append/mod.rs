@@ -104,11 +104,17 @@ pub use appender::{
     validate_preamble, validate_response,
 };
 pub use error::{AppendError, RequestError, TransportError};
-pub use future::{AlreadyResolved, AsyncOperation, OpFuture, OpFutures, OpResult, finished_operation};
+pub use future::{
+    AlreadyResolved, AsyncOperation, OpFuture, OpFutures, OpResult, finished_operation,
+};
 pub use metrics::AppendMetrics;
-pub use policy::{AppendStep, BatchDecision, BatchRetryPolicy, OneShotAppend, is_one_shot_retryable};
+pub use policy::{
+    AppendStep, BatchDecision, BatchRetryPolicy, OneShotAppend, is_one_shot_retryable,
+};
 pub use queue::{BatchId, BatchState, may_join};
-pub use service::{AppendConfig, AppendService, AppendTicket, DEFAULT_BATCH_CUTOFF, Dispatch, StartError};
+pub use service::{
+    AppendConfig, AppendService, AppendTicket, DEFAULT_BATCH_CUTOFF, Dispatch, StartError,
+};
 pub use spool::{
     DEFAULT_FRONT_BUFFER, MemoryFile, MemorySpool, Spool, SpoolBuffer, SpoolError, SpoolWriteError,
 };

@@ -402,7 +402,10 @@ impl<S: Spool> AppendService<S> {
                 };
                 match decision {
                     BatchDecision::Retry => {
-                        let delay = self.config.backoff.delay(attempt.min(i32::MAX as u32) as i32);
+                        let delay = self
+                            .config
+                            .backoff
+                            .delay(attempt.min(i32::MAX as u32) as i32);
                         head.state = BatchState::Backoff {
                             attempt: attempt + 1,
                             until: now + delay,
@@ -502,15 +505,13 @@ impl<S: Spool> AppendService<S> {
                     head.state = BatchState::Sealed;
                     continue;
                 }
-                BatchState::Backoff { .. } | BatchState::Sealed
-                    if cancelled || queue.poison.is_some() =>
-                {
-                    let err = match &queue.poison {
-                        Some((e, _)) => e.clone(),
-                        None => AppendError::Transport(TransportError::Cancelled),
-                    };
-                    self.poison(j, err.clone());
+                BatchState::Backoff { .. } | BatchState::Sealed if queue.poison.is_some() => {
+                    let err = queue.poison.as_ref().expect("checked").0.clone();
                     self.resolve_head(j, Err(err), None);
+                    continue;
+                }
+                BatchState::Backoff { .. } if cancelled => {
+                    self.fail_cancelled(j);
                     continue;
                 }
                 BatchState::Backoff { attempt, until } => {
@@ -520,17 +521,27 @@ impl<S: Spool> AppendService<S> {
                     return Some(self.dispatch(j, attempt));
                 }
                 BatchState::Sealed => match head.deps.outcome() {
-                    None => return None,
                     Some(Err(dep)) => {
                         let err = AppendError::DependencyFailed(Box::new(dep));
                         self.poison(j, err.clone());
                         self.resolve_head(j, Err(err), None);
                         continue;
                     }
+                    _ if cancelled => {
+                        self.fail_cancelled(j);
+                        continue;
+                    }
+                    None => return None,
                     Some(Ok(())) => return Some(self.dispatch(j, 0)),
                 },
             }
         }
+    }
+
+    fn fail_cancelled(&mut self, j: usize) {
+        let err = AppendError::Transport(TransportError::Cancelled);
+        self.poison(j, err.clone());
+        self.resolve_head(j, Err(err), None);
     }
 
     fn dispatch(&mut self, j: usize, attempt: u32) -> Dispatch {
@@ -553,7 +564,12 @@ impl<S: Spool> AppendService<S> {
         }
     }
 
-    fn resolve_head(&mut self, j: usize, result: Result<(), AppendError>, response: Option<AppendResponse>) {
+    fn resolve_head(
+        &mut self,
+        j: usize,
+        result: Result<(), AppendError>,
+        response: Option<AppendResponse>,
+    ) {
         let queue = &mut self.journals[j];
         let mut batch = queue.batches.pop_front().expect("head exists");
         if result.is_ok() {

@@ -59,8 +59,12 @@ pub trait Spool {
 
     /// Reads exactly `len` bytes starting at `offset`, all previously
     /// written.
-    fn read_at(&mut self, file: &mut Self::File, offset: u64, len: usize)
-    -> Result<Bytes, SpoolError>;
+    fn read_at(
+        &mut self,
+        file: &mut Self::File,
+        offset: u64,
+        len: usize,
+    ) -> Result<Bytes, SpoolError>;
 }
 
 /// The default front-buffer capacity (Go's 8 KiB buffered writer).
@@ -129,8 +133,8 @@ impl<F> SpoolBuffer<F> {
             self.front.extend_from_slice(data);
             return Ok(());
         }
-        let file =
-            file_of(&mut self.file, spool).map_err(|error| SpoolWriteError { written: 0, error })?;
+        let file = file_of(&mut self.file, spool)
+            .map_err(|error| SpoolWriteError { written: 0, error })?;
         match spool.write_at(file, self.flushed, data) {
             Ok(()) => {
                 self.flushed += data.len() as u64;
