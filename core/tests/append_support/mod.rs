@@ -1,6 +1,8 @@
 //! Shared fake-broker harness for the append tests.
 #![allow(dead_code)]
 
+pub mod model;
+
 use std::time::Instant;
 
 use bytes::Bytes;
