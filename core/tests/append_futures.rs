@@ -5,8 +5,9 @@ use gazette_core::append::*;
 
 /// Awaits three futures of a set while another task resolves them in
 /// reverse order; every waiter sees its own result.
-async fn await_resolved_by_other_task<F>(spawn: impl Fn(std::pin::Pin<Box<dyn Future<Output = ()> + Send>>) -> F)
-where
+async fn await_resolved_by_other_task<F>(
+    spawn: impl Fn(std::pin::Pin<Box<dyn Future<Output = ()> + Send>>) -> F,
+) where
     F: Future<Output = ()>,
 {
     let ops: Vec<AsyncOperation> = (0..3).map(|_| AsyncOperation::new()).collect();
@@ -32,7 +33,11 @@ where
     resolver.await;
     assert_eq!(
         results,
-        vec![Ok(()), Err(AppendError::Rejected("one failed".into())), Ok(())]
+        vec![
+            Ok(()),
+            Err(AppendError::Rejected("one failed".into())),
+            Ok(())
+        ]
     );
     assert_eq!(
         futures.outcome(),
@@ -54,7 +59,9 @@ async fn op_future_awaits_under_tokio() {
 
 #[test]
 fn op_future_awaits_under_tokio_with_a_thread_resolving() {
-    let rt = tokio::runtime::Builder::new_current_thread().build().unwrap();
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .build()
+        .unwrap();
     let op = AsyncOperation::new();
     let fut = op.future();
     let resolver = std::thread::spawn(move || op.resolve(Ok(())).unwrap());
@@ -70,7 +77,9 @@ fn op_future_awaits_under_smol() {
 
 #[test]
 fn op_future_awaits_under_async_std() {
-    async_std::task::block_on(await_resolved_by_other_task(|fut| async_std::task::spawn(fut)));
+    async_std::task::block_on(await_resolved_by_other_task(|fut| {
+        async_std::task::spawn(fut)
+    }));
 }
 
 #[test]
@@ -96,6 +105,13 @@ fn op_future_wakes_a_waiter_registered_before_resolution() {
     std::thread::spawn(move || op.resolve(Ok(())).unwrap())
         .join()
         .unwrap();
-    assert_eq!(count.0.load(Ordering::SeqCst), 1, "woken once, waker deduplicated");
-    assert_eq!(std::pin::Pin::new(&mut fut).poll(&mut cx), Poll::Ready(Ok(())));
+    assert_eq!(
+        count.0.load(Ordering::SeqCst),
+        1,
+        "woken once, waker deduplicated"
+    );
+    assert_eq!(
+        std::pin::Pin::new(&mut fut).poll(&mut cx),
+        Poll::Ready(Ok(()))
+    );
 }

@@ -32,7 +32,11 @@ pub enum DepChoice {
 pub enum Step {
     /// Start an append on journal `journal % 3`, with request variant
     /// `variant % 2`.
-    Start { journal: u8, variant: u8, deps: DepChoice },
+    Start {
+        journal: u8,
+        variant: u8,
+        deps: DepChoice,
+    },
     /// Write `len` bytes to the journal's open writer.
     Write { journal: u8, len: u8 },
     /// Roll the journal's open writer back.
@@ -77,8 +81,13 @@ impl Step {
                     6 => Step::Poll,
                     7 => Step::RpcOk { pick: a },
                     8 => Step::RpcFail { pick: a, kind: b },
-                    9 => Step::Tick { ms: u16::from_le_bytes([a, b]) },
-                    10 => Step::ResolveExternal { which: a, ok: b & 1 == 0 },
+                    9 => Step::Tick {
+                        ms: u16::from_le_bytes([a, b]),
+                    },
+                    10 => Step::ResolveExternal {
+                        which: a,
+                        ok: b & 1 == 0,
+                    },
                     _ if a == 255 && b == 255 => Step::Cancel,
                     _ => Step::SpoolBudget((a & 1 == 1).then_some(b)),
                 }
@@ -96,6 +105,7 @@ struct Append {
     failed: bool,
     required: bool,
     future: Option<OpFuture>,
+    logged_resolution: bool,
 }
 
 struct BatchRecord {
@@ -173,17 +183,23 @@ impl Model {
         for step in steps {
             self.step(*step);
             self.check_resolution_order();
+            self.log_resolutions();
         }
     }
 
     /// Applies one step and checks its immediate invariants.
     pub fn step(&mut self, step: Step) {
         match step {
-            Step::Start { journal, variant, deps } => self.start(journal as usize % 3, variant % 2, deps),
+            Step::Start {
+                journal,
+                variant,
+                deps,
+            } => self.start(journal as usize % 3, variant % 2, deps),
             Step::Write { journal, len } => self.write(journal as usize % 3, len),
             Step::Require { journal } => {
                 if let Some((ticket, id)) = &self.open[journal as usize % 3] {
-                    self.service.require(ticket, AppendError::Rejected("rolled back".into()));
+                    self.service
+                        .require(ticket, AppendError::Rejected("rolled back".into()));
                     self.appends[*id].required = true;
                 }
             }
@@ -199,9 +215,14 @@ impl Model {
                 let w = which as usize % 2;
                 if !self.externals_resolved[w] {
                     self.externals_resolved[w] = true;
-                    let result = if ok { Ok(()) } else { Err(AppendError::Rejected(format!("external {w} failed"))) };
+                    let result = if ok {
+                        Ok(())
+                    } else {
+                        Err(AppendError::Rejected(format!("external {w} failed")))
+                    };
                     self.externals[w].resolve(result).unwrap();
-                    self.transcript.push(format!("external {w} resolved ok={ok}"));
+                    self.transcript
+                        .push(format!("external {w} resolved ok={ok}"));
                 }
             }
             Step::SpoolBudget(budget) => {
@@ -218,12 +239,17 @@ impl Model {
         let deps = match deps {
             DepChoice::None => OpFutures::new(),
             DepChoice::PendingExcept => self.service.pending_except(JOURNALS[journal]),
-            DepChoice::External(w) => [self.externals[w as usize % 2].future()].into_iter().collect(),
+            DepChoice::External(w) => [self.externals[w as usize % 2].future()]
+                .into_iter()
+                .collect(),
         };
         let req = request(journal, variant);
         match self.service.start_append(&req, &deps) {
             Err(StartError::WriterActive { .. }) => {
-                assert!(self.open[journal].is_some(), "WriterActive without a writer");
+                assert!(
+                    self.open[journal].is_some(),
+                    "WriterActive without a writer"
+                );
             }
             Err(e) => panic!("unexpected start error {e}"),
             Ok(ticket) => {
@@ -236,7 +262,10 @@ impl Model {
                         assert_eq!(b.request, req, "joined a batch with a different request");
                         assert!(deps.is_subset_of(&b.deps), "joined without implied deps");
                         assert!(!b.dispatched, "joined a dispatched batch");
-                        assert!(self.order[journal].last() == Some(&batch), "joined a non-tail batch");
+                        assert!(
+                            self.order[journal].last() == Some(&batch),
+                            "joined a non-tail batch"
+                        );
                     }
                     None => {
                         self.batches.insert(
@@ -267,6 +296,7 @@ impl Model {
                     failed: false,
                     required: false,
                     future: None,
+                    logged_resolution: false,
                 });
                 self.open[journal] = Some((ticket, id));
             }
@@ -279,7 +309,12 @@ impl Model {
         };
         let a = &mut self.appends[*id];
         let data: Vec<u8> = (0..len)
-            .map(|i| (*id as u8).wrapping_mul(31).wrapping_add(a.bytes.len() as u8).wrapping_add(i))
+            .map(|i| {
+                (*id as u8)
+                    .wrapping_mul(31)
+                    .wrapping_add(a.bytes.len() as u8)
+                    .wrapping_add(i)
+            })
             .collect();
         match self.service.write(ticket, &data) {
             Ok(()) => {
@@ -299,7 +334,10 @@ impl Model {
         let batch = self.batches.get_mut(&a.batch).expect("batch recorded");
         match result {
             Ok(future) => {
-                assert!(!a.failed && !a.required, "release succeeded despite an error");
+                assert!(
+                    !a.failed && !a.required,
+                    "release succeeded despite an error"
+                );
                 batch.expected.extend_from_slice(&a.bytes);
                 batch.released.push(id);
                 a.future = Some(future);
@@ -307,8 +345,12 @@ impl Model {
                     .push(format!("release #{id}: {} bytes", a.bytes.len()));
             }
             Err(e) => {
-                assert!(a.failed || a.required, "release failed without an error: {e}");
-                self.transcript.push(format!("release #{id}: rolled back ({e})"));
+                assert!(
+                    a.failed || a.required,
+                    "release failed without an error: {e}"
+                );
+                self.transcript
+                    .push(format!("release #{id}: rolled back ({e})"));
             }
         }
     }
@@ -318,21 +360,38 @@ impl Model {
             self.transcript.push("poll: nothing".into());
             return;
         };
-        let batch = self.batches.get_mut(&d.batch).expect("dispatched a known batch");
+        let batch = self
+            .batches
+            .get_mut(&d.batch)
+            .expect("dispatched a known batch");
         batch.dispatched = true;
         let journal = batch.journal;
         // FIFO: every earlier batch of the journal has resolved.
         for earlier in self.order[journal].iter().take_while(|b| **b != d.batch) {
             let e = &self.batches[earlier];
-            let done = e.released.iter().all(|&i| self.appends[i].future.as_ref().unwrap().is_done());
-            assert!(done, "batch {:?} dispatched before earlier {earlier:?}", d.batch);
+            let done = e
+                .released
+                .iter()
+                .all(|&i| self.appends[i].future.as_ref().unwrap().is_done());
+            assert!(
+                done,
+                "batch {:?} dispatched before earlier {earlier:?}",
+                d.batch
+            );
         }
         let batch = &self.batches[&d.batch];
         assert_eq!(d.request, batch.request);
-        assert!(!batch.released.is_empty(), "dispatched a batch nobody released into");
+        assert!(
+            !batch.released.is_empty(),
+            "dispatched a batch nobody released into"
+        );
         for &i in &batch.released {
             for dep in self.appends[i].deps.iter() {
-                assert_eq!(dep.try_result(), Some(Ok(())), "dispatched before a dependency");
+                assert_eq!(
+                    dep.try_result(),
+                    Some(Ok(())),
+                    "dispatched before a dependency"
+                );
             }
         }
         // Content: exactly the released bytes, in order.
@@ -346,7 +405,10 @@ impl Model {
             assert!(!chunk.is_empty());
             content.extend_from_slice(&chunk);
         }
-        assert_eq!(content, batch.expected, "batch content differs from released bytes");
+        assert_eq!(
+            content, batch.expected,
+            "batch content differs from released bytes"
+        );
         self.transcript.push(format!(
             "dispatch batch {} on {} attempt {} ({} bytes, {} appends)",
             d.batch.0,
@@ -367,12 +429,12 @@ impl Model {
         let result = match failure {
             None => Ok(ok_response(JOURNALS[journal])),
             Some(0) => Err(TransportError::Unavailable("down".into()).into()),
-            Some(1) => Err(AppendError::Status(gazette_core::status::StatusError::Named(
-                Status::NotJournalPrimaryBroker,
-            ))),
-            Some(2) => Err(AppendError::Status(gazette_core::status::StatusError::Named(
-                Status::WrongAppendOffset,
-            ))),
+            Some(1) => Err(AppendError::Status(
+                gazette_core::status::StatusError::Named(Status::NotJournalPrimaryBroker),
+            )),
+            Some(2) => Err(AppendError::Status(
+                gazette_core::status::StatusError::Named(Status::WrongAppendOffset),
+            )),
             Some(_) => Err(TransportError::Cancelled.into()),
         };
         self.transcript.push(format!(
@@ -408,6 +470,22 @@ impl Model {
                     }
                     later_done |= f.is_done();
                 }
+            }
+        }
+    }
+
+    fn log_resolutions(&mut self) {
+        for (id, a) in self.appends.iter_mut().enumerate() {
+            let Some(f) = &a.future else { continue };
+            if a.logged_resolution {
+                continue;
+            }
+            if let Some(result) = f.try_result() {
+                a.logged_resolution = true;
+                self.transcript.push(match result {
+                    Ok(()) => format!("append #{id} committed"),
+                    Err(e) => format!("append #{id} failed: {e}"),
+                });
             }
         }
     }
