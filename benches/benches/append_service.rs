@@ -6,9 +6,7 @@ use std::hint::black_box;
 use std::time::Instant;
 
 use criterion::{BatchSize, Criterion, Throughput, criterion_group, criterion_main};
-use gazette_core::append::{
-    AppendConfig, AppendService, Dispatch, MemorySpool, OpFutures, Spool,
-};
+use gazette_core::append::{AppendConfig, AppendService, Dispatch, MemorySpool, OpFutures, Spool};
 use gazette_core::proto::{AppendRequest, AppendResponse, Fragment, Header, LabelSet};
 
 const PAYLOAD: &[u8] = b"0123456789abcdef";
