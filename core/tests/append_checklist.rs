@@ -734,3 +734,263 @@ fn op_futures_subset_rules() {
     let most: OpFutures = many[..19].iter().map(AsyncOperation::future).collect();
     assert!(most.is_subset_of(&big) && !big.is_subset_of(&most));
 }
+
+// ---------------------------------------------------- beyond the checklist
+
+#[test]
+fn appender_ignores_empty_writes_and_abort_without_stream() {
+    let mut a = Appender::new(request(J)).unwrap();
+    a.write(bytes(""));
+    assert_eq!(a.poll_output(), None, "an empty write starts nothing");
+    a.abort();
+    assert_eq!(a.poll_output(), None, "abort without a stream does nothing");
+    assert!(a.is_finished());
+    a.commit();
+    assert_eq!(a.poll_output(), None, "finished appenders ignore commit");
+}
+
+#[test]
+fn appender_splits_large_writes_into_bounded_chunks() {
+    let mut a = Appender::new(request(J)).unwrap().with_chunk_size(4);
+    a.write(bytes("0123456789"));
+    a.commit();
+    let mut wire = Wire::default();
+    drive(&mut a, &mut wire, None, &mut |_| Ok(ok_response(J, 0, 10)))
+        .unwrap()
+        .unwrap();
+    let sizes: Vec<usize> = wire.sent[1..].iter().map(|m| m.content.len()).collect();
+    assert_eq!(sizes, vec![4, 4, 2, 0]);
+    assert_eq!(wire.content(), b"0123456789");
+}
+
+#[test]
+fn appender_ok_before_commit_is_premature_commit_not_success() {
+    let mut a = Appender::new(request(J)).unwrap();
+    a.write(bytes("data"));
+    let mut wire = Wire::default();
+    a.handle(AppenderInput::SendFailed);
+    let r = drive(&mut a, &mut wire, None, &mut |_| Ok(ok_response(J, 0, 0)));
+    assert_eq!(r, Some(Err(AppendError::PrematureCommit)));
+    assert_eq!(
+        wire.routes.len(),
+        1,
+        "the valid response still updates the route"
+    );
+}
+
+#[test]
+fn appender_rejects_invalid_preambles() {
+    assert_eq!(
+        Appender::new(request("")).unwrap_err(),
+        RequestError::MissingJournal
+    );
+    assert_eq!(
+        Appender::new(AppendRequest {
+            content: bytes("x"),
+            ..request(J)
+        })
+        .unwrap_err(),
+        RequestError::ContentInPreamble
+    );
+    assert_eq!(
+        Appender::new(AppendRequest {
+            offset: -1,
+            ..request(J)
+        })
+        .unwrap_err(),
+        RequestError::NegativeOffset(-1)
+    );
+    assert_eq!(
+        Appender::new(AppendRequest {
+            suspend: 99,
+            ..request(J)
+        })
+        .unwrap_err(),
+        RequestError::InvalidSuspend(99)
+    );
+    assert_eq!(
+        RequestError::MissingJournal.to_string(),
+        "expected Request.Journal"
+    );
+}
+
+#[test]
+fn register_mismatch_is_wrapped_with_selector_and_registers() {
+    let req = AppendRequest {
+        check_registers: Some(LabelSelector {
+            include: Some(gazette_core::proto::LabelSet {
+                labels: vec![gazette_core::proto::Label {
+                    name: "owner".into(),
+                    value: "me".into(),
+                    prefix: false,
+                }],
+            }),
+            exclude: None,
+        }),
+        ..request(J)
+    };
+    let mut a = Appender::new(req).unwrap();
+    a.commit();
+    let mut wire = Wire::default();
+    let err = drive(&mut a, &mut wire, None, &mut |_| {
+        Ok(status_response(Status::RegisterMismatch))
+    })
+    .unwrap()
+    .unwrap_err();
+    assert!(err.is_status(Status::RegisterMismatch));
+    assert!(!err.is_named_status(Status::RegisterMismatch));
+    assert_eq!(
+        err.to_string(),
+        "selector owner=me doesn't match registers {}: REGISTER_MISMATCH"
+    );
+}
+
+#[test]
+fn service_second_writer_waits_for_the_first_release() {
+    let mut s = service(AppendConfig::default());
+    let t = s.start_append(&request(J), &OpFutures::new()).unwrap();
+    assert_eq!(
+        s.start_append(&request(J), &OpFutures::new()).unwrap_err(),
+        StartError::WriterActive { journal: J.into() }
+    );
+    // Other journals are independent; an open writer holds back dispatch.
+    let other = s
+        .start_append(&request("other/journal"), &OpFutures::new())
+        .unwrap();
+    drop(s.release(other).unwrap());
+    assert_eq!(s.poll_dispatch_journal(J, Instant::now()), None);
+    assert!(
+        s.poll_dispatch_journal("other/journal", Instant::now())
+            .is_some()
+    );
+    drop(s.release(t).unwrap());
+    assert!(s.start_append(&request(J), &OpFutures::new()).is_ok());
+}
+
+#[test]
+fn service_fully_rolled_back_batch_sends_no_rpc() {
+    let mut s = service(AppendConfig::default());
+    let t = s.start_append(&request(J), &OpFutures::new()).unwrap();
+    s.write(&t, b"discard me").unwrap();
+    s.require(&t, AppendError::Rejected("no".into()));
+    let pending = s.pending_except("");
+    assert!(s.release(t).is_err());
+    assert_eq!(s.poll_dispatch(Instant::now()), None);
+    assert!(s.is_idle());
+    assert_eq!(pending.outcome(), Some(Ok(())));
+    assert_eq!(s.metrics().rpc_attempts, 0);
+}
+
+#[test]
+fn service_retry_backoff_uses_seeded_jitter() {
+    let delays = |seed| {
+        let mut s = service(AppendConfig {
+            backoff: gazette_core::backoff::Backoff::with_jitter(seed, 500),
+            ..Default::default()
+        });
+        let now = Instant::now();
+        drop(append(&mut s, &request(J), &OpFutures::new(), "x"));
+        let mut out = Vec::new();
+        let mut t = now;
+        for _ in 0..4 {
+            let d = s.poll_dispatch(t).unwrap();
+            let _ = run_dispatch(&mut s, &d, 64, t, &mut |_| {
+                Err(TransportError::Unavailable("down".into()))
+            });
+            let next = s.next_wakeup().unwrap();
+            out.push(next - t);
+            t = next;
+        }
+        out
+    };
+    let (a, b) = (delays(7), delays(7));
+    assert_eq!(a, b, "same seed, same delays");
+    for (d, base) in a.iter().zip([50u64, 50, 100, 100]) {
+        let base = Duration::from_millis(base);
+        assert!(*d >= base && *d <= base * 3 / 2, "{d:?} vs {base:?}");
+    }
+    assert_ne!(a, delays(8));
+}
+
+#[test]
+fn service_poison_can_be_scoped_or_cleared() {
+    let now = Instant::now();
+    for permanent in [true, false] {
+        let mut s = service(AppendConfig {
+            permanent_poison: permanent,
+            ..Default::default()
+        });
+        let fut = append(&mut s, &request(J), &OpFutures::new(), "x");
+        let d = s.poll_dispatch(now).unwrap();
+        let _ = run_dispatch(&mut s, &d, 64, now, &mut |_| {
+            Ok(status_response(Status::WrongAppendOffset))
+        });
+        assert!(fut.try_result().unwrap().is_err());
+        assert_eq!(s.poison_of(J).is_some(), permanent);
+        if permanent {
+            assert!(s.clear_poison(J).is_some());
+        }
+        let later = append(&mut s, &request(J), &OpFutures::new(), "y");
+        let d = s
+            .poll_dispatch(now)
+            .expect("sent again once the poison is gone");
+        let _ = run_dispatch(&mut s, &d, 64, now, &mut |_| Ok(ok_response(J, 0, 1)));
+        assert_eq!(later.try_result(), Some(Ok(())));
+    }
+}
+
+#[test]
+fn service_spool_read_failure_is_retried() {
+    let mut s = service(AppendConfig {
+        front_buffer: 1,
+        ..Default::default()
+    });
+    let now = Instant::now();
+    let fut = append(&mut s, &request(J), &OpFutures::new(), "spilled");
+    let d = s.poll_dispatch(now).unwrap();
+    // A batch that is not in flight cannot be read.
+    assert!(s.read_content(BatchId(999), 0, 1).is_err());
+    s.on_append_finished(d.batch, Err(AppendError::Spool("read failed".into())), now);
+    assert!(!fut.is_done());
+    let t = s.next_wakeup().unwrap();
+    let d = s.poll_dispatch(t).unwrap();
+    let (wire, _) = run_dispatch(&mut s, &d, 3, t, &mut |_| Ok(ok_response(J, 0, 7)));
+    assert_eq!(wire.content(), b"spilled");
+    assert_eq!(fut.try_result(), Some(Ok(())));
+    assert_eq!(s.metrics().retries, 1);
+}
+
+#[test]
+fn one_shot_backoff_follows_go_schedule_and_surfaces_other_errors() {
+    let mut p = OneShotAppend::new(request(J));
+    let unavailable = || {
+        Err(AppendError::Transport(TransportError::Unavailable(
+            "x".into(),
+        )))
+    };
+    let delays: Vec<_> = (0..8)
+        .map(|_| match p.on_attempt_finished(unavailable()) {
+            AppendStep::Retry { delay, .. } => delay.as_millis(),
+            other => panic!("{other:?}"),
+        })
+        .collect();
+    assert_eq!(delays, vec![50, 50, 100, 100, 1000, 1000, 5000, 5000]);
+    // Generic NOT_JOURNAL_PRIMARY_BROKER-like texts do not match by equality.
+    for err in [
+        AppendError::Status(StatusError::Generic(Status::NotJournalBroker as i32)),
+        AppendError::Status(StatusError::Named(Status::Suspended)),
+        AppendError::InvalidResponse("bad".into()),
+        AppendError::Transport(TransportError::Other("x".into())),
+    ] {
+        assert!(!is_one_shot_retryable(&err), "{err}");
+    }
+    for s in [
+        Status::NoJournalPrimaryBroker,
+        Status::InsufficientJournalBrokers,
+        Status::NotJournalPrimaryBroker,
+    ] {
+        assert!(is_one_shot_retryable(&AppendError::Status(
+            StatusError::Named(s)
+        )));
+    }
+}

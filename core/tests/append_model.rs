@@ -62,3 +62,77 @@ proptest! {
         }
     }
 }
+
+fn appender_input() -> impl Strategy<Value = gazette_core::append::AppenderInput> {
+    use append_support::*;
+    use gazette_core::append::{AppenderInput, TransportError};
+    use gazette_core::proto::Status;
+    prop_oneof![
+        4 => proptest::collection::vec(any::<u8>(), 0..40)
+            .prop_map(|v| AppenderInput::Write(bytes::Bytes::from(v))),
+        1 => Just(AppenderInput::Commit),
+        1 => Just(AppenderInput::Abort),
+        1 => Just(AppenderInput::SendFailed),
+        1 => (0i32..17).prop_map(|s| {
+            let mut r = status_response(Status::Ok);
+            r.status = s;
+            if s == 0 {
+                r = ok_response("a/journal", 0, 1);
+            }
+            AppenderInput::Response(r)
+        }),
+        1 => Just(AppenderInput::StreamFailed(TransportError::Unavailable("down".into()))),
+        1 => Just(AppenderInput::StreamFailed(TransportError::Cancelled)),
+    ]
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(256))]
+
+    /// Framing invariants of the Appender under any input sequence: the
+    /// preamble first and once, bounded non-empty chunks carrying exactly the
+    /// written bytes, nothing after the commit marker, at most one result
+    /// and nothing after it, success only after a commit.
+    #[test]
+    fn appender_framing_invariants(
+        chunk in 1usize..9,
+        inputs in proptest::collection::vec(appender_input(), 0..30),
+    ) {
+        use gazette_core::append::*;
+        let req = append_support::request("a/journal");
+        let mut a = Appender::new(req.clone()).unwrap().with_chunk_size(chunk);
+        let (mut sent, mut finished, mut committed, mut aborted) = (Vec::new(), false, false, false);
+        let mut written = Vec::new();
+        for input in inputs {
+            if let AppenderInput::Write(b) = &input {
+                if a.accepts_content() {
+                    written.extend_from_slice(b);
+                }
+            }
+            a.handle(input);
+            while let Some(out) = a.poll_output() {
+                prop_assert!(!finished, "output after Finished: {:?}", out);
+                match out {
+                    AppenderOutput::Send(m) => {
+                        prop_assert!(!committed && !aborted);
+                        if sent.is_empty() {
+                            prop_assert_eq!(&m, &req);
+                        } else {
+                            prop_assert!(m.journal.is_empty() && m.content.len() <= chunk);
+                            committed = m.content.is_empty();
+                        }
+                        sent.push(m);
+                    }
+                    AppenderOutput::Abort => aborted = true,
+                    AppenderOutput::Finished(r) => {
+                        finished = true;
+                        prop_assert!(!r.is_ok() || committed);
+                    }
+                    _ => {}
+                }
+            }
+        }
+        let content: Vec<u8> = sent.iter().skip(1).flat_map(|m| m.content.to_vec()).collect();
+        prop_assert_eq!(content, written);
+    }
+}
