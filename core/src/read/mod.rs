@@ -94,7 +94,7 @@ mod retry;
 
 pub use direct::{DirectFetch, FetchTarget, FileUrlError, file_url_path};
 pub use error::{DirectError, ReadError, SeekError, TransportError};
-pub use frame::{InvalidFrame, Violation, check_frame_offset, validate_frame};
+pub use frame::{InvalidFrame, check_frame_offset, validate_frame};
 pub use reader::{Metadata, ReadAction, ReadInput, ReadOutput, Reader, RouteHint};
 pub use retry::{AdjustedSeek, RetryInput, RetryOutput, RetryReader};
 
