@@ -25,6 +25,65 @@
 //! `DirectOpened` (once the bytes before the offset are discarded),
 //! `DirectContent`, and `DirectEnd` or the failure, and maps errors onto
 //! [`DirectError`].
+//!
+//! ```
+//! use bytes::Bytes;
+//! use gazette_core::proto::{CompressionCodec, Fragment, ReadRequest, ReadResponse};
+//! use gazette_core::read::{DirectFetch, FetchTarget, ReadAction, ReadInput, ReadOutput, Reader};
+//!
+//! let fragment = Fragment {
+//!     journal: "a/journal".into(),
+//!     begin: 100,
+//!     end: 113,
+//!     compression_codec: CompressionCodec::None as i32,
+//!     ..Default::default()
+//! };
+//! let mut reader = Reader::new(ReadRequest {
+//!     journal: "a/journal".into(),
+//!     offset: 107,
+//!     ..Default::default()
+//! });
+//! reader.poll_output(); // StartRpc
+//! reader.handle(ReadInput::RpcStarted);
+//! reader.handle(ReadInput::Frame(ReadResponse {
+//!     offset: 107,
+//!     write_head: 113,
+//!     fragment: Some(fragment),
+//!     fragment_url: "https://store.example/frag?sig=x".into(),
+//!     ..Default::default()
+//! }));
+//! reader.handle(ReadInput::RpcClosed);
+//! let mut fetch = None;
+//! while let Some(out) = reader.poll_output() {
+//!     if let ReadOutput::Action(action) = out {
+//!         fetch = DirectFetch::from_action(&action);
+//!     }
+//! }
+//! let mut fetch = fetch.expect("OpenFragment");
+//! assert!(matches!(fetch.target(None), Ok(FetchTarget::Http { .. })));
+//! assert_eq!(fetch.request_headers(), [("Accept-Encoding", "identity")]);
+//! // The driver's GET answered 200 with this body, in two chunks.
+//! fetch.http_response(200, Some("OK"), None);
+//! let mut body = vec![Bytes::from_static(b"hello, "), Bytes::from_static(b"world\n")].into_iter();
+//! let mut got = Vec::new();
+//! while !reader.is_finished() {
+//!     while let Some(input) = fetch.poll_input() {
+//!         reader.handle(input);
+//!     }
+//!     while let Some(out) = reader.poll_output() {
+//!         if let ReadOutput::Content { content, .. } = out {
+//!             got.extend_from_slice(&content);
+//!         }
+//!     }
+//!     if !reader.is_finished() && fetch.wants_input() {
+//!         match body.next() {
+//!             Some(chunk) => fetch.feed(chunk),
+//!             None => fetch.feed_end(),
+//!         }
+//!     }
+//! }
+//! assert_eq!(got, b"world\n");
+//! ```
 
 use std::collections::VecDeque;
 use std::path::{Component, Path, PathBuf};
@@ -293,7 +352,9 @@ impl DirectFetch {
             return;
         }
         if status != 200 {
-            let reason = reason.unwrap_or_else(|| reason_phrase(status));
+            let reason = reason
+                .filter(|r| !r.is_empty())
+                .unwrap_or_else(|| reason_phrase(status));
             let status = if reason.is_empty() {
                 status.to_string()
             } else {
