@@ -116,7 +116,7 @@ mod tests {
                 compression_codec: CompressionCodec::None as i32,
                 ..Default::default()
             }),
-            fragment_url: "https://s3/%zz".into(),
+            fragment_url: ":/bad/url".into(),
             ..Default::default()
         };
         let err = validate_frame(&frame).unwrap_err();
@@ -124,7 +124,11 @@ mod tests {
             err.validation().map(ValidationError::field).as_deref(),
             Some("ReadResponse.FragmentUrl")
         );
-        assert!(err.to_string().starts_with("ReadResponse.FragmentUrl: "));
+        // Go's rpc_extensions_test text, under the Reader's ReadResponse context.
+        assert_eq!(
+            err.to_string(),
+            r#"ReadResponse.FragmentUrl: parse ":/bad/url": missing protocol scheme"#
+        );
     }
 
     #[test]
