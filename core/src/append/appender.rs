@@ -28,6 +28,8 @@ pub const DEFAULT_CHUNK_SIZE: usize = 1 << 20;
 
 /// An event the driver feeds into an [`Appender`].
 #[derive(Debug, Clone, PartialEq)]
+// One value per RPC: boxing the response would buy nothing.
+#[allow(clippy::large_enum_variant)]
 pub enum AppenderInput {
     /// The caller writes content. Empty content is ignored (an empty chunk
     /// would mean "commit").

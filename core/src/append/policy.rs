@@ -11,6 +11,8 @@ use crate::backoff::Backoff;
 
 /// What the driver of a one-shot append does after an attempt finished.
 #[derive(Debug, Clone, PartialEq)]
+// One value per RPC: boxing the response would buy nothing.
+#[allow(clippy::large_enum_variant)]
 pub enum AppendStep {
     /// The append committed: return the response.
     Done(AppendResponse),
