@@ -228,6 +228,10 @@ async fn direct_reads_of_persisted_fragments(codec: CompressionCodec) {
         .expect("read completes")
         .unwrap();
     assert!(got == all, "journal content differs");
+    assert!(
+        reader.fragments_opened() > 0,
+        "persisted fragments were read directly"
+    );
 }
 
 #[tokio::test]
