@@ -571,6 +571,48 @@ impl Reader {
 
 impl_async_read!(Reader);
 
+impl Reader {
+    /// Moves reading forward to `offset` (Go's limited `Reader.Seek`):
+    /// within content already buffered, before the RPC started, or ahead
+    /// within a fragment being read directly. Anything else needs a new
+    /// reader ([`gazette_core::read::SeekError::RequiresNewReader`]).
+    pub fn seek_to(&mut self, offset: i64) -> Result<i64, Error> {
+        let current = self.offset();
+        let buffered = self.engine.buffered() as i64;
+        if offset >= current && offset - current <= buffered {
+            self.engine.consume((offset - current) as usize);
+            return Ok(offset);
+        }
+        let Machine::Single(m) = &mut self.engine.machine else {
+            unreachable!("a Reader drives a single machine")
+        };
+        let moved = m.seek(offset)?;
+        self.engine.buffer.clear();
+        Ok(moved)
+    }
+}
+
+impl tokio::io::AsyncSeek for Reader {
+    fn start_seek(self: Pin<&mut Self>, position: std::io::SeekFrom) -> std::io::Result<()> {
+        let this = self.get_mut();
+        let target = match position {
+            std::io::SeekFrom::Start(n) => n as i64,
+            std::io::SeekFrom::Current(delta) => this.offset() + delta,
+            std::io::SeekFrom::End(_) => {
+                return Err(std::io::Error::new(
+                    std::io::ErrorKind::Unsupported,
+                    "seeking from the end of a journal is not supported",
+                ));
+            }
+        };
+        this.seek_to(target).map(|_| ()).map_err(Into::into)
+    }
+
+    fn poll_complete(self: Pin<&mut Self>, _cx: &mut Context<'_>) -> Poll<std::io::Result<u64>> {
+        Poll::Ready(Ok(self.offset().max(0) as u64))
+    }
+}
+
 /// A journal reader that restarts Read RPCs with Go's backoff (Go's
 /// `RetryReader`). With `block = true` it tails the journal across broker
 /// restarts; errors a caller must act on (not found, suspended, offset not
