@@ -145,6 +145,7 @@ cmd_start() {
         --initial-cluster-state new --logger zap --log-level warn \
         </dev/null >"$DIR/logs/etcd.log" 2>&1 &
     record $! etcd "$ETCD"
+    disown $! # no job-status noise from the shell; it still reaps the child
     wait_for "etcd at $ETCD_ENDPOINT" "$ETCDCTL" --endpoints="$ETCD_ENDPOINT" \
         --dial-timeout=1s endpoint health
 
@@ -177,6 +178,7 @@ cmd_start() {
             "${auth[@]}" \
             </dev/null >"$DIR/logs/broker-$i.log" 2>&1 &
         record $! "broker-$i" "$gazette"
+        disown $!
     done
 
     local auth_env=()
@@ -244,7 +246,7 @@ stop_group() {
             live+=("$entry")
         fi
     done
-    local deadline=$((SECONDS + 5))
+    local deadline=$((SECONDS + 3))
     for entry in "${live[@]}"; do
         pid="${entry%%:*}"
         bin="${entry#*:}"

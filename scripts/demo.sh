@@ -5,6 +5,7 @@
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 
-scripts/install-deps.sh >/dev/null
+GAZETTE_BIN_DIR="$(scripts/install-deps.sh | tail -n 1)"
+export GAZETTE_BIN_DIR
 cargo build -q -p gazette-tests --example demo
 exec scripts/with-cluster.sh cargo run -q -p gazette-tests --example demo -- "$@"

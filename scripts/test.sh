@@ -12,7 +12,8 @@ if [[ $# -eq 0 ]]; then
     set -- --workspace
 fi
 
-scripts/install-deps.sh >/dev/null
+GAZETTE_BIN_DIR="$(scripts/install-deps.sh | tail -n 1)"
+export GAZETTE_BIN_DIR
 # Compile first, so the cluster only lives while tests run.
 cargo test --no-run "$@"
 exec scripts/with-cluster.sh cargo test "$@"
