@@ -20,7 +20,9 @@ fn check<M: Message + Default + PartialEq + std::fmt::Debug>(data: &[u8]) {
 }
 
 fuzz_target!(|data: &[u8]| {
-    let Some((&selector, data)) = data.split_first() else { return };
+    let Some((&selector, data)) = data.split_first() else {
+        return;
+    };
     match selector % 11 {
         0 => check::<ReadResponse>(data),
         1 => check::<ListResponse>(data),
