@@ -19,7 +19,7 @@
 #   GAZETTE_CLUSTER_SIZE  number of brokers (default 3)
 #   GAZETTE_AUTH_KEYS     if set, passed to every broker as --broker.auth-keys
 #                         (and published as BROKER_AUTH_KEYS for gazctl)
-#   GAZETTE_FILE_ROOTS    "shared" (default): every broker gets the same
+#   GAZETTE_FILE_ROOT_MODE "shared" (default): every broker gets the same
 #                         --broker.file-root, like a shared bucket;
 #                         "per-broker": each broker its own file root
 #   GAZETTE_BIN_DIR       where gazette/gazctl live (default: install them
@@ -158,7 +158,7 @@ cmd_start() {
     for ((i = 1; i <= SIZE; i++)); do
         free_port
         port="$PORT"
-        if [[ "${GAZETTE_FILE_ROOTS:-shared}" == per-broker ]]; then
+        if [[ "${GAZETTE_FILE_ROOT_MODE:-shared}" == per-broker ]]; then
             root="$DIR/stores/broker-$i"
         else
             root="$DIR/stores/shared"
