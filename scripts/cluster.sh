@@ -19,6 +19,8 @@
 #   GAZETTE_CLUSTER_SIZE  number of brokers (default 3)
 #   GAZETTE_AUTH_KEYS     if set, passed to every broker as --broker.auth-keys
 #                         (and published as BROKER_AUTH_KEYS for gazctl)
+#   GAZETTE_ETCD_LEASE    if set, every broker's --etcd.lease (e.g. 3s: a killed
+#                         broker's assignments move after seconds, not 20 s)
 #   GAZETTE_FILE_ROOT_MODE "shared" (default): every broker gets the same
 #                         --broker.file-root, like a shared bucket;
 #                         "per-broker": each broker its own file root
@@ -151,9 +153,12 @@ cmd_start() {
 
     # --- brokers ---
     local endpoints=() zones=() ids=() roots=() i port root
-    local auth=()
+    local extra=()
     if [[ -n "${GAZETTE_AUTH_KEYS:-}" ]]; then
-        auth=(--broker.auth-keys "$GAZETTE_AUTH_KEYS")
+        extra+=(--broker.auth-keys "$GAZETTE_AUTH_KEYS")
+    fi
+    if [[ -n "${GAZETTE_ETCD_LEASE:-}" ]]; then
+        extra+=(--etcd.lease "$GAZETTE_ETCD_LEASE")
     fi
     for ((i = 1; i <= SIZE; i++)); do
         free_port
@@ -175,7 +180,7 @@ cmd_start() {
             --broker.file-root "$root" \
             --etcd.address "$ETCD_ENDPOINT" --etcd.prefix "$ETCD_PREFIX" \
             --log.level warn --log.format text \
-            "${auth[@]}" \
+            "${extra[@]}" \
             </dev/null >"$DIR/logs/broker-$i.log" 2>&1 &
         record $! "broker-$i" "$gazette"
         disown $!
