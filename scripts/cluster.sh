@@ -132,6 +132,15 @@ cmd_start() {
     mkdir -p "$DIR/logs"
     : >"$DIR/pids"
 
+    # Clusters starting at the same time on this machine could pick the same
+    # free port; serialize port choice and binding with a machine-wide lock,
+    # held until our processes listen. (Started processes get fd 9 closed so
+    # they don't keep holding it.)
+    if command -v flock >/dev/null 2>&1; then
+        exec 9>"${TMPDIR:-/tmp}/gazette-rs-cluster-ports.lock"
+        flock -w 120 9 || die "could not take the port lock"
+    fi
+
     # --- etcd ---
     local etcd_client etcd_peer
     free_port
@@ -145,7 +154,7 @@ cmd_start() {
         --initial-advertise-peer-urls "http://127.0.0.1:$etcd_peer" \
         --initial-cluster "gazette-rs=http://127.0.0.1:$etcd_peer" \
         --initial-cluster-state new --logger zap --log-level warn \
-        </dev/null >"$DIR/logs/etcd.log" 2>&1 &
+        </dev/null >"$DIR/logs/etcd.log" 2>&1 9>&- &
     record $! etcd "$ETCD"
     disown $! # no job-status noise from the shell; it still reaps the child
     wait_for "etcd at $ETCD_ENDPOINT" "$ETCDCTL" --endpoints="$ETCD_ENDPOINT" \
@@ -181,7 +190,7 @@ cmd_start() {
             --etcd.address "$ETCD_ENDPOINT" --etcd.prefix "$ETCD_PREFIX" \
             --log.level warn --log.format text \
             "${extra[@]}" \
-            </dev/null >"$DIR/logs/broker-$i.log" 2>&1 &
+            </dev/null >"$DIR/logs/broker-$i.log" 2>&1 9>&- &
         record $! "broker-$i" "$gazette"
         disown $!
     done
@@ -196,6 +205,9 @@ cmd_start() {
     done
     wait_for "$SIZE brokers to announce themselves in etcd" \
         bash -c "[[ \$($ETCDCTL --endpoints=$ETCD_ENDPOINT get --prefix --keys-only $ETCD_PREFIX/members/ | grep -c .) -ge $SIZE ]]"
+
+    # Every broker listens and is registered: release the port lock.
+    exec 9>&-
 
     local joined_endpoints joined_zones joined_ids joined_roots
     joined_endpoints="$(IFS=,; echo "${endpoints[*]}")"

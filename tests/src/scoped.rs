@@ -128,10 +128,11 @@ impl ScopedCluster {
         if !output.status.success() {
             return Err(script_error(&format!("kill {id}"), &output));
         }
-        // SIGKILL is asynchronous: wait until the process has exited (its
-        // sockets are closed once it is a zombie or gone).
+        // SIGKILL is asynchronous: wait until every thread has exited and
+        // the broker's port no longer accepts connections.
+        let endpoint = &self.cluster.brokers[index].endpoint;
         let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
-        while process_is_running(pid) {
+        while process_is_running(pid) || endpoint_accepts(endpoint) {
             if std::time::Instant::now() > deadline {
                 return Err(HarnessError::Timeout {
                     what: format!("{id} (pid {pid}) to exit"),
@@ -144,16 +145,38 @@ impl ScopedCluster {
     }
 }
 
-/// True while `pid` exists and has not exited (is not a zombie).
+/// True while any thread of process `pid` has not exited. (The thread-group
+/// leader of a multi-threaded process can be a zombie while other threads,
+/// which still hold its files and sockets, are exiting.)
 pub fn process_is_running(pid: u32) -> bool {
-    match std::fs::read_to_string(format!("/proc/{pid}/stat")) {
-        // The state follows the parenthesised command name.
-        Ok(stat) => stat
-            .rsplit_once(')')
-            .and_then(|(_, rest)| rest.trim_start().chars().next())
-            .is_some_and(|state| state != 'Z' && state != 'X'),
-        Err(_) => false,
-    }
+    let Ok(tasks) = std::fs::read_dir(format!("/proc/{pid}/task")) else {
+        return false;
+    };
+    tasks.flatten().any(|task| {
+        std::fs::read_to_string(task.path().join("stat")).is_ok_and(|stat| {
+            // The state follows the parenthesised command name.
+            stat.rsplit_once(')')
+                .and_then(|(_, rest)| rest.trim_start().chars().next())
+                .is_some_and(|state| state != 'Z' && state != 'X')
+        })
+    })
+}
+
+/// True while something accepts TCP connections at `endpoint`'s host:port.
+fn endpoint_accepts(endpoint: &str) -> bool {
+    let authority = endpoint
+        .split_once("://")
+        .map_or(endpoint, |(_, rest)| rest)
+        .trim_end_matches('/');
+    use std::net::ToSocketAddrs;
+    authority
+        .to_socket_addrs()
+        .ok()
+        .and_then(|mut addrs| addrs.next())
+        .is_some_and(|addr| {
+            std::net::TcpStream::connect_timeout(&addr, std::time::Duration::from_millis(200))
+                .is_ok()
+        })
 }
 
 impl Drop for ScopedCluster {
