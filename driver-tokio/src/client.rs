@@ -16,8 +16,8 @@ use gazette_core::route::{
     ConnState, DispatchHint, DispatchRouter, RouteCache, member_address, pick_member,
 };
 use gazette_core::status::Operation;
-use gazette_proto::journal_client::JournalClient;
 use gazette_proto::Route;
+use gazette_proto::journal_client::JournalClient;
 use tonic::transport::{Channel, ClientTlsConfig, Endpoint};
 
 use crate::Error;
