@@ -7,5 +7,5 @@ cd "$(dirname "${BASH_SOURCE[0]}")/.."
 
 GAZETTE_BIN_DIR="$(scripts/install-deps.sh | tail -n 1)"
 export GAZETTE_BIN_DIR
-cargo build -q -p gazette-tests --example demo
-exec scripts/with-cluster.sh cargo run -q -p gazette-tests --example demo -- "$@"
+cargo build -q -p gazette-tokio --example demo
+exec scripts/with-cluster.sh cargo run -q -p gazette-tokio --example demo -- "$@"
