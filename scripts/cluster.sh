@@ -1,0 +1,318 @@
+#!/usr/bin/env bash
+# A throw-away local Gazette cluster: one etcd plus N brokers, all bound to
+# 127.0.0.1 on free ports, each broker in its own zone, with all state
+# (etcd data, fragment stores, logs, PIDs) under one cluster directory.
+#
+#   scripts/cluster.sh start    start the cluster, wait until it is ready,
+#                               write $GAZETTE_CLUSTER_DIR/env
+#   scripts/cluster.sh stop     stop every process `start` recorded, remove
+#                               the directory (unless KEEP_CLUSTER_DIR=1)
+#   scripts/cluster.sh status   show the processes and the published env
+#   scripts/cluster.sh env      print the env file (to `source` it)
+#   scripts/cluster.sh logs     print the tail of every log
+#
+# Most callers want scripts/with-cluster.sh, which wraps start/stop around a
+# command. Environment:
+#
+#   GAZETTE_CLUSTER_DIR   state directory (default: <repo>/.cluster); use a
+#                         fresh one per cluster to run clusters side by side
+#   GAZETTE_CLUSTER_SIZE  number of brokers (default 3)
+#   GAZETTE_AUTH_KEYS     if set, passed to every broker as --broker.auth-keys
+#                         (and published as BROKER_AUTH_KEYS for gazctl)
+#   GAZETTE_FILE_ROOT_MODE "shared" (default): every broker gets the same
+#                         --broker.file-root, like a shared bucket;
+#                         "per-broker": each broker its own file root
+#   GAZETTE_BIN_DIR       where gazette/gazctl live (default: install them
+#                         with scripts/install-deps.sh)
+#   CLUSTER_READY_TIMEOUT seconds to wait for readiness (default 60)
+#
+# The env file (shell syntax, also exported by with-cluster.sh) holds:
+#   GAZETTE_BROKERS        comma-separated broker endpoints (http://127.0.0.1:port)
+#   GAZETTE_BROKER         the first of them
+#   GAZETTE_ZONES          comma-separated zones, in broker order
+#   GAZETTE_BROKER_IDS     comma-separated broker ID suffixes, in broker order
+#   ETCD_ENDPOINT          etcd client URL
+#   GAZETTE_ETCD_PREFIX    Etcd prefix of the cluster (/gazette/cluster)
+#   GAZETTE_FILE_ROOT      file root of the first broker (all of them if shared)
+#   GAZETTE_FILE_ROOTS     comma-separated file roots, in broker order
+#   GAZETTE_FRAGMENT_STORE a ready-to-use store URL (file:///fragments/)
+#   GAZETTE_AUTH_KEYS, BROKER_AUTH_KEYS   when auth is enabled
+#   GAZCTL, GAZETTE_BIN_DIR, BROKER_ADDRESS (gazctl's default broker)
+#   GAZETTE_CLUSTER_DIR
+set -euo pipefail
+
+REPO="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+DIR="${GAZETTE_CLUSTER_DIR:-$REPO/.cluster}"
+SIZE="${GAZETTE_CLUSTER_SIZE:-3}"
+READY_TIMEOUT="${CLUSTER_READY_TIMEOUT:-60}"
+ETCD_PREFIX=/gazette/cluster
+ZONES=(zone-a zone-b zone-c zone-d zone-e zone-f zone-g zone-h zone-i)
+
+log() { echo "cluster: $*" >&2; }
+die() {
+    log "$*"
+    exit 1
+}
+
+# Sets PORT to a TCP port on 127.0.0.1 that nothing listens on and that this
+# run has not handed out yet. Drawn below Linux's ephemeral range so outgoing
+# connections don't take it between our check and the server's bind.
+USED_PORTS=" "
+free_port() {
+    local p
+    for _ in $(seq 1 200); do
+        p=$((20000 + RANDOM % 12000))
+        [[ "$USED_PORTS" == *" $p "* ]] && continue
+        if ! (exec 3<>"/dev/tcp/127.0.0.1/$p") 2>/dev/null; then
+            USED_PORTS+="$p "
+            PORT="$p"
+            return
+        fi
+    done
+    die "no free port found"
+}
+
+# Single-quotes a value for the env file (readable by shells and by humans).
+q() { printf "'%s'" "${1//\'/\'\\\'\'}"; }
+
+# Records a started process: "<pid> <name> <binary>" in $DIR/pids.
+record() { echo "$1 $2 $(readlink -f "$3")" >>"$DIR/pids"; }
+
+# True if the PID is alive and still runs the binary we started (guards
+# against signalling a recycled PID).
+alive() {
+    local pid="$1" bin="$2" exe
+    exe="$(readlink "/proc/$pid/exe" 2>/dev/null)" || return 1
+    [[ "$exe" == "$bin" ]]
+}
+
+# Waits until "$@" succeeds or the deadline passes; checks recorded processes
+# are still alive in between so a crash fails fast.
+wait_for() {
+    local what="$1"
+    shift
+    local deadline=$((SECONDS + READY_TIMEOUT))
+    until "$@" >/dev/null 2>&1; do
+        check_processes
+        ((SECONDS < deadline)) || die "timed out after ${READY_TIMEOUT}s waiting for $what (logs: $DIR/logs)"
+        sleep 0.2
+    done
+}
+
+check_processes() {
+    local pid name bin
+    while read -r pid name bin; do
+        alive "$pid" "$bin" || {
+            log "$name (pid $pid) exited; last log lines:"
+            tail -n 30 "$DIR/logs/$name.log" >&2 || true
+            exit 1
+        }
+    done <"$DIR/pids"
+}
+
+cmd_start() {
+    if [[ -f "$DIR/pids" ]]; then
+        die "$DIR/pids exists: a cluster may be running (scripts/cluster.sh stop first)"
+    fi
+    ((SIZE >= 1 && SIZE <= ${#ZONES[@]})) || die "GAZETTE_CLUSTER_SIZE must be 1..${#ZONES[@]}"
+    local bindir="${GAZETTE_BIN_DIR:-}"
+    if [[ -z "$bindir" ]]; then
+        bindir="$("$REPO/scripts/install-deps.sh" | tail -n 1)"
+    fi
+    local gazette="$bindir/gazette" gazctl="$bindir/gazctl"
+    ETCD="$bindir/etcd"
+    ETCDCTL="$bindir/etcdctl"
+    local b
+    for b in "$gazette" "$gazctl" "$ETCD" "$ETCDCTL"; do
+        [[ -x "$b" ]] || die "$b missing: run scripts/install-deps.sh"
+    done
+
+    mkdir -p "$DIR/logs"
+    : >"$DIR/pids"
+
+    # --- etcd ---
+    local etcd_client etcd_peer
+    free_port
+    etcd_client="$PORT"
+    free_port
+    etcd_peer="$PORT"
+    ETCD_ENDPOINT="http://127.0.0.1:$etcd_client"
+    "$ETCD" --name gazette-rs --data-dir "$DIR/etcd" \
+        --listen-client-urls "$ETCD_ENDPOINT" --advertise-client-urls "$ETCD_ENDPOINT" \
+        --listen-peer-urls "http://127.0.0.1:$etcd_peer" \
+        --initial-advertise-peer-urls "http://127.0.0.1:$etcd_peer" \
+        --initial-cluster "gazette-rs=http://127.0.0.1:$etcd_peer" \
+        --initial-cluster-state new --logger zap --log-level warn \
+        </dev/null >"$DIR/logs/etcd.log" 2>&1 &
+    record $! etcd "$ETCD"
+    disown $! # no job-status noise from the shell; it still reaps the child
+    wait_for "etcd at $ETCD_ENDPOINT" "$ETCDCTL" --endpoints="$ETCD_ENDPOINT" \
+        --dial-timeout=1s endpoint health
+
+    # --- brokers ---
+    local endpoints=() zones=() ids=() roots=() i port root
+    local auth=()
+    if [[ -n "${GAZETTE_AUTH_KEYS:-}" ]]; then
+        auth=(--broker.auth-keys "$GAZETTE_AUTH_KEYS")
+    fi
+    for ((i = 1; i <= SIZE; i++)); do
+        free_port
+        port="$PORT"
+        if [[ "${GAZETTE_FILE_ROOT_MODE:-shared}" == per-broker ]]; then
+            root="$DIR/stores/broker-$i"
+        else
+            root="$DIR/stores/shared"
+        fi
+        # file:// stores need their directory to exist under the file root.
+        mkdir -p "$root/fragments"
+        endpoints+=("http://127.0.0.1:$port")
+        zones+=("${ZONES[i - 1]}")
+        ids+=("broker-$i")
+        roots+=("$root")
+        "$gazette" serve \
+            --broker.zone "${ZONES[i - 1]}" --broker.id "broker-$i" \
+            --broker.host 127.0.0.1 --broker.port "$port" \
+            --broker.file-root "$root" \
+            --etcd.address "$ETCD_ENDPOINT" --etcd.prefix "$ETCD_PREFIX" \
+            --log.level warn --log.format text \
+            "${auth[@]}" \
+            </dev/null >"$DIR/logs/broker-$i.log" 2>&1 &
+        record $! "broker-$i" "$gazette"
+        disown $!
+    done
+
+    local auth_env=()
+    if [[ -n "${GAZETTE_AUTH_KEYS:-}" ]]; then
+        auth_env=(BROKER_AUTH_KEYS="$GAZETTE_AUTH_KEYS")
+    fi
+    for ep in "${endpoints[@]}"; do
+        wait_for "broker $ep to answer gazctl" env "${auth_env[@]}" \
+            timeout 5 "$gazctl" journals list --broker.address "$ep" --format json
+    done
+    wait_for "$SIZE brokers to announce themselves in etcd" \
+        bash -c "[[ \$($ETCDCTL --endpoints=$ETCD_ENDPOINT get --prefix --keys-only $ETCD_PREFIX/members/ | grep -c .) -ge $SIZE ]]"
+
+    local joined_endpoints joined_zones joined_ids joined_roots
+    joined_endpoints="$(IFS=,; echo "${endpoints[*]}")"
+    joined_zones="$(IFS=,; echo "${zones[*]}")"
+    joined_ids="$(IFS=,; echo "${ids[*]}")"
+    joined_roots="$(IFS=,; echo "${roots[*]}")"
+    {
+        echo "# Written by scripts/cluster.sh start; source it to talk to the cluster."
+        echo "export GAZETTE_CLUSTER_DIR=$(q "$DIR")"
+        echo "export GAZETTE_BROKERS=$joined_endpoints"
+        echo "export GAZETTE_BROKER=${endpoints[0]}"
+        echo "export BROKER_ADDRESS=${endpoints[0]}"
+        echo "export GAZETTE_ZONES=$joined_zones"
+        echo "export GAZETTE_BROKER_IDS=$joined_ids"
+        echo "export ETCD_ENDPOINT=$ETCD_ENDPOINT"
+        echo "export GAZETTE_ETCD_PREFIX=$ETCD_PREFIX"
+        echo "export GAZETTE_FILE_ROOT=$(q "${roots[0]}")"
+        echo "export GAZETTE_FILE_ROOTS=$(q "$joined_roots")"
+        echo "export GAZETTE_FRAGMENT_STORE=file:///fragments/"
+        echo "export GAZETTE_BIN_DIR=$(q "$bindir")"
+        echo "export GAZCTL=$(q "$gazctl")"
+        if [[ -n "${GAZETTE_AUTH_KEYS:-}" ]]; then
+            echo "export GAZETTE_AUTH_KEYS=$(q "$GAZETTE_AUTH_KEYS")"
+            echo "export BROKER_AUTH_KEYS=$(q "$GAZETTE_AUTH_KEYS")"
+        fi
+    } >"$DIR/env"
+    log "ready: $SIZE brokers at $joined_endpoints (etcd $ETCD_ENDPOINT, state in $DIR)"
+}
+
+# Stops every recorded process: brokers first (TERM, then KILL after a grace
+# period: a test cluster has nothing worth handing off), etcd last.
+cmd_stop_processes() {
+    [[ -f "$DIR/pids" ]] || return 0
+    local pid name bin
+    local -a brokers=() others=()
+    while read -r pid name bin; do
+        [[ -n "$pid" ]] || continue
+        if [[ "$name" == etcd ]]; then others+=("$pid:$bin"); else brokers+=("$pid:$bin"); fi
+    done <"$DIR/pids"
+    stop_group "${brokers[@]}"
+    stop_group "${others[@]}"
+    rm -f "$DIR/pids"
+}
+
+stop_group() {
+    local entry pid bin
+    local -a live=()
+    for entry in "$@"; do
+        pid="${entry%%:*}"
+        bin="${entry#*:}"
+        if alive "$pid" "$bin"; then
+            kill -TERM "$pid" 2>/dev/null || true
+            live+=("$entry")
+        fi
+    done
+    local deadline=$((SECONDS + 3))
+    for entry in "${live[@]}"; do
+        pid="${entry%%:*}"
+        bin="${entry#*:}"
+        while alive "$pid" "$bin" && ((SECONDS < deadline)); do sleep 0.1; done
+        if alive "$pid" "$bin"; then
+            kill -KILL "$pid" 2>/dev/null || true
+        fi
+        while alive "$pid" "$bin"; do sleep 0.05; done
+        # Reap it if it is our child (with-cluster.sh); a no-op otherwise.
+        wait "$pid" 2>/dev/null || true
+    done
+}
+
+cmd_stop() {
+    cmd_stop_processes
+    if [[ "${KEEP_CLUSTER_DIR:-0}" != 1 && -d "$DIR" ]]; then
+        rm -rf "$DIR"
+    fi
+}
+
+cmd_status() {
+    [[ -f "$DIR/pids" ]] || {
+        echo "no cluster in $DIR"
+        return 1
+    }
+    local pid name bin rc=0
+    while read -r pid name bin; do
+        if alive "$pid" "$bin"; then echo "$name: running (pid $pid)"; else
+            echo "$name: NOT running (pid $pid)"
+            rc=1
+        fi
+    done <"$DIR/pids"
+    [[ -f "$DIR/env" ]] && grep '^export' "$DIR/env"
+    return $rc
+}
+
+cmd_logs() {
+    local f
+    for f in "$DIR"/logs/*.log; do
+        [[ -f "$f" ]] || continue
+        echo "== $f"
+        tail -n "${LOG_LINES:-40}" "$f"
+    done
+}
+
+# Sourced (by with-cluster.sh): define the functions only, so the cluster's
+# processes become children of the sourcing shell, which reaps them.
+if [[ "${BASH_SOURCE[0]}" != "$0" ]]; then
+    return 0
+fi
+
+case "${1:-}" in
+    start)
+        # Undo a half-started cluster on failure or interruption.
+        trap 'exit 130' INT
+        trap 'exit 143' TERM
+        trap 'rc=$?; if ((rc != 0)); then log "start failed; stopping what was started"; cmd_stop_processes; fi' EXIT
+        cmd_start
+        trap - INT TERM EXIT
+        ;;
+    stop) cmd_stop ;;
+    status) cmd_status ;;
+    env) cat "$DIR/env" ;;
+    logs) cmd_logs ;;
+    *)
+        echo "usage: $0 start|stop|status|env|logs" >&2
+        exit 2
+        ;;
+esac
