@@ -1,0 +1,115 @@
+//! Errors of the append path: transport failures reported by drivers, broker
+//! statuses, validation failures, spool failures and dependency failures.
+
+use crate::status::StatusError;
+use gazette_proto::Status;
+
+/// How a driver classifies a failed Append RPC (stream start, send or
+/// receive). The driver maps its transport's error codes onto these; a
+/// cancellation or deadline caused by the *local* context is reported as
+/// [`TransportError::Cancelled`] / [`TransportError::DeadlineExceeded`]
+/// (Go's `mapGRPCCtxErr`, behaviour spec §1.4).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum TransportError {
+    /// gRPC `UNAVAILABLE`: the broker could not be reached. Retried, and the
+    /// journal's cached route should be invalidated.
+    #[error("unavailable: {0}")]
+    Unavailable(String),
+    /// The local context was cancelled (Go's `context.Canceled`).
+    #[error("context canceled")]
+    Cancelled,
+    /// The local context's deadline expired (Go's `context.DeadlineExceeded`).
+    #[error("context deadline exceeded")]
+    DeadlineExceeded,
+    /// Any other RPC failure, e.g. gRPC `UNKNOWN` with the broker's
+    /// `append stream: ...` text.
+    #[error("{0}")]
+    Other(String),
+}
+
+/// Why an append (one Appender stream, one `append` call, or one
+/// AppendService batch) failed.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum AppendError {
+    /// The AppendRequest preamble is unusable.
+    #[error("{0}")]
+    InvalidRequest(#[from] RequestError),
+    /// The broker's response failed validation (no route update happened).
+    #[error("validating broker response: {0}")]
+    InvalidResponse(String),
+    /// The broker answered with a non-OK status. Wrapped statuses render as
+    /// Go renders them: `<detail>: <STATUS_NAME>`.
+    #[error("{}", render_status(.0))]
+    Status(#[from] StatusError),
+    /// The RPC itself failed.
+    #[error(transparent)]
+    Transport(#[from] TransportError),
+    /// A content source of a one-shot append failed while being read; the
+    /// stream was aborted, nothing was committed.
+    #[error("{0}")]
+    Source(String),
+    /// The spool (the driver's temporary storage of batched content) failed.
+    #[error("spool: {0}")]
+    Spool(String),
+    /// A caller rolled back its own writes with this reason (`require`).
+    #[error("{0}")]
+    Rejected(String),
+    /// A dependency of the batch failed, so the batch was never sent.
+    #[error("dependency failed: {0}")]
+    DependencyFailed(Box<AppendError>),
+    /// The broker answered with status OK before the commit marker was sent.
+    /// Go's `Write` reports `(0, nil)` here (quirk 11); the port treats it as
+    /// a protocol violation because the content was not all delivered.
+    #[error("broker answered OK before the append was committed")]
+    PrematureCommit,
+}
+
+impl AppendError {
+    /// Unwrap-aware status test (Go's `errors.Is(err, ErrX)`): true for the
+    /// named or wrapped status error, also through `DependencyFailed`.
+    pub fn is_status(&self, status: Status) -> bool {
+        match self {
+            AppendError::Status(s) => s.is(status),
+            AppendError::DependencyFailed(inner) => inner.is_status(status),
+            _ => false,
+        }
+    }
+
+    /// Plain-equality status test (Go's `err == ErrX`): true only for the
+    /// *named*, unwrapped status error.
+    pub fn is_named_status(&self, status: Status) -> bool {
+        matches!(self, AppendError::Status(StatusError::Named(s)) if *s == status)
+    }
+
+    /// True when the local context was cancelled or its deadline passed.
+    pub fn is_context_error(&self) -> bool {
+        matches!(
+            self,
+            AppendError::Transport(TransportError::Cancelled | TransportError::DeadlineExceeded)
+        )
+    }
+}
+
+fn render_status(err: &StatusError) -> String {
+    match err {
+        StatusError::Wrapped { status, detail } => format!("{detail}: {}", status.as_str_name()),
+        other => other.to_string(),
+    }
+}
+
+/// Why an AppendRequest preamble was refused before any RPC started.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum RequestError {
+    /// The request has no journal.
+    #[error("expected Request.Journal")]
+    MissingJournal,
+    /// The preamble carries content, which only chunks may carry.
+    #[error("Request.Content: expected empty content in the append preamble")]
+    ContentInPreamble,
+    /// The explicit offset is negative.
+    #[error("Request.Offset: invalid offset ({0}; expected >= 0)")]
+    NegativeOffset(i64),
+    /// `suspend` is not a defined `AppendRequest.Suspend` value.
+    #[error("Request.Suspend: invalid suspend value ({0})")]
+    InvalidSuspend(i32),
+}

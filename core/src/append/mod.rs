@@ -1,0 +1,120 @@
+//! The append path: one Append RPC ([`Appender`]), the one-shot append of
+//! re-readable content ([`OneShotAppend`]), and the batching scheduler
+//! ([`AppendService`]) with its runtime-agnostic futures ([`OpFuture`]).
+//!
+//! Everything here is sans-IO. Drivers own the gRPC stream, the timers, the
+//! spool files (behind the [`Spool`] trait) and the route cache; the
+//! machines decide every protocol question.
+//!
+//! # Driving an [`Appender`]
+//!
+//! ```text
+//! appender = Appender::new(request)?
+//! for content in sources { appender.write(content) }   // or appender.abort()
+//! appender.commit()
+//! loop match appender.poll_output():
+//!     OpenStream { journal }   => open the Append stream routed to the journal's primary
+//!     Send(msg)                => send; on failure feed AppenderInput::SendFailed
+//!     HalfClose                => half-close the request side
+//!     ReceiveResponse          => receive; feed Response(msg) or StreamFailed(kind)
+//!     Abort                    => half-close without marker, drop the stream
+//!     UpdateRoute { journal, route } => update (Some) or invalidate (None) the cached route
+//!     Finished(result)         => done
+//!     None                     => wait for the pending IO, then feed its outcome
+//! ```
+//!
+//! # One-shot `append` of re-readable sources
+//!
+//! ```text
+//! policy = OneShotAppend::new(request)
+//! loop:
+//!     result = run an Appender over every source from its start (abort and
+//!              return Err(AppendError::Source) if a source fails)
+//!     match policy.on_attempt_finished(result):
+//!         Done(response)          => return Ok(response)
+//!         Fail(err)               => return Err(err)
+//!         Retry { delay, .. }     => rewind the sources; sleep(delay) or return
+//!                                    the context error if it ends first
+//! ```
+//!
+//! # Driving an [`AppendService`]
+//!
+//! Writers: `ticket = service.start_append(&req, &deps)?` (on
+//! [`StartError::WriterActive`], wait for that journal's release and call
+//! again), `service.write(&ticket, bytes)` any number of times,
+//! `service.require(&ticket, err)` to roll back, then
+//! `future = service.release(ticket)?` and `future.await`.
+//!
+//! The dispatch loop (one task for all journals, or one per journal with
+//! [`AppendService::poll_dispatch_journal`]), here for a tokio driver that
+//! keeps the service in a `Mutex` and a `Notify` pinged after every
+//! `release`:
+//!
+//! ```text
+//! loop:
+//!     match service.poll_dispatch(now):
+//!         Some(Dispatch { batch, request, len, .. }) =>
+//!             spawn: appender = Appender::new(request)
+//!                    for offset in (0..len).step_by(chunk):
+//!                        appender.write(service.read_content(batch, offset, chunk)?)
+//!                        (on a spool error: appender.abort(), report Err(Spool))
+//!                    appender.commit(); drive it as above
+//!                    service.on_append_finished(batch, result, now)
+//!         None =>
+//!             wait for the first of: a release or an on_append_finished
+//!             (notify), service.next_wakeup() (timer), service.blocked_on()
+//!             (an external dependency future), then loop
+//! ```
+//!
+//! A blocking driver is the same loop on a thread, with a `Condvar` in
+//! place of the notify and `recv_timeout(next_wakeup - now)` in place of the
+//! timer. Cancelling the service's context is [`AppendService::cancel`]
+//! plus reporting the in-flight attempts as [`TransportError::Cancelled`].
+//!
+//! # Decisions where the port differs from Go
+//!
+//! - A journal's terminal error is permanent by default, as in Go (quirk
+//!   15): after a batch fails, every later append to that journal fails, so
+//!   no write can land after a lost one. [`AppendService::clear_poison`] and
+//!   [`AppendConfig::permanent_poison`] opt out.
+//! - Cancellation fails batches waiting for dependencies or in backoff at
+//!   once (Go waits, quirks 14 and 33).
+//! - FRAGMENT_STORE_UNHEALTHY is retried with backoff by default
+//!   ([`BatchRetryPolicy::retry_store_unhealthy`], gazette/core issue 462).
+//! - A batch whose every writer rolled back sends no RPC (quirk 13).
+//! - Poisoned journals appear in [`AppendService::pending_except`] as one
+//!   stable future, so batching keeps working (quirk 20).
+//! - A spool read error mid-RPC aborts the stream (quirk 18), and rollback
+//!   is bookkeeping over positional writes, so it cannot fail.
+//! - An OK response before the commit marker is an error
+//!   ([`AppendError::PrematureCommit`]), not Go's `(0, nil)` (quirk 11).
+//! - Failed batches expose no response (`OpFuture::response` is `None`).
+
+mod appender;
+mod error;
+mod future;
+mod metrics;
+mod policy;
+mod queue;
+mod service;
+mod spool;
+
+pub use appender::{
+    Appender, AppenderInput, AppenderOutput, DEFAULT_CHUNK_SIZE, MAX_CHUNK_SIZE, status_error,
+    validate_preamble, validate_response,
+};
+pub use error::{AppendError, RequestError, TransportError};
+pub use future::{
+    AlreadyResolved, AsyncOperation, OpFuture, OpFutures, OpResult, finished_operation,
+};
+pub use metrics::AppendMetrics;
+pub use policy::{
+    AppendStep, BatchDecision, BatchRetryPolicy, OneShotAppend, is_one_shot_retryable,
+};
+pub use queue::{BatchId, BatchState, may_join};
+pub use service::{
+    AppendConfig, AppendService, AppendTicket, DEFAULT_BATCH_CUTOFF, Dispatch, StartError,
+};
+pub use spool::{
+    DEFAULT_FRONT_BUFFER, MemoryFile, MemorySpool, Spool, SpoolBuffer, SpoolError, SpoolWriteError,
+};

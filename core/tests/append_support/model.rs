@@ -1,0 +1,497 @@
+//! A reference model of the AppendService, shared by the proptest
+//! (`core/tests/append_model.rs`) and the `append_service` fuzz target.
+//!
+//! It drives an [`AppendService`] over a [`MemorySpool`] with arbitrary
+//! steps and checks, after each step: per-journal FIFO (a batch is
+//! dispatched and resolved only after every earlier batch of its journal),
+//! no dispatch before every dependency resolved OK, only compatible appends
+//! share a batch (identical request, dependencies implied), and a dispatched
+//! batch carries exactly the bytes of the appends released into it, in
+//! order (rolled-back writes contribute nothing).
+#![allow(dead_code)]
+
+use std::collections::HashMap;
+use std::time::{Duration, Instant};
+
+use gazette_core::append::*;
+use gazette_core::proto::{AppendRequest, AppendResponse, Fragment, Header, LabelSet, Status};
+
+/// Where an append's dependencies come from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum DepChoice {
+    /// No dependencies.
+    None,
+    /// Everything pending on other journals.
+    PendingExcept,
+    /// One of the harness's external operations.
+    External(u8),
+}
+
+/// One step of a scenario.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Step {
+    /// Start an append on journal `journal % 3`, with request variant
+    /// `variant % 2`.
+    Start {
+        journal: u8,
+        variant: u8,
+        deps: DepChoice,
+    },
+    /// Write `len` bytes to the journal's open writer.
+    Write { journal: u8, len: u8 },
+    /// Roll the journal's open writer back.
+    Require { journal: u8 },
+    /// Release the journal's open writer.
+    Release { journal: u8 },
+    /// Poll for a dispatch (and run its content read).
+    Poll,
+    /// The `pick`-th in-flight attempt succeeds.
+    RpcOk { pick: u8 },
+    /// The `pick`-th in-flight attempt fails with error kind `kind % 4`.
+    RpcFail { pick: u8, kind: u8 },
+    /// Time passes.
+    Tick { ms: u16 },
+    /// Resolve external operation `which % 2`.
+    ResolveExternal { which: u8, ok: bool },
+    /// Set the spool's write budget (`None`: unlimited).
+    SpoolBudget(Option<u8>),
+    /// Cancel the service.
+    Cancel,
+}
+
+impl Step {
+    /// Decodes fuzzer bytes into steps (3 bytes per step).
+    pub fn decode(data: &[u8]) -> Vec<Step> {
+        data.chunks_exact(3)
+            .map(|c| {
+                let (a, b) = (c[1], c[2]);
+                match c[0] % 12 {
+                    0 | 1 => Step::Start {
+                        journal: a,
+                        variant: b & 1,
+                        deps: match b >> 1 & 3 {
+                            0 | 1 => DepChoice::None,
+                            2 => DepChoice::PendingExcept,
+                            _ => DepChoice::External(b >> 3),
+                        },
+                    },
+                    2 | 3 => Step::Write { journal: a, len: b },
+                    4 => Step::Require { journal: a },
+                    5 => Step::Release { journal: a },
+                    6 => Step::Poll,
+                    7 => Step::RpcOk { pick: a },
+                    8 => Step::RpcFail { pick: a, kind: b },
+                    9 => Step::Tick {
+                        ms: u16::from_le_bytes([a, b]),
+                    },
+                    10 => Step::ResolveExternal {
+                        which: a,
+                        ok: b & 1 == 0,
+                    },
+                    _ if a == 255 && b == 255 => Step::Cancel,
+                    _ => Step::SpoolBudget((a & 1 == 1).then_some(b)),
+                }
+            })
+            .collect()
+    }
+}
+
+const JOURNALS: [&str; 3] = ["model/a", "model/b", "model/c"];
+
+struct Append {
+    batch: BatchId,
+    deps: OpFutures,
+    bytes: Vec<u8>,
+    failed: bool,
+    required: bool,
+    future: Option<OpFuture>,
+    logged_resolution: bool,
+}
+
+struct BatchRecord {
+    journal: usize,
+    request: AppendRequest,
+    deps: OpFutures,
+    /// Bytes released into the batch, in order.
+    expected: Vec<u8>,
+    released: Vec<usize>,
+    committed: bool,
+    dispatched: bool,
+}
+
+/// The harness: the service under test plus the model's expectations.
+pub struct Model {
+    service: AppendService<MemorySpool>,
+    now: Instant,
+    externals: Vec<AsyncOperation>,
+    externals_resolved: Vec<bool>,
+    open: Vec<Option<(AppendTicket, usize)>>,
+    appends: Vec<Append>,
+    batches: HashMap<BatchId, BatchRecord>,
+    order: Vec<Vec<BatchId>>,
+    in_flight: Vec<Dispatch>,
+    /// Human-readable log of what happened, for snapshot tests.
+    pub transcript: Vec<String>,
+}
+
+fn request(journal: usize, variant: u8) -> AppendRequest {
+    AppendRequest {
+        journal: JOURNALS[journal].into(),
+        offset: if variant == 0 { 0 } else { 7 },
+        ..Default::default()
+    }
+}
+
+fn ok_response(journal: &str) -> AppendResponse {
+    AppendResponse {
+        status: Status::Ok as i32,
+        header: Some(Header::default()),
+        commit: Some(Fragment {
+            journal: journal.into(),
+            ..Default::default()
+        }),
+        registers: Some(LabelSet::default()),
+        ..Default::default()
+    }
+}
+
+impl Model {
+    /// A model over a service with a small front buffer and cutoff, so
+    /// spills, rollbacks across the file and batch splits all happen.
+    pub fn new() -> Self {
+        let config = AppendConfig {
+            batch_cutoff: 40,
+            front_buffer: 8,
+            ..Default::default()
+        };
+        Model {
+            service: AppendService::new(MemorySpool::new(), config),
+            now: Instant::now(),
+            externals: vec![AsyncOperation::new(), AsyncOperation::new()],
+            externals_resolved: vec![false; 2],
+            open: (0..JOURNALS.len()).map(|_| None).collect(),
+            appends: Vec::new(),
+            batches: HashMap::new(),
+            order: vec![Vec::new(); JOURNALS.len()],
+            in_flight: Vec::new(),
+            transcript: Vec::new(),
+        }
+    }
+
+    /// Applies every step, checking the invariants after each.
+    pub fn run(&mut self, steps: &[Step]) {
+        for step in steps {
+            self.step(*step);
+            self.check_resolution_order();
+            self.log_resolutions();
+        }
+    }
+
+    /// Applies one step and checks its immediate invariants.
+    pub fn step(&mut self, step: Step) {
+        match step {
+            Step::Start {
+                journal,
+                variant,
+                deps,
+            } => self.start(journal as usize % 3, variant % 2, deps),
+            Step::Write { journal, len } => self.write(journal as usize % 3, len),
+            Step::Require { journal } => {
+                if let Some((ticket, id)) = &self.open[journal as usize % 3] {
+                    self.service
+                        .require(ticket, AppendError::Rejected("rolled back".into()));
+                    self.appends[*id].required = true;
+                }
+            }
+            Step::Release { journal } => self.release(journal as usize % 3),
+            Step::Poll => self.poll(),
+            Step::RpcOk { pick } => self.finish(pick, None),
+            Step::RpcFail { pick, kind } => self.finish(pick, Some(kind % 4)),
+            Step::Tick { ms } => {
+                self.now += Duration::from_millis(ms as u64);
+                self.transcript.push(format!("tick {ms}ms"));
+            }
+            Step::ResolveExternal { which, ok } => {
+                let w = which as usize % 2;
+                if !self.externals_resolved[w] {
+                    self.externals_resolved[w] = true;
+                    let result = if ok {
+                        Ok(())
+                    } else {
+                        Err(AppendError::Rejected(format!("external {w} failed")))
+                    };
+                    self.externals[w].resolve(result).unwrap();
+                    self.transcript
+                        .push(format!("external {w} resolved ok={ok}"));
+                }
+            }
+            Step::SpoolBudget(budget) => {
+                self.service.spool_mut().write_budget = budget.map(u64::from);
+            }
+            Step::Cancel => {
+                self.service.cancel();
+                self.transcript.push("cancel".into());
+            }
+        }
+    }
+
+    fn start(&mut self, journal: usize, variant: u8, deps: DepChoice) {
+        let deps = match deps {
+            DepChoice::None => OpFutures::new(),
+            DepChoice::PendingExcept => self.service.pending_except(JOURNALS[journal]),
+            DepChoice::External(w) => [self.externals[w as usize % 2].future()]
+                .into_iter()
+                .collect(),
+        };
+        let req = request(journal, variant);
+        match self.service.start_append(&req, &deps) {
+            Err(StartError::WriterActive { .. }) => {
+                assert!(
+                    self.open[journal].is_some(),
+                    "WriterActive without a writer"
+                );
+            }
+            Err(e) => panic!("unexpected start error {e}"),
+            Ok(ticket) => {
+                assert!(self.open[journal].is_none(), "two writers on one journal");
+                let batch = ticket.batch();
+                let id = self.appends.len();
+                match self.batches.get(&batch) {
+                    Some(b) => {
+                        assert_eq!(b.journal, journal);
+                        assert_eq!(b.request, req, "joined a batch with a different request");
+                        assert!(deps.is_subset_of(&b.deps), "joined without implied deps");
+                        assert!(!b.dispatched, "joined a dispatched batch");
+                        assert!(
+                            self.order[journal].last() == Some(&batch),
+                            "joined a non-tail batch"
+                        );
+                    }
+                    None => {
+                        self.batches.insert(
+                            batch,
+                            BatchRecord {
+                                journal,
+                                request: req,
+                                deps: deps.clone(),
+                                expected: Vec::new(),
+                                released: Vec::new(),
+                                committed: false,
+                                dispatched: false,
+                            },
+                        );
+                        self.order[journal].push(batch);
+                    }
+                }
+                self.transcript.push(format!(
+                    "start #{id} on {} -> batch {} (deps {})",
+                    JOURNALS[journal],
+                    batch.0,
+                    deps.len()
+                ));
+                self.appends.push(Append {
+                    batch,
+                    deps,
+                    bytes: Vec::new(),
+                    failed: false,
+                    required: false,
+                    future: None,
+                    logged_resolution: false,
+                });
+                self.open[journal] = Some((ticket, id));
+            }
+        }
+    }
+
+    fn write(&mut self, journal: usize, len: u8) {
+        let Some((ticket, id)) = &self.open[journal] else {
+            return;
+        };
+        let a = &mut self.appends[*id];
+        let data: Vec<u8> = (0..len)
+            .map(|i| {
+                (*id as u8)
+                    .wrapping_mul(31)
+                    .wrapping_add(a.bytes.len() as u8)
+                    .wrapping_add(i)
+            })
+            .collect();
+        match self.service.write(ticket, &data) {
+            Ok(()) => {
+                assert!(!a.failed, "write succeeded on a broken writer");
+                a.bytes.extend_from_slice(&data);
+            }
+            Err(_) => a.failed = true,
+        }
+    }
+
+    fn release(&mut self, journal: usize) {
+        let Some((ticket, id)) = self.open[journal].take() else {
+            return;
+        };
+        let result = self.service.release(ticket);
+        let a = &mut self.appends[id];
+        let batch = self.batches.get_mut(&a.batch).expect("batch recorded");
+        match result {
+            Ok(future) => {
+                assert!(
+                    !a.failed && !a.required,
+                    "release succeeded despite an error"
+                );
+                batch.expected.extend_from_slice(&a.bytes);
+                batch.released.push(id);
+                a.future = Some(future);
+                self.transcript
+                    .push(format!("release #{id}: {} bytes", a.bytes.len()));
+            }
+            Err(e) => {
+                assert!(
+                    a.failed || a.required,
+                    "release failed without an error: {e}"
+                );
+                self.transcript
+                    .push(format!("release #{id}: rolled back ({e})"));
+            }
+        }
+    }
+
+    fn poll(&mut self) {
+        let Some(d) = self.service.poll_dispatch(self.now) else {
+            self.transcript.push("poll: nothing".into());
+            return;
+        };
+        let batch = self
+            .batches
+            .get_mut(&d.batch)
+            .expect("dispatched a known batch");
+        batch.dispatched = true;
+        let journal = batch.journal;
+        // FIFO: every earlier batch of the journal has resolved.
+        for earlier in self.order[journal].iter().take_while(|b| **b != d.batch) {
+            let e = &self.batches[earlier];
+            let done = e
+                .released
+                .iter()
+                .all(|&i| self.appends[i].future.as_ref().unwrap().is_done());
+            assert!(
+                done,
+                "batch {:?} dispatched before earlier {earlier:?}",
+                d.batch
+            );
+        }
+        let batch = &self.batches[&d.batch];
+        assert_eq!(d.request, batch.request);
+        assert!(
+            !batch.released.is_empty(),
+            "dispatched a batch nobody released into"
+        );
+        for &i in &batch.released {
+            for dep in self.appends[i].deps.iter() {
+                assert_eq!(
+                    dep.try_result(),
+                    Some(Ok(())),
+                    "dispatched before a dependency"
+                );
+            }
+        }
+        // Content: exactly the released bytes, in order.
+        assert_eq!(d.len, batch.expected.len() as u64);
+        let mut content = Vec::new();
+        while (content.len() as u64) < d.len {
+            let chunk = self
+                .service
+                .read_content(d.batch, content.len() as u64, 7)
+                .expect("memory spool reads");
+            assert!(!chunk.is_empty());
+            content.extend_from_slice(&chunk);
+        }
+        assert_eq!(
+            content, batch.expected,
+            "batch content differs from released bytes"
+        );
+        self.transcript.push(format!(
+            "dispatch batch {} on {} attempt {} ({} bytes, {} appends)",
+            d.batch.0,
+            JOURNALS[journal],
+            d.attempt,
+            d.len,
+            batch.released.len()
+        ));
+        self.in_flight.push(d);
+    }
+
+    fn finish(&mut self, pick: u8, failure: Option<u8>) {
+        if self.in_flight.is_empty() {
+            return;
+        }
+        let d = self.in_flight.remove(pick as usize % self.in_flight.len());
+        let journal = self.batches[&d.batch].journal;
+        let result = match failure {
+            None => Ok(ok_response(JOURNALS[journal])),
+            Some(0) => Err(TransportError::Unavailable("down".into()).into()),
+            Some(1) => Err(AppendError::Status(
+                gazette_core::status::StatusError::Named(Status::NotJournalPrimaryBroker),
+            )),
+            Some(2) => Err(AppendError::Status(
+                gazette_core::status::StatusError::Named(Status::WrongAppendOffset),
+            )),
+            Some(_) => Err(TransportError::Cancelled.into()),
+        };
+        self.transcript.push(format!(
+            "batch {} attempt {} -> {}",
+            d.batch.0,
+            d.attempt,
+            match &result {
+                Ok(_) => "ok".to_string(),
+                Err(e) => e.to_string(),
+            }
+        ));
+        let ok = result.is_ok();
+        self.service.on_append_finished(d.batch, result, self.now);
+        let batch = self.batches.get_mut(&d.batch).unwrap();
+        if ok {
+            batch.committed = true;
+        }
+    }
+
+    /// Futures resolve in batch order per journal, and only committed
+    /// batches resolve OK.
+    fn check_resolution_order(&self) {
+        for order in &self.order {
+            let mut later_done = false;
+            for b in order.iter().rev() {
+                let batch = &self.batches[b];
+                for &i in &batch.released {
+                    let f = self.appends[i].future.as_ref().unwrap();
+                    match f.try_result() {
+                        Some(Ok(())) => assert!(batch.committed, "OK without a committed RPC"),
+                        Some(Err(_)) => {}
+                        None => assert!(!later_done, "a later batch resolved before {b:?}"),
+                    }
+                    later_done |= f.is_done();
+                }
+            }
+        }
+    }
+
+    fn log_resolutions(&mut self) {
+        for (id, a) in self.appends.iter_mut().enumerate() {
+            let Some(f) = &a.future else { continue };
+            if a.logged_resolution {
+                continue;
+            }
+            if let Some(result) = f.try_result() {
+                a.logged_resolution = true;
+                self.transcript.push(match result {
+                    Ok(()) => format!("append #{id} committed"),
+                    Err(e) => format!("append #{id} failed: {e}"),
+                });
+            }
+        }
+    }
+
+    /// The service under test.
+    pub fn service(&self) -> &AppendService<MemorySpool> {
+        &self.service
+    }
+}
