@@ -4,8 +4,8 @@
 //! [`gazette_tokio::read`] counterpart.
 //!
 //! A blocked read can be cancelled from another thread through the
-//! reader's [`CancelHandle`]: the read then fails with [`Error::Cancelled`]
-//! (inside the `io::Error`, see [`Error::from_io`]), and so does every later
+//! reader's [`CancelHandle`]: the read then fails with [`Error::Cancelled`](crate::Error::Cancelled)
+//! (inside the `io::Error`, see [`Error::from_io`](crate::Error::from_io)), and so does every later
 //! call, as with a cancelled context in Go.
 
 use std::future::poll_fn;
@@ -18,7 +18,7 @@ use tokio::io::{AsyncBufRead, AsyncReadExt};
 use tokio_util::sync::CancellationToken;
 
 use crate::runtime::{self, block_on_cancellable};
-use crate::{Client, Error, ReadEvent, Result};
+use crate::{Client, ReadEvent, Result};
 
 /// Cancels the blocking calls of one reader from any thread. Cheap to
 /// clone; cancellation is permanent.
@@ -33,7 +33,7 @@ impl CancelHandle {
         Self::default()
     }
 
-    /// Cancels: a call blocked on the reader returns [`Error::Cancelled`]
+    /// Cancels: a call blocked on the reader returns [`Error::Cancelled`](crate::Error::Cancelled)
     /// promptly, and so does every later call.
     pub fn cancel(&self) {
         self.token.cancel();
@@ -96,7 +96,7 @@ macro_rules! blocking_reader {
         impl Read for $ty {
             /// Reads journal content. An offset jump is returned once as an
             /// error carrying [`gazette_tokio::Error::OffsetJump`] (see
-            /// [`Error::driver_from_io`]); reading continues after it.
+            /// [`Error::driver_from_io`](crate::Error::driver_from_io)); reading continues after it.
             fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
                 block_on_cancellable(self.inner.read(buf), &self.cancel.token)?
             }

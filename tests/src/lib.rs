@@ -22,6 +22,8 @@
 //!   one RPC each, with the raw message sequences of the protocol;
 //! * [`Cluster::gazctl`]: a `gazctl` command aimed at the cluster.
 
+pub mod scenarios;
+
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
