@@ -95,7 +95,11 @@ impl Write for Appender {
 /// Appends the concatenation of `content` to `request.journal` as one
 /// transaction, retrying on unavailable brokers and routing statuses with
 /// Go's backoff (each attempt rewrites the whole content).
-pub fn append(client: &Client, request: AppendRequest, content: &[Bytes]) -> Result<AppendResponse> {
+pub fn append(
+    client: &Client,
+    request: AppendRequest,
+    content: &[Bytes],
+) -> Result<AppendResponse> {
     Ok(block_on(gazette_tokio::append(
         client.as_tokio(),
         request,

@@ -27,7 +27,10 @@ pub fn list_all_journals(client: &Client, request: ListRequest) -> Result<ListRe
 /// [`gazette_core::list::ListError::JournalDoesNotExist`] inside
 /// [`gazette_tokio::Error::List`].
 pub fn get_journal(client: &Client, journal: &str) -> Result<JournalSpec> {
-    Ok(block_on(gazette_tokio::get_journal(client.as_tokio(), journal))??)
+    Ok(block_on(gazette_tokio::get_journal(
+        client.as_tokio(),
+        journal,
+    ))??)
 }
 
 /// Applies every change of `request` in one Apply RPC.
@@ -128,7 +131,11 @@ impl WatchedList {
         pred: impl FnMut(&ListResponse) -> bool,
         timeout: Duration,
     ) -> Result<Option<Arc<ListResponse>>> {
-        block_on(async { tokio::time::timeout(timeout, self.inner.wait_for(pred)).await.ok() })
+        block_on(async {
+            tokio::time::timeout(timeout, self.inner.wait_for(pred))
+                .await
+                .ok()
+        })
     }
 
     /// The next item, blocking; None once the watch has stopped.

@@ -47,7 +47,8 @@ impl Error {
 
     /// True for transport failures (gRPC `Unavailable`, e.g. a broker down).
     pub fn is_unavailable(&self) -> bool {
-        self.driver().is_some_and(gazette_tokio::Error::is_unavailable)
+        self.driver()
+            .is_some_and(gazette_tokio::Error::is_unavailable)
     }
 
     /// True when the broker answered with `status` (unwrap-aware, Go's

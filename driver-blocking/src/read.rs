@@ -78,7 +78,10 @@ macro_rules! blocking_reader {
             /// `Ok(None)` at a clean end. Content buffered by `Read` /
             /// `BufRead` use is returned first.
             pub fn next_event(&mut self) -> Result<Option<ReadEvent>> {
-                Ok(block_on_cancellable(self.inner.next_event(), &self.cancel.token)??)
+                Ok(block_on_cancellable(
+                    self.inner.next_event(),
+                    &self.cancel.token,
+                )??)
             }
 
             /// Offset of the next byte `Read` returns (Go's
@@ -210,4 +213,3 @@ impl Seek for RetryReader {
         Ok(self.seek_to(target) as u64)
     }
 }
-

@@ -308,7 +308,7 @@ impl tokio::io::AsyncWrite for Appender {
 
 /// Maps a gRPC failure onto the core's transport classification.
 pub(crate) fn transport_error(status: &tonic::Status) -> TransportError {
-    match status.code() {
+    match crate::error::effective_code(status) {
         tonic::Code::Unavailable => TransportError::Unavailable(status.message().to_string()),
         tonic::Code::Cancelled => TransportError::Cancelled,
         tonic::Code::DeadlineExceeded => TransportError::DeadlineExceeded,

@@ -280,7 +280,7 @@ impl Client {
     /// the broker was unreachable (Go's dispatcher does this on
     /// `Unavailable`).
     pub fn rpc_error(&self, op: Operation, dispatch: &Dispatch, status: tonic::Status) -> Error {
-        if status.code() == tonic::Code::Unavailable {
+        if crate::error::effective_code(&status) == tonic::Code::Unavailable {
             if let Some(endpoint) = self.endpoint_for(dispatch) {
                 self.record_endpoint_health(&endpoint, true);
             }

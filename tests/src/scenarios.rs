@@ -131,12 +131,8 @@ pub trait ClientUnderTest: Send + Sync + Sized + 'static {
     fn tail(&self, journal: &str, offset: i64, len: usize, within: Duration) -> Outcome<Vec<u8>>;
     /// Reads with a RetryReader through `BufRead::read_line` from `offset`,
     /// after seeking to `seek` (must be >= offset), `lines` lines.
-    fn read_lines_after_seek(
-        &self,
-        journal: &str,
-        seek: u64,
-        lines: usize,
-    ) -> Outcome<Vec<String>>;
+    fn read_lines_after_seek(&self, journal: &str, seek: u64, lines: usize)
+    -> Outcome<Vec<String>>;
     /// Names of the journals matching `selector`.
     fn list(&self, selector: LabelSelector) -> Outcome<Vec<String>>;
     /// Waits on a watched list of `selector` until it lists `name`.
@@ -255,10 +251,8 @@ impl ClientUnderTest for TokioDriver {
     fn read_range(&self, journal: &str, offset: i64, end: i64) -> (Vec<u8>, Outcome<()>) {
         use tokio::io::AsyncReadExt;
         self.run(async {
-            let mut reader = gazette_tokio::Reader::new(
-                &self.client,
-                read_request(journal, offset, end, false),
-            );
+            let mut reader =
+                gazette_tokio::Reader::new(&self.client, read_request(journal, offset, end, false));
             let mut out = Vec::new();
             let result = reader.read_to_end(&mut out).await;
             (out, result.map(drop).map_err(|e| Failure::of_io(&e)))
@@ -396,9 +390,8 @@ impl ClientUnderTest for BlockingDriver {
         content: &[u8],
         commit: bool,
     ) -> Outcome<Option<AppendResponse>> {
-        let mut appender =
-            gazette_blocking::Appender::new(&self.client, append_request(journal))
-                .map_err(blocking_err)?;
+        let mut appender = gazette_blocking::Appender::new(&self.client, append_request(journal))
+            .map_err(blocking_err)?;
         appender
             .write_all(content)
             .map_err(|e| Failure::of_io(&e))?;
@@ -516,10 +509,25 @@ impl ClientUnderTest for BlockingDriver {
 // ---------------------------------------------------------------------------
 // Helpers shared by scenarios.
 
-/// The cluster and a client of its first broker.
+/// The cluster and a client of its first broker that accepts connections
+/// (a restart scenario may have left one restarting).
 fn setup<C: ClientUnderTest>() -> (Cluster, C) {
     let cluster = Cluster::require();
-    let client = C::connect(&cluster.brokers[0].endpoint, &cluster.file_root)
+    let endpoint = cluster
+        .brokers
+        .iter()
+        .map(|b| b.endpoint.clone())
+        .find(|endpoint| {
+            let addr = endpoint.trim_start_matches("http://");
+            addr.parse()
+                .ok()
+                .and_then(|addr| {
+                    std::net::TcpStream::connect_timeout(&addr, Duration::from_secs(2)).ok()
+                })
+                .is_some()
+        })
+        .expect("a broker accepts connections");
+    let client = C::connect(&endpoint, &cluster.file_root)
         .unwrap_or_else(|e| panic!("{}: connecting: {e:?}", C::NAME));
     (cluster, client)
 }
@@ -670,7 +678,11 @@ pub fn append_then_gazctl_reads_byte_for_byte<C: ClientUnderTest>() {
     let end = (first.len() + second.len()) as i64;
     assert_eq!(response.commit.expect("commit").end, end);
 
-    let read = gazctl(&cluster, &["journals", "read", "-l", &format!("name={journal}")], b"");
+    let read = gazctl(
+        &cluster,
+        &["journals", "read", "-l", &format!("name={journal}")],
+        b"",
+    );
     let mut expect = first;
     expect.extend_from_slice(&second);
     assert_eq!(read.len(), expect.len(), "gazctl read length");
@@ -775,10 +787,17 @@ pub fn discovery_lists_watches_gets_and_probes<C: ClientUnderTest>() {
     let late = fresh_spec(&cluster, &format!("matrix-{}/list", C::NAME), 1, &run);
     thread::scope(|scope| {
         let watcher = scope.spawn(|| {
-            client.watch_until_listed(selector(run_label(&run)), &late.name, Duration::from_secs(30))
+            client.watch_until_listed(
+                selector(run_label(&run)),
+                &late.name,
+                Duration::from_secs(30),
+            )
         });
         create(&cluster, &client, std::slice::from_ref(&late), 0);
-        watcher.join().expect("watch thread").expect("watch sees the new journal");
+        watcher
+            .join()
+            .expect("watch thread")
+            .expect("watch sees the new journal");
     });
 
     let got = client.get_journal(&specs[0].name).expect("get journal");
@@ -857,6 +876,17 @@ pub struct BrokerProcess {
     args: Vec<String>,
     log: std::path::PathBuf,
     pids_file: std::path::PathBuf,
+    /// Killed and not restarted yet: dropping restarts it, so a failing
+    /// scenario leaves the cluster whole.
+    killed: bool,
+}
+
+impl Drop for BrokerProcess {
+    fn drop(&mut self) {
+        if self.killed {
+            self.restart();
+        }
+    }
 }
 
 impl BrokerProcess {
@@ -895,6 +925,7 @@ impl BrokerProcess {
             bin,
             args,
             pids_file,
+            killed: false,
         }
     }
 
@@ -912,7 +943,8 @@ impl BrokerProcess {
 
     /// Kills the broker with SIGKILL (no graceful hand-off) and waits until
     /// it is gone.
-    pub fn kill(&self) {
+    pub fn kill(&mut self) {
+        self.killed = true;
         let status = std::process::Command::new("kill")
             .args(["-KILL", &self.pid.to_string()])
             .status()
@@ -929,6 +961,7 @@ impl BrokerProcess {
     /// port, file root), recording the new process so the cluster's
     /// teardown stops it.
     pub fn restart(&mut self) {
+        self.killed = false;
         let log = std::fs::OpenOptions::new()
             .append(true)
             .create(true)
@@ -999,9 +1032,10 @@ pub fn broker_killed_and_restarted_during_appends_and_tailing<C: ClientUnderTest
     // The primary of the first journal is the one to kill.
     let victim_id = harness_runtime().block_on(async {
         let mut raw = harness_client(&cluster).await;
-        let listing = crate::wait_for_assignment(&mut raw, &journals[0], 2, Duration::from_secs(30))
-            .await
-            .expect("assigned");
+        let listing =
+            crate::wait_for_assignment(&mut raw, &journals[0], 2, Duration::from_secs(30))
+                .await
+                .expect("assigned");
         let route = listing.route.expect("route");
         route.members[route.primary as usize].suffix.clone()
     });
@@ -1067,9 +1101,17 @@ pub fn broker_killed_and_restarted_during_appends_and_tailing<C: ClientUnderTest
         for (journal, total) in journals.iter().zip(totals) {
             // What the tailing reader sees must hold every record.
             let (head, _) = client.read_range(journal, 0, 0);
-            assert!(head.len() as u64 >= total * RECORD as u64, "{journal}: short");
+            assert!(
+                head.len() as u64 >= total * RECORD as u64,
+                "{journal}: short"
+            );
             let tailed = client
-                .tail(journal, 0, head.len(), bound.saturating_sub(started.elapsed()))
+                .tail(
+                    journal,
+                    0,
+                    head.len(),
+                    bound.saturating_sub(started.elapsed()),
+                )
                 .unwrap_or_else(|e| panic!("{}: tailing {journal}: {e:?}", C::NAME));
             assert!(tailed == head, "{journal}: tail and read differ");
             check_records(journal, &tailed, total);
@@ -1084,7 +1126,12 @@ pub fn tailing_retry_reader_survives_broker_restart<C: ClientUnderTest>() {
     let _serial = RESTARTS.lock().unwrap_or_else(|p| p.into_inner());
     let (cluster, client) = setup::<C>();
     let run = crate::unique_journal_name("tail-restart").replace('/', "-");
-    let spec = fresh_spec(&cluster, &format!("matrix-{}/tail-restart", C::NAME), 2, &run);
+    let spec = fresh_spec(
+        &cluster,
+        &format!("matrix-{}/tail-restart", C::NAME),
+        2,
+        &run,
+    );
     create(&cluster, &client, std::slice::from_ref(&spec), 0);
     let journal = spec.name.clone();
     let victim_id = harness_runtime().block_on(async {
