@@ -126,7 +126,7 @@ proptest! {
                     AppenderOutput::Abort => aborted = true,
                     AppenderOutput::Finished(r) => {
                         finished = true;
-                        prop_assert!(!r.is_ok() || committed);
+                        prop_assert!(r.is_err() || committed);
                     }
                     _ => {}
                 }

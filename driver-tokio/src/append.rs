@@ -50,6 +50,8 @@ pub struct Appender {
     /// The last gRPC failure, to surface its code in [`Error::Rpc`].
     last_status: Option<tonic::Status>,
     result: Option<std::result::Result<AppendResponse, AppendError>>,
+    /// The broker endpoint the stream went to (None: the service address).
+    endpoint: Option<String>,
     span: tracing::Span,
 }
 
@@ -77,6 +79,7 @@ impl Appender {
             current: None,
             last_status: None,
             result: None,
+            endpoint: None,
             span,
         })
     }
@@ -191,6 +194,12 @@ impl Appender {
                     let input = match outcome {
                         Ok(Ok(response)) => AppenderInput::Response(response),
                         Ok(Err(status)) => {
+                            let status = crate::client::normalize_status(status);
+                            if status.code() == tonic::Code::Unavailable
+                                && let Some(endpoint) = &self.endpoint
+                            {
+                                self.client.record_endpoint_health(endpoint, true);
+                            }
                             let kind = transport_error(&status);
                             self.last_status = Some(status);
                             AppenderInput::StreamFailed(kind)
@@ -237,6 +246,7 @@ impl Appender {
             require_primary: true,
         };
         let claims = Claims::for_journal(Capability::APPEND, &journal);
+        self.endpoint = client.endpoint_for(&dispatch);
         metrics::counter!("gazette_rpc_started_total", "op" => "append").increment(1);
         self.rpc = Some(tokio::spawn(
             async move {
@@ -308,7 +318,7 @@ impl tokio::io::AsyncWrite for Appender {
 
 /// Maps a gRPC failure onto the core's transport classification.
 pub(crate) fn transport_error(status: &tonic::Status) -> TransportError {
-    match crate::error::effective_code(status) {
+    match status.code() {
         tonic::Code::Unavailable => TransportError::Unavailable(status.message().to_string()),
         tonic::Code::Cancelled => TransportError::Cancelled,
         tonic::Code::DeadlineExceeded => TransportError::DeadlineExceeded,

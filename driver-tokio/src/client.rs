@@ -280,7 +280,8 @@ impl Client {
     /// the broker was unreachable (Go's dispatcher does this on
     /// `Unavailable`).
     pub fn rpc_error(&self, op: Operation, dispatch: &Dispatch, status: tonic::Status) -> Error {
-        if crate::error::effective_code(&status) == tonic::Code::Unavailable {
+        let status = normalize_status(status);
+        if status.code() == tonic::Code::Unavailable {
             if let Some(endpoint) = self.endpoint_for(dispatch) {
                 self.record_endpoint_health(&endpoint, true);
             }
@@ -417,6 +418,31 @@ fn dial(
         })?;
     }
     Ok(builder.connect_lazy())
+}
+
+/// Reports connection failures as gRPC `Unavailable`, as gRPC-Go does.
+///
+/// tonic surfaces a broken connection under an open stream (a broker killed
+/// mid-RPC: connection reset, GOAWAY, h2 errors) as `Unknown` with a
+/// transport error as its source; the core's retry policies, like Go's,
+/// retry `Unavailable`. Broker-sent statuses (with no local source) are
+/// left as they are.
+pub fn normalize_status(status: tonic::Status) -> tonic::Status {
+    use std::error::Error as _;
+    if status.code() != tonic::Code::Unknown {
+        return status;
+    }
+    let mut source = status.source();
+    while let Some(err) = source {
+        if err.is::<tonic::transport::Error>()
+            || err.is::<hyper::Error>()
+            || err.is::<std::io::Error>()
+        {
+            return tonic::Status::unavailable(format!("{}: {err}", status.message()));
+        }
+        source = err.source();
+    }
+    status
 }
 
 /// A short name of `op` for metric labels and spans.

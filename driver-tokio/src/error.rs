@@ -126,7 +126,7 @@ impl Error {
     /// The gRPC code, when this is an RPC failure.
     pub fn grpc_code(&self) -> Option<tonic::Code> {
         match self {
-            Error::Rpc { status, .. } => Some(effective_code(status)),
+            Error::Rpc { status, .. } => Some(status.code()),
             _ => None,
         }
     }
@@ -167,22 +167,4 @@ impl From<Error> for std::io::Error {
             other => std::io::Error::other(other),
         }
     }
-}
-
-/// The gRPC code of `status` as Go's client would see it: tonic reports a
-/// connection broken mid-RPC (reset, closed by a dying broker) as `Unknown`
-/// with a transport error as its source, where grpc-go reports
-/// `Unavailable`, the code the core's retry policies act on.
-pub fn effective_code(status: &tonic::Status) -> tonic::Code {
-    use std::error::Error as _;
-    if status.code() == tonic::Code::Unknown {
-        let mut source = status.source();
-        while let Some(err) = source {
-            if err.is::<tonic::transport::Error>() || err.is::<hyper::Error>() {
-                return tonic::Code::Unavailable;
-            }
-            source = err.source();
-        }
-    }
-    status.code()
 }

@@ -15,6 +15,7 @@ pub mod discovery;
 mod error;
 pub mod fragment;
 pub mod read;
+pub mod service;
 
 pub use append::{Appender, append};
 pub use auth::{Auth, Capability, Claims};
@@ -25,6 +26,7 @@ pub use discovery::{
 };
 pub use error::Error;
 pub use read::{ReadEvent, Reader, RetryReader};
+pub use service::{AppendFuture, AppendFutures, AppendService, AsyncAppend};
 
 /// The result of this crate's calls.
 pub type Result<T, E = Error> = std::result::Result<T, E>;

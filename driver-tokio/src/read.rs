@@ -310,7 +310,7 @@ impl Engine {
                         match rpc.read(req).await {
                             Ok(response) => Ok(response.into_inner()),
                             Err(status) => {
-                                if crate::error::effective_code(&status) == tonic::Code::Unavailable
+                                if status.code() == tonic::Code::Unavailable
                                     && let Dispatch::Journal { journal, .. } = &dispatch
                                 {
                                     client.update_route(journal, None);
@@ -372,8 +372,9 @@ impl Engine {
     }
 
     fn map_status(&self, status: tonic::Status) -> TransportError {
+        let status = crate::client::normalize_status(status);
         let err = transport_error(&status);
-        if crate::error::effective_code(&status) != tonic::Code::Unavailable {
+        if status.code() != tonic::Code::Unavailable {
             tracing::debug!(%status, "read RPC failed");
         }
         metrics::counter!("gazette_rpc_failed_total", "op" => "read", "code" => format!("{:?}", status.code())).increment(1);
@@ -426,7 +427,7 @@ impl Drop for Engine {
 
 /// Maps a gRPC failure onto the read machine's transport classification.
 fn transport_error(status: &tonic::Status) -> TransportError {
-    match crate::error::effective_code(status) {
+    match status.code() {
         tonic::Code::Unavailable => TransportError::Unavailable(status.message().to_string()),
         tonic::Code::Cancelled => TransportError::Cancelled,
         tonic::Code::DeadlineExceeded => TransportError::DeadlineExceeded,

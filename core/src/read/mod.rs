@@ -14,7 +14,9 @@
 //! reads are abstract: the machine emits `OpenFragment { fragment, offset,
 //! url }`, and the driver feeds already-decoded content from that offset
 //! (`DirectContent`) and the source's end (`DirectEnd`/`DirectFailed`); how
-//! the bytes are fetched and decompressed is the fragment module's business.
+//! the bytes are fetched and decompressed is the fragment module's business,
+//! and [`DirectFetch`] is the adapter that turns a driver's raw HTTP or file
+//! bytes into exactly those inputs.
 //!
 //! # Driving a reader
 //!
@@ -84,13 +86,15 @@
 //!   `fragment.end` (short: `UnexpectedEof`, long: `DidNotReadExpectedEof`),
 //!   whatever the driver's decoder already checked.
 
+mod direct;
 mod error;
 mod frame;
 mod reader;
 mod retry;
 
+pub use direct::{DirectFetch, FetchTarget, FileUrlError, file_url_path};
 pub use error::{DirectError, ReadError, SeekError, TransportError};
-pub use frame::{InvalidFrame, Violation, check_frame_offset, validate_frame};
+pub use frame::{InvalidFrame, check_frame_offset, validate_frame};
 pub use reader::{Metadata, ReadAction, ReadInput, ReadOutput, Reader, RouteHint};
 pub use retry::{AdjustedSeek, RetryInput, RetryOutput, RetryReader};
 

@@ -164,3 +164,169 @@ pub async fn run_gazctl(args: &[&str], stdin: &[u8]) -> Vec<u8> {
     );
     out.stdout
 }
+
+/// Waits until every journal of `names` has `members` route members and a
+/// primary (polling List, bounded in time: assignments are not pushed).
+pub async fn wait_for_members(client: &Client, names: &[String], members: usize) {
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(60);
+    loop {
+        let snapshot = gazette_tokio::list_all_journals(client, Default::default()).await;
+        let ready = snapshot.is_ok_and(|snapshot| {
+            names.iter().all(|name| {
+                snapshot.journals.iter().any(|j| {
+                    j.spec.as_ref().is_some_and(|s| &s.name == name)
+                        && j.route
+                            .as_ref()
+                            .is_some_and(|r| r.primary >= 0 && r.members.len() == members)
+                })
+            })
+        });
+        if ready {
+            return;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "journals {names:?} did not get {members} members"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+/// A cluster of brokers this test starts itself, on the shared etcd under
+/// its own prefix and file root, so it can kill and restart them (or give
+/// them auth keys) without disturbing other tests.
+pub struct PrivateCluster {
+    pub endpoints: Vec<String>,
+    pub file_root: tempfile::TempDir,
+    args: Vec<Vec<String>>,
+    children: Vec<Option<tokio::process::Child>>,
+}
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+impl PrivateCluster {
+    /// Starts `size` brokers; `auth_keys` is passed as `--broker.auth-keys`.
+    pub async fn start(size: usize, auth_keys: Option<&str>) -> Self {
+        let etcd = std::env::var("ETCD_ENDPOINT").expect("ETCD_ENDPOINT is not set");
+        let prefix = format!(
+            "/gazette-tokio-tests/{}",
+            unique("cluster").replace('/', "-")
+        );
+        let file_root = tempfile::tempdir().unwrap();
+        std::fs::create_dir_all(file_root.path().join("fragments")).unwrap();
+        let mut cluster = PrivateCluster {
+            endpoints: Vec::new(),
+            file_root,
+            args: Vec::new(),
+            children: Vec::new(),
+        };
+        for i in 0..size {
+            let port = free_port();
+            let mut args: Vec<String> = [
+                "serve",
+                "--broker.zone",
+                &format!("zone-{i}"),
+                "--broker.id",
+                &format!("broker-{i}"),
+                "--broker.host",
+                "127.0.0.1",
+                "--broker.port",
+                &port.to_string(),
+                "--broker.file-root",
+                cluster.file_root.path().to_str().unwrap(),
+                "--etcd.address",
+                &etcd,
+                "--etcd.prefix",
+                &prefix,
+                "--etcd.lease",
+                "3s",
+                "--log.level",
+                "warn",
+            ]
+            .iter()
+            .map(|s| s.to_string())
+            .collect();
+            if let Some(keys) = auth_keys {
+                args.extend(["--broker.auth-keys".to_string(), keys.to_string()]);
+            }
+            cluster.endpoints.push(format!("http://127.0.0.1:{port}"));
+            cluster.args.push(args);
+            cluster.children.push(None);
+            cluster.spawn(i);
+        }
+        cluster
+    }
+
+    fn spawn(&mut self, i: usize) {
+        let bin = std::env::var("GAZETTE_BIN_DIR")
+            .map(|d| format!("{d}/gazette"))
+            .unwrap_or_else(|_| {
+                format!(
+                    "{}/.cache/gazette-rs/bin/gazette",
+                    std::env::var("HOME").unwrap()
+                )
+            });
+        let child = tokio::process::Command::new(bin)
+            .args(&self.args[i])
+            .stdin(std::process::Stdio::null())
+            .stdout(std::process::Stdio::null())
+            .stderr(self.log(i))
+            .kill_on_drop(true)
+            .spawn()
+            .expect("gazette starts");
+        self.children[i] = Some(child);
+    }
+
+    /// Broker `i`'s log file (appended to across restarts), under the
+    /// cluster's file root.
+    fn log(&self, i: usize) -> std::fs::File {
+        std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(self.file_root.path().join(format!("broker-{i}.log")))
+            .unwrap()
+    }
+
+    /// A client of broker `i` with the cluster's file root and `auth`.
+    pub fn client(&self, i: usize, auth: gazette_tokio::Auth) -> Client {
+        Client::builder(&self.endpoints[i])
+            .fragment_file_root(self.file_root.path())
+            .auth(auth)
+            .build()
+            .unwrap()
+    }
+
+    /// Kills broker `i` (SIGKILL) and waits for it to exit.
+    pub async fn kill(&mut self, i: usize) {
+        if let Some(mut child) = self.children[i].take() {
+            child.kill().await.unwrap();
+        }
+    }
+
+    /// Starts broker `i` again with its original arguments.
+    pub fn restart(&mut self, i: usize) {
+        self.spawn(i);
+    }
+
+    /// Waits until broker `i` answers List (with `auth`), bounded in time.
+    pub async fn wait_ready(&self, i: usize, auth: gazette_tokio::Auth) {
+        let client = self.client(i, auth);
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(60);
+        while gazette_tokio::list_all_journals(&client, Default::default())
+            .await
+            .is_err()
+        {
+            assert!(
+                tokio::time::Instant::now() < deadline,
+                "broker {i} did not come up"
+            );
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+}

@@ -3,6 +3,8 @@
 use super::*;
 use insta::assert_snapshot;
 
+use crate::validate::ValidationErrorKind;
+
 const URL: &str = "file:///a/journal/0000000000000064-0000000000000078-0000000000000000000000000000000000000000.gz";
 
 fn direct_request(offset: i64) -> ReadRequest {
@@ -246,10 +248,9 @@ fn reader_invalid_fragment_fails_validation() {
     );
     assert!(matches!(
         err,
-        ReadError::InvalidFrame(InvalidFrame {
-            violation: Violation::InvalidLength { len: 0, .. },
-            ..
-        })
+        ReadError::InvalidFrame(InvalidFrame::Invalid(ref e))
+            if matches!(e.kind(), ValidationErrorKind::InvalidLength { len: 0, .. })
+                && e.field() == "ReadResponse.Fragment.Journal"
     ));
     assert_snapshot!(t.lines);
 }
@@ -387,10 +388,7 @@ fn reader_content_frame_offset_overflow_is_invalid() {
     let err = finished(&outs).unwrap().clone().unwrap_err();
     assert!(matches!(
         err,
-        ReadError::InvalidFrame(InvalidFrame {
-            violation: Violation::ContentOverflow { len: 3, .. },
-            ..
-        })
+        ReadError::InvalidFrame(InvalidFrame::ContentOverflow { len: 3, .. })
     ));
 }
 

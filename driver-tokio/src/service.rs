@@ -1,0 +1,402 @@
+//! The AppendService: batched, ordered, asynchronous appends to many
+//! journals (Go's `AppendService`, client-behaviour.md §7).
+//!
+//! Writers spool their content to temporary files through the core's
+//! `AppendService` scheduler, which groups appends of a journal into
+//! batches, chains them in order, honours dependencies and decides retries.
+//! This module runs its dispatch loop on tokio: it sends each dispatched
+//! batch through an [`Appender`](crate::Appender), feeds outcomes back,
+//! sleeps until the scheduler's next wake-up and exports its counters.
+
+use std::io::Write;
+use std::os::unix::fs::FileExt;
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::Instant;
+
+use bytes::Bytes;
+use gazette_core::append::{
+    AppendConfig, AppendError, AppendService as Scheduler, AppendTicket, Dispatch,
+    Spool, SpoolError, SpoolWriteError, StartError, TransportError,
+};
+use gazette_proto::AppendRequest;
+use tokio::sync::Notify;
+use tracing::Instrument;
+
+use crate::append::transport_error;
+use crate::{Appender, Client, Error, Result};
+
+pub use gazette_core::append::{OpFuture as AppendFuture, OpFutures as AppendFutures};
+
+/// Spools batch content to anonymous temporary files (deleted by the OS
+/// when closed), written and read positionally.
+#[derive(Debug, Default)]
+pub struct TempFileSpool {
+    _private: (),
+}
+
+impl Spool for TempFileSpool {
+    type File = std::fs::File;
+
+    fn create(&mut self) -> Result<std::fs::File, SpoolError> {
+        tempfile::tempfile().map_err(|err| SpoolError::new(format!("creating spool file: {err}")))
+    }
+
+    fn write_at(
+        &mut self,
+        file: &mut std::fs::File,
+        offset: u64,
+        data: &[u8],
+    ) -> Result<(), SpoolWriteError> {
+        let mut written = 0;
+        while written < data.len() {
+            match file.write_at(&data[written..], offset + written as u64) {
+                Ok(0) => {
+                    return Err(SpoolWriteError {
+                        written,
+                        error: SpoolError::new("spool file accepted no bytes"),
+                    });
+                }
+                Ok(n) => written += n,
+                Err(err) if err.kind() == std::io::ErrorKind::Interrupted => {}
+                Err(err) => {
+                    return Err(SpoolWriteError {
+                        written,
+                        error: SpoolError::new(format!("writing spool file: {err}")),
+                    });
+                }
+            }
+        }
+        Ok(())
+    }
+
+    fn read_at(
+        &mut self,
+        file: &mut std::fs::File,
+        offset: u64,
+        len: usize,
+    ) -> Result<Bytes, SpoolError> {
+        let mut buf = vec![0u8; len];
+        file.read_exact_at(&mut buf, offset)
+            .map_err(|err| SpoolError::new(format!("reading spool file: {err}")))?;
+        Ok(Bytes::from(buf))
+    }
+}
+
+struct Shared {
+    client: Client,
+    scheduler: Mutex<Scheduler<TempFileSpool>>,
+    /// Wakes the dispatch loop (a release, a finished attempt).
+    work: Notify,
+    /// Wakes writers waiting for a journal's active writer to release.
+    released: Notify,
+}
+
+impl Shared {
+    fn lock(&self) -> MutexGuard<'_, Scheduler<TempFileSpool>> {
+        self.scheduler.lock().unwrap_or_else(|e| e.into_inner())
+    }
+}
+
+/// Stops the dispatch loop when the last handle is dropped.
+struct LoopGuard(tokio::task::JoinHandle<()>);
+
+impl Drop for LoopGuard {
+    fn drop(&mut self) {
+        self.0.abort();
+    }
+}
+
+/// Batched asynchronous appends (Go's `AppendService`). Cheap to clone.
+///
+/// Appends to one journal commit in the order their writers were released;
+/// consecutive appends with the same request and dependencies share one
+/// Append RPC. A journal whose batch fails terminally rejects every later
+/// append (no write lands after a lost one).
+#[derive(Clone)]
+pub struct AppendService {
+    shared: Arc<Shared>,
+    _guard: Arc<LoopGuard>,
+}
+
+impl std::fmt::Debug for AppendService {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("AppendService").finish_non_exhaustive()
+    }
+}
+
+impl AppendService {
+    /// A service appending through `client` with Go's defaults (must be
+    /// called within a tokio runtime).
+    pub fn new(client: &Client) -> Self {
+        Self::with_config(client, AppendConfig::default())
+    }
+
+    /// A service with explicit batching and retry settings.
+    pub fn with_config(client: &Client, config: AppendConfig) -> Self {
+        let shared = Arc::new(Shared {
+            client: client.clone(),
+            scheduler: Mutex::new(Scheduler::new(TempFileSpool::default(), config)),
+            work: Notify::new(),
+            released: Notify::new(),
+        });
+        let task = tokio::spawn(
+            dispatch_loop(shared.clone()).instrument(tracing::debug_span!("gazette.append_service")),
+        );
+        AppendService {
+            shared,
+            _guard: Arc::new(LoopGuard(task)),
+        }
+    }
+
+    /// Opens a writer of an append of `request` that commits only after
+    /// every future of `dependencies` succeeded. Waits while another writer
+    /// of the journal is open.
+    pub async fn start_append(
+        &self,
+        request: AppendRequest,
+        dependencies: &AppendFutures,
+    ) -> Result<AsyncAppend> {
+        loop {
+            // Register interest before checking, so a release in between
+            // is not missed.
+            let released = self.shared.released.notified();
+            let started = self.shared.lock().start_append(&request, dependencies);
+            match started {
+                Ok(ticket) => {
+                    return Ok(AsyncAppend {
+                        service: self.clone(),
+                        request,
+                        ticket: Some(ticket),
+                    });
+                }
+                Err(StartError::WriterActive { .. }) => released.await,
+                Err(StartError::InvalidRequest(err)) => return Err(Error::Append(err.into())),
+            }
+        }
+    }
+
+    /// Appends `content` as one append of `request` and returns its future.
+    pub async fn append(&self, request: AppendRequest, content: &[u8]) -> Result<AppendFuture> {
+        let mut writer = self.start_append(request, &AppendFutures::new()).await?;
+        writer.write(content)?;
+        writer.release()
+    }
+
+    /// Futures of everything pending on journals other than `journal`
+    /// (all journals for `""`): a dependency set for an append that must
+    /// follow every other in-flight write.
+    pub fn pending_except(&self, journal: &str) -> AppendFutures {
+        self.shared.lock().pending_except(journal)
+    }
+
+    /// The scheduler's counters.
+    pub fn metrics(&self) -> gazette_core::append::AppendMetrics {
+        self.shared.lock().metrics()
+    }
+}
+
+/// An open append of an [`AppendService`] (Go's `AsyncAppend` between
+/// `StartAppend` and `Release`). Write content with [`AsyncAppend::write`]
+/// or `std::io::Write`, then [`release`](AsyncAppend::release) it. Dropping
+/// it unreleased rolls its content back.
+pub struct AsyncAppend {
+    service: AppendService,
+    request: AppendRequest,
+    ticket: Option<AppendTicket>,
+}
+
+impl std::fmt::Debug for AsyncAppend {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("AsyncAppend")
+            .field("journal", &self.request.journal)
+            .finish_non_exhaustive()
+    }
+}
+
+impl AsyncAppend {
+    /// The append's request.
+    pub fn request(&self) -> &AppendRequest {
+        &self.request
+    }
+
+    /// Spools `data` (to a temporary file beyond a small front buffer).
+    pub fn write(&mut self, data: &[u8]) -> Result<()> {
+        let ticket = self.ticket.as_ref().expect("writer is open");
+        Ok(self.service.shared.lock().write(ticket, data)?)
+    }
+
+    /// Rolls this writer's content back at release, failing it with `err`
+    /// (Go's `Require`). The first reason recorded wins.
+    pub fn require(&mut self, err: impl std::fmt::Display) {
+        let ticket = self.ticket.as_ref().expect("writer is open");
+        self.service
+            .shared
+            .lock()
+            .require(ticket, AppendError::Rejected(err.to_string()));
+    }
+
+    /// Releases the writer: its content joins the batch, which commits in
+    /// order. Returns the batch's future (await it for the outcome; its
+    /// `response()` is the broker's AppendResponse).
+    pub fn release(mut self) -> Result<AppendFuture> {
+        let ticket = self.ticket.take().expect("writer is open");
+        self.finish(ticket)
+    }
+
+    fn finish(&mut self, ticket: AppendTicket) -> Result<AppendFuture> {
+        let result = self.service.shared.lock().release(ticket);
+        self.service.shared.released.notify_waiters();
+        self.service.shared.work.notify_one();
+        Ok(result?)
+    }
+}
+
+impl Write for AsyncAppend {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        AsyncAppend::write(self, buf)?;
+        Ok(buf.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+impl Drop for AsyncAppend {
+    fn drop(&mut self) {
+        if let Some(ticket) = self.ticket.take() {
+            let scheduler = &self.service.shared;
+            scheduler
+                .lock()
+                .require(&ticket, AppendError::Rejected("append dropped before release".into()));
+            let _ = self.finish(ticket);
+        }
+    }
+}
+
+async fn dispatch_loop(shared: Arc<Shared>) {
+    loop {
+        let (dispatches, wakeup, blocked, metrics) = {
+            let mut scheduler = shared.lock();
+            let now = Instant::now();
+            let mut dispatches = Vec::new();
+            while let Some(dispatch) = scheduler.poll_dispatch(now) {
+                dispatches.push(dispatch);
+            }
+            (
+                dispatches,
+                scheduler.next_wakeup(),
+                scheduler.blocked_on(),
+                scheduler.metrics(),
+            )
+        };
+        export(&metrics);
+        for dispatch in dispatches {
+            tokio::spawn(run_attempt(shared.clone(), dispatch));
+        }
+        let sleep = async {
+            match wakeup {
+                Some(at) => tokio::time::sleep_until(at.into()).await,
+                None => std::future::pending().await,
+            }
+        };
+        let dependency = async {
+            match blocked {
+                Some(future) => {
+                    let _ = future.await;
+                }
+                None => std::future::pending().await,
+            }
+        };
+        tokio::select! {
+            () = shared.work.notified() => {}
+            () = sleep => {}
+            () = dependency => {}
+        }
+    }
+}
+
+async fn run_attempt(shared: Arc<Shared>, dispatch: Dispatch) {
+    let span = tracing::debug_span!(
+        "gazette.append_batch",
+        journal = %dispatch.request.journal,
+        len = dispatch.len,
+        attempt = dispatch.attempt
+    );
+    let result = attempt(&shared, &dispatch).instrument(span).await;
+    if let Err(err) = &result {
+        tracing::debug!(error = %err, "append batch attempt failed");
+    }
+    shared
+        .lock()
+        .on_append_finished(dispatch.batch, result, Instant::now());
+    shared.work.notify_one();
+}
+
+async fn attempt(
+    shared: &Shared,
+    dispatch: &Dispatch,
+) -> std::result::Result<gazette_proto::AppendResponse, AppendError> {
+    let mut appender = Appender::new(&shared.client, dispatch.request.clone()).map_err(core_error)?;
+    let chunk = shared.lock().config().chunk_size;
+    let mut offset = 0u64;
+    while offset < dispatch.len {
+        let content = shared.lock().read_content(dispatch.batch, offset, chunk);
+        match content {
+            Ok(content) => {
+                offset += content.len() as u64;
+                if content.is_empty() {
+                    break;
+                }
+                appender.write_bytes(content).await.map_err(core_error)?;
+            }
+            Err(err) => {
+                appender.abort().await;
+                return Err(err);
+            }
+        }
+    }
+    appender.commit().await.map_err(core_error)
+}
+
+/// The core's view of a driver error.
+fn core_error(err: Error) -> AppendError {
+    match err {
+        Error::Append(err) => err,
+        Error::Rpc { status, .. } => AppendError::Transport(transport_error(&status)),
+        other => AppendError::Transport(TransportError::Other(other.to_string())),
+    }
+}
+
+/// Exports the scheduler's counters through the `metrics` facade.
+fn export(m: &gazette_core::append::AppendMetrics) {
+    metrics::counter!("gazette_append_service_appends_started_total").absolute(m.appends_started);
+    metrics::counter!("gazette_append_service_appends_released_total")
+        .absolute(m.appends_released);
+    metrics::counter!("gazette_append_service_appends_rolled_back_total")
+        .absolute(m.appends_rolled_back);
+    metrics::counter!("gazette_append_service_bytes_released_total").absolute(m.bytes_released);
+    metrics::gauge!("gazette_append_service_spooled_bytes").set(m.spooled_bytes as f64);
+    metrics::counter!("gazette_append_service_batches_created_total").absolute(m.batches_created);
+    metrics::counter!("gazette_append_service_rpc_attempts_total").absolute(m.rpc_attempts);
+    metrics::counter!("gazette_append_service_retries_total").absolute(m.retries);
+    metrics::counter!("gazette_append_service_bytes_sent_total").absolute(m.bytes_sent);
+    metrics::counter!("gazette_append_service_batches_committed_total")
+        .absolute(m.batches_committed);
+    metrics::counter!("gazette_append_service_batches_failed_total").absolute(m.batches_failed);
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn temp_file_spool_reads_back_positional_writes() {
+        let mut spool = TempFileSpool::default();
+        let mut file = spool.create().unwrap();
+        spool.write_at(&mut file, 0, b"hello world").unwrap();
+        spool.write_at(&mut file, 6, b"there").unwrap();
+        assert_eq!(spool.read_at(&mut file, 0, 11).unwrap(), &b"hello there"[..]);
+        assert!(spool.read_at(&mut file, 8, 10).is_err(), "reads past the end fail");
+    }
+}

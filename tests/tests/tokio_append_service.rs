@@ -1,0 +1,125 @@
+//! gazette-tokio AppendService against a live cluster.
+
+mod tokio_support;
+
+use std::time::Duration;
+
+use gazette_proto::{AppendRequest, CompressionCodec, ReadRequest, Status};
+use gazette_tokio::{AppendFutures, AppendService};
+use tokio::io::AsyncReadExt;
+use tokio_support::*;
+
+fn request(journal: &str) -> AppendRequest {
+    AppendRequest { journal: journal.into(), ..Default::default() }
+}
+
+async fn read_all(client: &gazette_tokio::Client, journal: &str, end: i64) -> Vec<u8> {
+    let mut reader = gazette_tokio::RetryReader::new(
+        client,
+        ReadRequest { journal: journal.into(), end_offset: end, ..Default::default() },
+    );
+    let mut got = Vec::new();
+    tokio::time::timeout(Duration::from_secs(60), reader.read_to_end(&mut got))
+        .await
+        .expect("read in time")
+        .unwrap();
+    got
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn concurrent_writers_commit_in_release_order_per_journal() {
+    let client = client();
+    let prefix = unique("service");
+    let journals: Vec<String> = (0..3).map(|j| format!("{prefix}/{j}")).collect();
+    create(&client, journals.iter().map(|n| spec(n, CompressionCodec::None, None)).collect()).await;
+    let service = AppendService::new(&client);
+
+    const N: usize = 200;
+    let tasks: Vec<_> = journals
+        .iter()
+        .map(|journal| {
+            let service = service.clone();
+            let journal = journal.clone();
+            tokio::spawn(async move {
+                let mut futures = Vec::new();
+                for i in 0..N {
+                    let mut writer = service.start_append(request(&journal), &AppendFutures::new()).await.unwrap();
+                    writer.write(format!("{journal} {i:05}\n").as_bytes()).unwrap();
+                    futures.push(writer.release().unwrap());
+                }
+                for future in futures {
+                    future.await.unwrap();
+                }
+            })
+        })
+        .collect();
+    for task in tasks {
+        tokio::time::timeout(Duration::from_secs(60), task).await.expect("appends in time").unwrap();
+    }
+    let metrics = service.metrics();
+    assert!(metrics.batches_created < (3 * N) as u64, "appends were batched: {metrics:?}");
+
+    for journal in &journals {
+        let expect: String = (0..N).map(|i| format!("{journal} {i:05}\n")).collect();
+        let got = read_all(&client, journal, expect.len() as i64).await;
+        assert_eq!(String::from_utf8(got).unwrap(), expect);
+    }
+}
+
+#[tokio::test]
+async fn dependencies_and_pending_except_order_appends_across_journals() {
+    let client = client();
+    let prefix = unique("deps");
+    let (a, b) = (format!("{prefix}/a"), format!("{prefix}/b"));
+    create(&client, vec![spec(&a, CompressionCodec::None, None), spec(&b, CompressionCodec::None, None)]).await;
+    let service = AppendService::new(&client);
+
+    let first = service.append(request(&a), b"first").await.unwrap();
+    let deps = service.pending_except(&b);
+    let mut writer = service.start_append(request(&b), &deps).await.unwrap();
+    writer.write(b"second").unwrap();
+    let second = writer.release().unwrap();
+    second.clone().await.unwrap();
+    // The dependent append committed, so its dependency had committed.
+    assert!(first.is_done());
+    assert_eq!(first.try_result(), Some(Ok(())));
+    let response = second.response().expect("a response");
+    assert_eq!(response.commit.unwrap().end, 6);
+}
+
+#[tokio::test]
+async fn require_rolls_a_writer_back_and_keeps_the_others() {
+    let client = client();
+    let journal = unique("require");
+    create(&client, vec![spec(&journal, CompressionCodec::None, None)]).await;
+    let service = AppendService::new(&client);
+
+    let kept = service.append(request(&journal), b"kept;").await.unwrap();
+    let mut writer = service.start_append(request(&journal), &AppendFutures::new()).await.unwrap();
+    writer.write(b"rolled back").unwrap();
+    writer.require("caller changed its mind");
+    let err = writer.release().unwrap_err();
+    assert!(err.to_string().contains("caller changed its mind"), "{err}");
+    let dropped = service.start_append(request(&journal), &AppendFutures::new()).await.unwrap();
+    drop(dropped);
+    let after = service.append(request(&journal), b"after").await.unwrap();
+    kept.await.unwrap();
+    after.await.unwrap();
+    assert_eq!(read_all(&client, &journal, 10).await, b"kept;after");
+}
+
+#[tokio::test]
+async fn appends_to_a_missing_journal_fail_and_poison_it() {
+    let client = client();
+    let journal = unique("missing");
+    let service = AppendService::new(&client);
+    let failed = service.append(request(&journal), b"x").await.unwrap();
+    let err = tokio::time::timeout(Duration::from_secs(30), failed).await.expect("resolves").unwrap_err();
+    assert!(err.is_status(Status::JournalNotFound), "{err}");
+    let later = service.append(request(&journal), b"y").await;
+    let later_err = match later {
+        Ok(future) => future.await.unwrap_err(),
+        Err(err) => panic!("start failed: {err}"),
+    };
+    assert!(later_err.is_status(Status::JournalNotFound), "{later_err}");
+}
