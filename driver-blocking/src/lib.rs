@@ -12,6 +12,8 @@
 //!   a [`CancelHandle`].
 //! * [`Appender`], [`append()`]: appending (`Write` plus explicit
 //!   [`Appender::commit`] / [`Appender::abort`]).
+//! * [`AppendService`]: batched, ordered, asynchronous appends with
+//!   dependencies; its writers are `std::io::Write`.
 //! * [`discovery`]: listing, watching, applying, fragment listing and
 //!   fragment store health.
 //!
@@ -24,6 +26,7 @@ pub mod discovery;
 mod error;
 pub mod read;
 pub mod runtime;
+pub mod service;
 
 pub use append::{Appender, append};
 pub use client::{Client, ClientBuilder};
@@ -33,6 +36,7 @@ pub use discovery::{
 };
 pub use error::{Error, Result};
 pub use read::{CancelHandle, Reader, RetryReader};
+pub use service::{AppendFuture, AppendFutures, AppendService, AsyncAppend};
 
 pub use gazette_core as core;
 pub use gazette_proto as proto;

@@ -42,6 +42,8 @@ pub enum Failure {
     Refused(String),
     /// The broker could not be reached (gRPC `Unavailable`).
     Unavailable(String),
+    /// An AppendService append whose dependency failed.
+    DependencyFailed,
     /// A scenario bound elapsed.
     TimedOut,
     /// Anything else, rendered.
@@ -54,6 +56,10 @@ impl Failure {
     pub fn of_tokio(err: &gazette_tokio::Error) -> Self {
         use gazette_tokio::Error as E;
         use gazette_tokio::tonic::Code;
+        if let E::Append(gazette_core::append::AppendError::DependencyFailed(_)) = err {
+            // Checked first: status tests see through the wrapper.
+            return Failure::DependencyFailed;
+        }
         if err.is_status(Status::JournalNotFound) {
             return Failure::JournalNotFound;
         }
@@ -122,6 +128,13 @@ pub trait ClientUnderTest: Send + Sync + Sized + 'static {
         content: &[u8],
         commit: bool,
     ) -> Outcome<Option<AppendResponse>>;
+    /// Appends each `(journal, content, after_pending)` of `plan` in order
+    /// through one AppendService (writer via `Write`, then release); with
+    /// `after_pending` the append depends on everything pending on other
+    /// journals (`pending_except`). Waits for every future; returns each
+    /// outcome, and whether every dependency had resolved when its
+    /// dependent's future resolved.
+    fn service_append(&self, plan: &[(String, Bytes, bool)]) -> (Vec<Outcome<()>>, bool);
     /// Reads `[offset, end)` with a non-retrying Reader (end 0: until the
     /// stream ends), returning what was read before any failure and the
     /// failure.
@@ -245,6 +258,38 @@ impl ClientUnderTest for TokioDriver {
                 drop(appender);
                 Ok(None)
             }
+        })
+    }
+
+    fn service_append(&self, plan: &[(String, Bytes, bool)]) -> (Vec<Outcome<()>>, bool) {
+        self.run(async {
+            let service = gazette_tokio::AppendService::new(&self.client);
+            let mut futures = Vec::new();
+            for (journal, content, after_pending) in plan {
+                let deps = if *after_pending {
+                    service.pending_except(journal)
+                } else {
+                    gazette_tokio::AppendFutures::new()
+                };
+                let mut writer = service
+                    .start_append(append_request(journal), &deps)
+                    .await
+                    .expect("writer opens");
+                std::io::Write::write_all(&mut writer, content).expect("spooled");
+                futures.push((writer.release().expect("released"), deps));
+            }
+            let mut outcomes = Vec::new();
+            let mut ordered = true;
+            for (future, deps) in futures {
+                let outcome = tokio::time::timeout(Duration::from_secs(60), future).await;
+                ordered &= deps.iter().all(|d| d.is_done());
+                outcomes.push(match outcome {
+                    Err(_) => Err(Failure::TimedOut),
+                    Ok(Ok(())) => Ok(()),
+                    Ok(Err(err)) => Err(Failure::of_tokio(&gazette_tokio::Error::Append(err))),
+                });
+            }
+            (outcomes, ordered)
         })
     }
 
@@ -402,6 +447,35 @@ impl ClientUnderTest for BlockingDriver {
             drop(appender);
             Ok(None)
         }
+    }
+
+    fn service_append(&self, plan: &[(String, Bytes, bool)]) -> (Vec<Outcome<()>>, bool) {
+        let service = gazette_blocking::AppendService::new(&self.client).expect("service");
+        let mut futures = Vec::new();
+        for (journal, content, after_pending) in plan {
+            let deps = if *after_pending {
+                service.pending_except(journal)
+            } else {
+                gazette_blocking::AppendFutures::new()
+            };
+            let mut writer = service
+                .start_append(append_request(journal), &deps)
+                .expect("writer opens");
+            writer.write_all(content).expect("spooled");
+            futures.push((writer.release().expect("released"), deps));
+        }
+        let mut outcomes = Vec::new();
+        let mut ordered = true;
+        for (future, deps) in futures {
+            let outcome = future.err_timeout(Duration::from_secs(60));
+            ordered &= deps.iter().all(|d| d.is_done());
+            outcomes.push(match outcome {
+                Ok(None) => Err(Failure::TimedOut),
+                Ok(Some(())) => Ok(()),
+                Err(err) => Err(blocking_err(err)),
+            });
+        }
+        (outcomes, ordered)
     }
 
     fn read_range(&self, journal: &str, offset: i64, end: i64) -> (Vec<u8>, Outcome<()>) {
@@ -825,6 +899,63 @@ pub fn discovery_lists_watches_gets_and_probes<C: ClientUnderTest>() {
 
     let health = client.health(&cluster.fragment_store).expect("health");
     assert_eq!(health.status, Status::Ok as i32, "{health:?}");
+}
+
+/// The AppendService appends to two journals alternately, each append to
+/// the second depending on everything pending on the first
+/// (`pending_except`): every append commits, each journal holds its
+/// records in release order, and dependencies resolved before their
+/// dependents. An append depending on a failed one (a missing journal)
+/// fails with a dependency error and writes nothing.
+pub fn append_service_orders_appends_with_dependencies<C: ClientUnderTest>() {
+    let (cluster, client) = setup::<C>();
+    let specs: Vec<JournalSpec> = (0..2)
+        .map(|_| {
+            fresh_spec(
+                &cluster,
+                &format!("matrix-{}/service", C::NAME),
+                1,
+                "service",
+            )
+        })
+        .collect();
+    create(&cluster, &client, &specs, 0);
+    let (a, b) = (&specs[0].name, &specs[1].name);
+    let mut plan = Vec::new();
+    let (mut want_a, mut want_b) = (Vec::new(), Vec::new());
+    for i in 0..40 {
+        let rec_a = Bytes::from(format!("a{i:04}\n"));
+        let rec_b = Bytes::from(format!("b{i:04}\n"));
+        want_a.extend_from_slice(&rec_a);
+        want_b.extend_from_slice(&rec_b);
+        plan.push((a.clone(), rec_a, false));
+        plan.push((b.clone(), rec_b, true));
+    }
+    let (outcomes, ordered) = client.service_append(&plan);
+    assert!(outcomes.iter().all(Result::is_ok), "{outcomes:?}");
+    assert!(ordered, "a dependent resolved before its dependency");
+    for (journal, want) in [(a, want_a), (b, want_b)] {
+        let (got, _) = client.read_range(journal, 0, want.len() as i64);
+        assert_eq!(
+            String::from_utf8_lossy(&got),
+            String::from_utf8_lossy(&want),
+            "{journal}: order or content"
+        );
+    }
+
+    let missing = crate::unique_journal_name(&format!("matrix-{}/service-missing", C::NAME));
+    let plan = vec![
+        (missing, Bytes::from_static(b"lost"), false),
+        (b.clone(), Bytes::from_static(b"after a failure"), true),
+    ];
+    let (outcomes, _) = client.service_append(&plan);
+    assert_eq!(
+        outcomes,
+        vec![
+            Err(Failure::JournalNotFound),
+            Err(Failure::DependencyFailed)
+        ]
+    );
 }
 
 /// Typed errors: a missing journal (append, read, get), an invalid journal

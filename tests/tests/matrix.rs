@@ -35,5 +35,6 @@ matrix!(
     retry_reader_tails_appends,
     retry_reader_seeks_then_reads_lines,
     discovery_lists_watches_gets_and_probes,
+    append_service_orders_appends_with_dependencies,
     typed_errors,
 );

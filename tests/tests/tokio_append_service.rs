@@ -10,13 +10,20 @@ use tokio::io::AsyncReadExt;
 use tokio_support::*;
 
 fn request(journal: &str) -> AppendRequest {
-    AppendRequest { journal: journal.into(), ..Default::default() }
+    AppendRequest {
+        journal: journal.into(),
+        ..Default::default()
+    }
 }
 
 async fn read_all(client: &gazette_tokio::Client, journal: &str, end: i64) -> Vec<u8> {
     let mut reader = gazette_tokio::RetryReader::new(
         client,
-        ReadRequest { journal: journal.into(), end_offset: end, ..Default::default() },
+        ReadRequest {
+            journal: journal.into(),
+            end_offset: end,
+            ..Default::default()
+        },
     );
     let mut got = Vec::new();
     tokio::time::timeout(Duration::from_secs(60), reader.read_to_end(&mut got))
@@ -31,7 +38,14 @@ async fn concurrent_writers_commit_in_release_order_per_journal() {
     let client = client();
     let prefix = unique("service");
     let journals: Vec<String> = (0..3).map(|j| format!("{prefix}/{j}")).collect();
-    create(&client, journals.iter().map(|n| spec(n, CompressionCodec::None, None)).collect()).await;
+    create(
+        &client,
+        journals
+            .iter()
+            .map(|n| spec(n, CompressionCodec::None, None))
+            .collect(),
+    )
+    .await;
     let service = AppendService::new(&client);
 
     const N: usize = 200;
@@ -43,8 +57,13 @@ async fn concurrent_writers_commit_in_release_order_per_journal() {
             tokio::spawn(async move {
                 let mut futures = Vec::new();
                 for i in 0..N {
-                    let mut writer = service.start_append(request(&journal), &AppendFutures::new()).await.unwrap();
-                    writer.write(format!("{journal} {i:05}\n").as_bytes()).unwrap();
+                    let mut writer = service
+                        .start_append(request(&journal), &AppendFutures::new())
+                        .await
+                        .unwrap();
+                    writer
+                        .write(format!("{journal} {i:05}\n").as_bytes())
+                        .unwrap();
                     futures.push(writer.release().unwrap());
                 }
                 for future in futures {
@@ -54,10 +73,16 @@ async fn concurrent_writers_commit_in_release_order_per_journal() {
         })
         .collect();
     for task in tasks {
-        tokio::time::timeout(Duration::from_secs(60), task).await.expect("appends in time").unwrap();
+        tokio::time::timeout(Duration::from_secs(60), task)
+            .await
+            .expect("appends in time")
+            .unwrap();
     }
     let metrics = service.metrics();
-    assert!(metrics.batches_created < (3 * N) as u64, "appends were batched: {metrics:?}");
+    assert!(
+        metrics.batches_created < (3 * N) as u64,
+        "appends were batched: {metrics:?}"
+    );
 
     for journal in &journals {
         let expect: String = (0..N).map(|i| format!("{journal} {i:05}\n")).collect();
@@ -71,7 +96,14 @@ async fn dependencies_and_pending_except_order_appends_across_journals() {
     let client = client();
     let prefix = unique("deps");
     let (a, b) = (format!("{prefix}/a"), format!("{prefix}/b"));
-    create(&client, vec![spec(&a, CompressionCodec::None, None), spec(&b, CompressionCodec::None, None)]).await;
+    create(
+        &client,
+        vec![
+            spec(&a, CompressionCodec::None, None),
+            spec(&b, CompressionCodec::None, None),
+        ],
+    )
+    .await;
     let service = AppendService::new(&client);
 
     let first = service.append(request(&a), b"first").await.unwrap();
@@ -95,12 +127,18 @@ async fn require_rolls_a_writer_back_and_keeps_the_others() {
     let service = AppendService::new(&client);
 
     let kept = service.append(request(&journal), b"kept;").await.unwrap();
-    let mut writer = service.start_append(request(&journal), &AppendFutures::new()).await.unwrap();
+    let mut writer = service
+        .start_append(request(&journal), &AppendFutures::new())
+        .await
+        .unwrap();
     writer.write(b"rolled back").unwrap();
     writer.require("caller changed its mind");
     let err = writer.release().unwrap_err();
     assert!(err.to_string().contains("caller changed its mind"), "{err}");
-    let dropped = service.start_append(request(&journal), &AppendFutures::new()).await.unwrap();
+    let dropped = service
+        .start_append(request(&journal), &AppendFutures::new())
+        .await
+        .unwrap();
     drop(dropped);
     let after = service.append(request(&journal), b"after").await.unwrap();
     kept.await.unwrap();
@@ -114,7 +152,10 @@ async fn appends_to_a_missing_journal_fail_and_poison_it() {
     let journal = unique("missing");
     let service = AppendService::new(&client);
     let failed = service.append(request(&journal), b"x").await.unwrap();
-    let err = tokio::time::timeout(Duration::from_secs(30), failed).await.expect("resolves").unwrap_err();
+    let err = tokio::time::timeout(Duration::from_secs(30), failed)
+        .await
+        .expect("resolves")
+        .unwrap_err();
     assert!(err.is_status(Status::JournalNotFound), "{err}");
     let later = service.append(request(&journal), b"y").await;
     let later_err = match later {
