@@ -87,7 +87,7 @@ pub fn fragment_store_health(
 ///
 /// ```no_run
 /// let client = gazette_blocking::Client::new("http://localhost:8080")?;
-/// let selector = gazette_blocking::core::validate::parse_selector("app=orders")?;
+/// let selector = gazette_blocking::core::validate::parse_label_selector("app=orders")?;
 /// for snapshot in gazette_blocking::WatchedList::new(&client, selector)? {
 ///     println!("{} journals", snapshot?.journals.len());
 /// }

@@ -5,13 +5,14 @@ use gazette_core::status::StatusError;
 /// Everything a blocking call can fail with.
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
-    /// The call was made from inside an async runtime (a tokio task or
-    /// `block_on`). Blocking there would stall the runtime, so the call is
-    /// refused: use `gazette-tokio` from async code, or move the call to
-    /// `tokio::task::spawn_blocking`.
+    /// The call was made from a thread inside a tokio runtime's context (a
+    /// task, `block_on`, or a `spawn_blocking` thread, which tokio cannot
+    /// tell apart). Blocking there could stall the runtime, so the call is
+    /// refused: use `gazette-tokio` from async code, or call this crate
+    /// from a plain `std::thread`.
     #[error(
-        "gazette-blocking was called from inside an async runtime; use gazette-tokio there, \
-         or call it from tokio::task::spawn_blocking"
+        "gazette-blocking was called from inside a tokio runtime context; use gazette-tokio \
+         there, or call it from a plain std::thread"
     )]
     InsideAsyncRuntime,
     /// The private runtime's threads could not be started.

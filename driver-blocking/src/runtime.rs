@@ -10,9 +10,10 @@
 //! Blocking inside an async runtime would stall that runtime's worker (and
 //! tokio panics on nested `block_on`), so every entry point first checks
 //! `tokio::runtime::Handle::try_current()` and fails with
-//! [`Error::InsideAsyncRuntime`] instead. Async programs should use
-//! `gazette-tokio` directly, or call this crate from
-//! `tokio::task::spawn_blocking`.
+//! [`Error::InsideAsyncRuntime`] instead. That check sees any thread with
+//! a tokio runtime context, which includes `tokio::task::spawn_blocking`
+//! threads: async programs should use `gazette-tokio` directly, or call
+//! this crate from a plain `std::thread`.
 
 use std::future::Future;
 use std::sync::OnceLock;

@@ -1039,8 +1039,7 @@ impl BrokerProcess {
                     parts.next()?.to_string(),
                 ))
             })
-            .filter(|(_, name, _)| name == id)
-            .next_back()
+            .rfind(|(_, name, _)| name == id)
             .unwrap_or_else(|| panic!("broker {id} is not in {}", pids_file.display()));
         let cmdline = std::fs::read(format!("/proc/{pid}/cmdline")).expect("broker is running");
         let mut args: Vec<String> = cmdline
@@ -1091,6 +1090,10 @@ impl BrokerProcess {
     /// Starts the broker again with its original arguments (same id, zone,
     /// port, file root), recording the new process so the cluster's
     /// teardown stops it.
+    // The restarted broker outlives this test process on purpose; the
+    // cluster's teardown stops (and its shell reaps) it through the pids
+    // file.
+    #[allow(clippy::zombie_processes)]
     pub fn restart(&mut self) {
         self.killed = false;
         let log = std::fs::OpenOptions::new()
