@@ -1,6 +1,6 @@
 //! Appending: [`Appender`] (one Append RPC as a `std::io::Write`, with an
 //! explicit [`Appender::commit`]) and [`append()`] (a whole transaction with
-//! retries), wrapping [`gazette_tokio::append`].
+//! retries), wrapping [`gazette_tokio::append`](mod@gazette_tokio::append).
 
 use std::io::{self, Write};
 
