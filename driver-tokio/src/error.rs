@@ -97,6 +97,10 @@ pub enum Error {
     /// A read failed, as the core's read machines classify it.
     #[error("read: {0}")]
     Read(#[from] gazette_core::read::ReadError),
+    /// A `Reader` cannot seek there without a new Read RPC (Go's
+    /// `ErrSeekRequiresNewReader`).
+    #[error(transparent)]
+    Seek(#[from] gazette_core::read::SeekError),
     /// The broker skipped content: reading was at `from` and continues at
     /// `to` (Go's `ErrOffsetJump`). Reading may continue after it.
     #[error("offset jump from {from} to {to}")]

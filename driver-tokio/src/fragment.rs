@@ -5,10 +5,11 @@
 //! end-of-fragment checks are the core's fragment decoder; the reader feeds
 //! it the chunks returned here (client-behaviour.md §4).
 
-use std::path::{Component, Path, PathBuf};
+use std::path::{Path, PathBuf};
 
 use bytes::{Bytes, BytesMut};
 use gazette_core::fragment::{ContentEncoding, FragmentEvent, FragmentReader, accept_encoding};
+use gazette_core::read::file_url_path;
 use gazette_proto::{CompressionCodec, Fragment};
 use http_body_util::{BodyExt, Empty};
 use hyper::body::Incoming;
@@ -193,17 +194,58 @@ impl FragmentOpener {
     }
 
     /// Opens the raw body at `url` for a fragment compressed with `codec`
-    /// (client-behaviour.md §4.1, steps 1–4).
+    /// (client-behaviour.md §4.1): `file://` URLs below the file root,
+    /// others by an HTTP/1.1 GET asking for the core's `Accept-Encoding`.
     pub async fn open(&self, url: &str, codec: CompressionCodec) -> Result<OpenedFragment, Error> {
-        if let Some(path) = url.strip_prefix("file://") {
-            return self.open_file(url, path).await;
+        let fail = |reason: String| Error::Fragment {
+            url: url.to_string(),
+            reason,
+        };
+        if url
+            .get(..7)
+            .is_some_and(|s| s.eq_ignore_ascii_case("file://"))
+        {
+            let root = self.file_root.as_deref().ok_or_else(|| {
+                fail(
+                    "file:// URLs need a fragment file root (ClientBuilder::fragment_file_root)"
+                        .into(),
+                )
+            })?;
+            let path = file_url_path(root, url).map_err(|err| fail(err.to_string()))?;
+            return match self.open_file(&path).await? {
+                Some(file) => Ok(OpenedFragment {
+                    body: RawBody::File(file),
+                    encoding: ContentEncoding::Stored,
+                }),
+                None => Err(Error::FragmentStatus {
+                    url: url.to_string(),
+                    status: "404 Not Found".into(),
+                }),
+            };
         }
+        let response = self.get(url, accept_encoding(codec)).await?;
+        if response.status != http::StatusCode::OK {
+            return Err(Error::FragmentStatus {
+                url: url.to_string(),
+                status: response.status.to_string(),
+            });
+        }
+        let encoding = ContentEncoding::from_header(response.content_encoding.as_deref())
+            .map_err(|err| fail(err.to_string()))?;
+        Ok(OpenedFragment {
+            body: response.body,
+            encoding,
+        })
+    }
+
+    /// GETs `url` over HTTP/1.1 with `Accept-Encoding: accept` (transport
+    /// only: the status is not checked).
+    pub async fn get(&self, url: &str, accept: &str) -> Result<HttpFragment, Error> {
         let fail = |reason: String| Error::Fragment {
             url: url.to_string(),
             reason,
         };
         let uri: http::Uri = url.parse().map_err(|err| fail(format!("{err}")))?;
-        let accept = accept_encoding(codec);
         let request = http::Request::get(uri)
             .header(http::header::ACCEPT_ENCODING, accept)
             .body(Empty::new())
@@ -213,61 +255,41 @@ impl FragmentOpener {
             .request(request)
             .await
             .map_err(|err| fail(format!("{err}")))?;
-        let status = response.status();
-        if status != http::StatusCode::OK {
-            return Err(Error::FragmentStatus {
-                url: url.to_string(),
-                status: status.to_string(),
-            });
-        }
-        let header = response
+        metrics::counter!("gazette_fragment_open_total", "scheme" => "http").increment(1);
+        let content_encoding = response
             .headers()
             .get(http::header::CONTENT_ENCODING)
-            .map(|v| v.to_str().unwrap_or("invalid"));
-        let encoding = ContentEncoding::from_header(header).map_err(|err| fail(err.to_string()))?;
-        metrics::counter!("gazette_fragment_open_total", "scheme" => "http").increment(1);
-        Ok(OpenedFragment {
+            .map(|v| v.to_str().unwrap_or("invalid").to_string());
+        Ok(HttpFragment {
+            status: response.status(),
+            content_encoding,
             body: RawBody::Http(response.into_body()),
-            encoding,
         })
     }
 
-    async fn open_file(&self, url: &str, path: &str) -> Result<OpenedFragment, Error> {
-        let fail = |reason: String| Error::Fragment {
-            url: url.to_string(),
-            reason,
-        };
-        let Some(root) = &self.file_root else {
-            return Err(fail(
-                "file:// URLs need a fragment file root (ClientBuilder::fragment_file_root)".into(),
-            ));
-        };
-        // `file:///a/b` and `file://host/a/b` both resolve `a/b` beneath root.
-        let path = path.split_once('/').map(|(_, p)| p).unwrap_or(path);
-        let path = path.split(['?', '#']).next().unwrap_or_default();
-        let relative = Path::new(path);
-        if relative
-            .components()
-            .any(|c| !matches!(c, Component::Normal(_)))
-        {
-            return Err(fail("path escapes the fragment file root".into()));
-        }
-        let file = match tokio::fs::File::open(root.join(relative)).await {
-            Ok(file) => file,
-            Err(err) if err.kind() == std::io::ErrorKind::NotFound => {
-                return Err(Error::FragmentStatus {
-                    url: url.to_string(),
-                    status: "404 Not Found".into(),
-                });
+    /// Opens the local fragment file at `path`; `Ok(None)` when it does not
+    /// exist.
+    pub async fn open_file(&self, path: &Path) -> Result<Option<tokio::fs::File>, Error> {
+        match tokio::fs::File::open(path).await {
+            Ok(file) => {
+                metrics::counter!("gazette_fragment_open_total", "scheme" => "file").increment(1);
+                Ok(Some(file))
             }
-            Err(err) => return Err(Error::Io(err)),
-        };
-        metrics::counter!("gazette_fragment_open_total", "scheme" => "file").increment(1);
-        Ok(OpenedFragment {
-            body: RawBody::File(file),
-            encoding: ContentEncoding::Stored,
-        })
+            Err(err) if err.kind() == std::io::ErrorKind::NotFound => Ok(None),
+            Err(err) => Err(Error::Io(err)),
+        }
     }
+}
+
+/// The answer to a fragment GET.
+#[derive(Debug)]
+pub struct HttpFragment {
+    /// The HTTP status.
+    pub status: http::StatusCode,
+    /// The `Content-Encoding` header, if any.
+    pub content_encoding: Option<String>,
+    /// The body.
+    pub body: RawBody,
 }
 
 #[cfg(test)]
@@ -302,7 +324,7 @@ mod tests {
             .open("file:///a/../../etc/passwd", CompressionCodec::None)
             .await
             .unwrap_err();
-        assert!(err.to_string().contains("escapes"), "{err}");
+        assert!(matches!(err, Error::Fragment { .. }), "{err}");
     }
 
     #[tokio::test]

@@ -15,11 +15,10 @@ use std::task::{Context, Poll, ready};
 use bytes::Bytes;
 use futures::future::BoxFuture;
 use futures::{FutureExt, Stream};
-use gazette_core::fragment::FragmentErrorKind;
 use gazette_core::read::{
-    AdjustedSeek, DirectError, Metadata, ReadAction, ReadError, ReadInput, ReadOutput,
-    Reader as ReaderMachine, RetryInput, RetryOutput, RetryReader as RetryMachine, RouteHint,
-    TransportError,
+    AdjustedSeek, DirectError, DirectFetch, FetchTarget, Metadata, ReadAction, ReadError,
+    ReadInput, ReadOutput, Reader as ReaderMachine, RetryInput, RetryOutput,
+    RetryReader as RetryMachine, RouteHint, TransportError,
 };
 use gazette_core::status::Operation;
 use gazette_proto::{ReadRequest, ReadResponse};
@@ -49,15 +48,6 @@ pub enum ReadEvent {
         /// The offset reading continues at.
         to: i64,
     },
-}
-
-/// Events of a direct fragment read, sent by its fetch task.
-enum DirectMsg {
-    Opened,
-    OpenFailed(DirectError),
-    Content(Bytes),
-    End,
-    Failed(DirectError),
 }
 
 /// What a driven machine produced, unified over both machines.
@@ -142,7 +132,7 @@ struct Engine {
     machine: Machine,
     starting: Option<StartFuture>,
     stream: Option<tonic::Streaming<ReadResponse>>,
-    direct: Option<(mpsc::Receiver<DirectMsg>, tokio::task::JoinHandle<()>)>,
+    direct: Option<(mpsc::Receiver<ReadInput>, tokio::task::JoinHandle<()>)>,
     backoff: Option<Pin<Box<tokio::time::Sleep>>>,
     /// Content handed out by the machine and not yet consumed.
     buffer: VecDeque<Bytes>,
@@ -150,6 +140,8 @@ struct Engine {
     ended: bool,
     /// A failure surfaced; the RetryReader resumes on the next poll.
     stopped: bool,
+    /// Fragments opened directly from their stores.
+    fragments_opened: u64,
     span: tracing::Span,
 }
 
@@ -165,6 +157,7 @@ impl Engine {
             buffer: VecDeque::new(),
             ended: false,
             stopped: false,
+            fragments_opened: 0,
             span: tracing::debug_span!("gazette.read", journal),
         }
     }
@@ -250,15 +243,9 @@ impl Engine {
             return Poll::Ready(());
         }
         if let Some((rx, _)) = &mut self.direct {
-            let msg = ready!(rx.poll_recv(cx));
-            let input = match msg {
-                Some(DirectMsg::Opened) => ReadInput::DirectOpened,
-                Some(DirectMsg::OpenFailed(err)) => ReadInput::DirectOpenFailed(err),
-                Some(DirectMsg::Content(bytes)) => ReadInput::DirectContent(bytes),
-                Some(DirectMsg::End) => ReadInput::DirectEnd,
-                Some(DirectMsg::Failed(err)) => ReadInput::DirectFailed(err),
-                None => ReadInput::DirectFailed(DirectError::Other("fragment task ended".into())),
-            };
+            let input = ready!(rx.poll_recv(cx)).unwrap_or_else(|| {
+                ReadInput::DirectFailed(DirectError::Other("fragment task ended".into()))
+            });
             if matches!(
                 input,
                 ReadInput::DirectEnd | ReadInput::DirectFailed(_) | ReadInput::DirectOpenFailed(_)
@@ -326,36 +313,12 @@ impl Engine {
             ReadAction::UpdateRoute { journal, route } => {
                 self.client.update_route(&journal, Some(route));
             }
-            ReadAction::OpenFragment {
-                fragment,
-                offset,
-                url,
-            } => {
+            action @ ReadAction::OpenFragment { .. } => {
+                let fetch = DirectFetch::from_action(&action).expect("an OpenFragment action");
+                self.fragments_opened += 1;
                 let (tx, rx) = mpsc::channel(4);
                 let opener = self.client.fragments().clone();
-                let task = tokio::spawn(async move {
-                    let mut content = match opener.open_fragment(&fragment, offset, &url).await {
-                        Ok(content) => content,
-                        Err(err) => {
-                            let _ = tx.send(DirectMsg::OpenFailed(direct_error(err))).await;
-                            return;
-                        }
-                    };
-                    if tx.send(DirectMsg::Opened).await.is_err() {
-                        return;
-                    }
-                    loop {
-                        let msg = match content.next().await {
-                            Ok(Some((_, bytes))) => DirectMsg::Content(bytes),
-                            Ok(None) => DirectMsg::End,
-                            Err(err) => DirectMsg::Failed(direct_error(err)),
-                        };
-                        let last = !matches!(msg, DirectMsg::Content(_));
-                        if tx.send(msg).await.is_err() || last {
-                            return;
-                        }
-                    }
-                });
+                let task = tokio::spawn(run_direct_fetch(opener, fetch, tx));
                 self.direct = Some((rx, task));
             }
             ReadAction::CloseDirect => {
@@ -435,15 +398,69 @@ fn transport_error(status: &tonic::Status) -> TransportError {
     }
 }
 
-fn direct_error(err: Error) -> DirectError {
-    match err {
-        Error::FragmentStatus { url, status } => DirectError::HttpStatus { status, url },
-        Error::FragmentContent { source, .. } => match source.kind() {
-            FragmentErrorKind::UnexpectedEof => DirectError::UnexpectedEof,
-            FragmentErrorKind::ContentTooLong => DirectError::DidNotReadExpectedEof,
-            FragmentErrorKind::Corrupt => DirectError::Other(source.to_string()),
+/// Carries out one direct fragment read: the IO of the core's
+/// [`DirectFetch`] (HTTP GET or local file, then body chunks), sending the
+/// reader inputs it yields.
+async fn run_direct_fetch(
+    opener: crate::fragment::FragmentOpener,
+    mut fetch: DirectFetch,
+    tx: mpsc::Sender<ReadInput>,
+) {
+    let mut body = None;
+    match fetch.target(opener.file_root()) {
+        Err(err) => fetch.open_failed_with(err),
+        Ok(FetchTarget::Http { url }) => match opener.get(&url, fetch.accept_encoding()).await {
+            Ok(response) => {
+                fetch.http_response(
+                    response.status.as_u16(),
+                    response.status.canonical_reason(),
+                    response.content_encoding.as_deref(),
+                );
+                body = Some(response.body);
+            }
+            Err(err) => fetch.open_failed(err.to_string()),
         },
-        other => DirectError::Other(other.to_string()),
+        Ok(FetchTarget::File { path }) => match opener.open_file(&path).await {
+            Ok(Some(file)) => {
+                fetch.file_opened();
+                body = Some(crate::fragment::RawBody::File(file));
+            }
+            Ok(None) => fetch.file_not_found(),
+            Err(err) => fetch.open_failed(err.to_string()),
+        },
+    }
+    loop {
+        while let Some(input) = fetch.poll_input() {
+            if tx.send(input).await.is_err() {
+                return;
+            }
+        }
+        if fetch.is_done() {
+            return;
+        }
+        if !fetch.wants_input() {
+            // Checking for a want may decode and queue more input.
+            match fetch.poll_input() {
+                Some(input) => {
+                    if tx.send(input).await.is_err() {
+                        return;
+                    }
+                }
+                // Neither input nor a want: the adapter's contract rules
+                // this out; end the read rather than spin.
+                None => fetch.fail("fragment fetch stalled"),
+            }
+            continue;
+        }
+        let Some(raw) = body.as_mut() else {
+            fetch.fail("fragment body missing");
+            continue;
+        };
+        match raw.next_chunk().await {
+            Ok(Some(chunk)) => fetch.feed(chunk),
+            Ok(None) => fetch.feed_end(),
+            Err(err) => fetch.fail(format!("reading fragment body: {err}")),
+        }
     }
 }
 
@@ -498,6 +515,12 @@ macro_rules! impl_async_read {
                 std::future::poll_fn(|cx| self.engine.poll_event(cx)).await
             }
 
+            /// How many fragments this reader opened directly from their
+            /// stores (rather than receiving content from a broker).
+            pub fn fragments_opened(&self) -> u64 {
+                self.engine.fragments_opened
+            }
+
             /// Offset of the next byte a caller of `AsyncRead` receives
             /// (Go's `AdjustedOffset`).
             pub fn offset(&self) -> i64 {
@@ -547,6 +570,48 @@ impl Reader {
 }
 
 impl_async_read!(Reader);
+
+impl Reader {
+    /// Moves reading forward to `offset` (Go's limited `Reader.Seek`):
+    /// within content already buffered, before the RPC started, or ahead
+    /// within a fragment being read directly. Anything else needs a new
+    /// reader ([`gazette_core::read::SeekError::RequiresNewReader`]).
+    pub fn seek_to(&mut self, offset: i64) -> Result<i64, Error> {
+        let current = self.offset();
+        let buffered = self.engine.buffered() as i64;
+        if offset >= current && offset - current <= buffered {
+            self.engine.consume((offset - current) as usize);
+            return Ok(offset);
+        }
+        let Machine::Single(m) = &mut self.engine.machine else {
+            unreachable!("a Reader drives a single machine")
+        };
+        let moved = m.seek(offset)?;
+        self.engine.buffer.clear();
+        Ok(moved)
+    }
+}
+
+impl tokio::io::AsyncSeek for Reader {
+    fn start_seek(self: Pin<&mut Self>, position: std::io::SeekFrom) -> std::io::Result<()> {
+        let this = self.get_mut();
+        let target = match position {
+            std::io::SeekFrom::Start(n) => n as i64,
+            std::io::SeekFrom::Current(delta) => this.offset() + delta,
+            std::io::SeekFrom::End(_) => {
+                return Err(std::io::Error::new(
+                    std::io::ErrorKind::Unsupported,
+                    "seeking from the end of a journal is not supported",
+                ));
+            }
+        };
+        this.seek_to(target).map(|_| ()).map_err(Into::into)
+    }
+
+    fn poll_complete(self: Pin<&mut Self>, _cx: &mut Context<'_>) -> Poll<std::io::Result<u64>> {
+        Poll::Ready(Ok(self.offset().max(0) as u64))
+    }
+}
 
 /// A journal reader that restarts Read RPCs with Go's backoff (Go's
 /// `RetryReader`). With `block = true` it tails the journal across broker

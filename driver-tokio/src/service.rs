@@ -15,8 +15,8 @@ use std::time::Instant;
 
 use bytes::Bytes;
 use gazette_core::append::{
-    AppendConfig, AppendError, AppendService as Scheduler, AppendTicket, Dispatch,
-    Spool, SpoolError, SpoolWriteError, StartError, TransportError,
+    AppendConfig, AppendError, AppendService as Scheduler, AppendTicket, Dispatch, Spool,
+    SpoolError, SpoolWriteError, StartError, TransportError,
 };
 use gazette_proto::AppendRequest;
 use tokio::sync::Notify;
@@ -140,7 +140,8 @@ impl AppendService {
             released: Notify::new(),
         });
         let task = tokio::spawn(
-            dispatch_loop(shared.clone()).instrument(tracing::debug_span!("gazette.append_service")),
+            dispatch_loop(shared.clone())
+                .instrument(tracing::debug_span!("gazette.append_service")),
         );
         AppendService {
             shared,
@@ -266,9 +267,10 @@ impl Drop for AsyncAppend {
     fn drop(&mut self) {
         if let Some(ticket) = self.ticket.take() {
             let scheduler = &self.service.shared;
-            scheduler
-                .lock()
-                .require(&ticket, AppendError::Rejected("append dropped before release".into()));
+            scheduler.lock().require(
+                &ticket,
+                AppendError::Rejected("append dropped before release".into()),
+            );
             let _ = self.finish(ticket);
         }
     }
@@ -337,7 +339,8 @@ async fn attempt(
     shared: &Shared,
     dispatch: &Dispatch,
 ) -> std::result::Result<gazette_proto::AppendResponse, AppendError> {
-    let mut appender = Appender::new(&shared.client, dispatch.request.clone()).map_err(core_error)?;
+    let mut appender =
+        Appender::new(&shared.client, dispatch.request.clone()).map_err(core_error)?;
     let chunk = shared.lock().config().chunk_size;
     let mut offset = 0u64;
     while offset < dispatch.len {
@@ -371,8 +374,7 @@ fn core_error(err: Error) -> AppendError {
 /// Exports the scheduler's counters through the `metrics` facade.
 fn export(m: &gazette_core::append::AppendMetrics) {
     metrics::counter!("gazette_append_service_appends_started_total").absolute(m.appends_started);
-    metrics::counter!("gazette_append_service_appends_released_total")
-        .absolute(m.appends_released);
+    metrics::counter!("gazette_append_service_appends_released_total").absolute(m.appends_released);
     metrics::counter!("gazette_append_service_appends_rolled_back_total")
         .absolute(m.appends_rolled_back);
     metrics::counter!("gazette_append_service_bytes_released_total").absolute(m.bytes_released);
@@ -396,7 +398,13 @@ mod tests {
         let mut file = spool.create().unwrap();
         spool.write_at(&mut file, 0, b"hello world").unwrap();
         spool.write_at(&mut file, 6, b"there").unwrap();
-        assert_eq!(spool.read_at(&mut file, 0, 11).unwrap(), &b"hello there"[..]);
-        assert!(spool.read_at(&mut file, 8, 10).is_err(), "reads past the end fail");
+        assert_eq!(
+            spool.read_at(&mut file, 0, 11).unwrap(),
+            &b"hello there"[..]
+        );
+        assert!(
+            spool.read_at(&mut file, 8, 10).is_err(),
+            "reads past the end fail"
+        );
     }
 }

@@ -154,7 +154,7 @@ async fn tailing_retry_reader_and_appends_survive_a_primary_kill_and_restart() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn concurrent_appends_to_many_journals_survive_a_broker_restart() {
+async fn append_service_load_on_many_journals_survives_a_broker_restart() {
     let mut cluster = PrivateCluster::start(3, None).await;
     for i in 0..3 {
         cluster.wait_ready(i, gazette_tokio::Auth::None).await;

@@ -228,6 +228,10 @@ async fn direct_reads_of_persisted_fragments(codec: CompressionCodec) {
         .expect("read completes")
         .unwrap();
     assert!(got == all, "journal content differs");
+    assert!(
+        reader.fragments_opened() > 0,
+        "persisted fragments were read directly"
+    );
 }
 
 #[tokio::test]
@@ -248,4 +252,44 @@ async fn direct_fragment_reads_zstandard() {
 #[tokio::test]
 async fn direct_fragment_reads_snappy() {
     direct_reads_of_persisted_fragments(CompressionCodec::Snappy).await;
+}
+
+#[tokio::test]
+async fn reader_seeks_forward_within_buffered_content_and_refuses_going_back() {
+    use tokio::io::AsyncSeekExt;
+    let client = client();
+    let journal = unique("seek");
+    create(&client, vec![spec(&journal, CompressionCodec::None, None)]).await;
+    let content = payload(9, 5000);
+    gazette_tokio::append(
+        &client,
+        AppendRequest {
+            journal: journal.clone(),
+            ..Default::default()
+        },
+        &[Bytes::from(content.clone())],
+    )
+    .await
+    .unwrap();
+
+    let mut reader =
+        gazette_tokio::Reader::new(&client, read_request(&journal, content.len() as i64));
+    // Before the RPC starts, a seek just moves the request's offset.
+    assert_eq!(
+        reader.seek(std::io::SeekFrom::Start(100)).await.unwrap(),
+        100
+    );
+    let mut buf = vec![0u8; 10];
+    reader.read_exact(&mut buf).await.unwrap();
+    assert_eq!(buf, content[100..110]);
+    // Forward within the frame already received.
+    assert_eq!(
+        reader.seek(std::io::SeekFrom::Current(1000)).await.unwrap(),
+        1110
+    );
+    reader.read_exact(&mut buf).await.unwrap();
+    assert_eq!(buf, content[1110..1120]);
+    // Backwards needs a new reader.
+    let err = reader.seek(std::io::SeekFrom::Start(0)).await.unwrap_err();
+    assert!(err.to_string().contains("requires new Reader"), "{err}");
 }
