@@ -7,9 +7,9 @@
 //! made here: those live in `gazette-core`, driven by `gazette-tokio`.
 //!
 //! * [`Client`]: channels per broker, authorization, routing.
-//! * [`Reader`], [`RetryReader`]: reading journals (`Read`, `BufRead`, and
-//!   `Seek` for the retrying reader), cancellable from another thread with
-//!   a [`CancelHandle`].
+//! * [`Reader`], [`RetryReader`]: reading journals (`Read`, `BufRead`,
+//!   `Seek` as far as Go's readers seek), cancellable from another thread
+//!   with a [`CancelHandle`].
 //! * [`Appender`], [`append()`]: appending (`Write` plus explicit
 //!   [`Appender::commit`] / [`Appender::abort`]).
 //! * [`AppendService`]: batched, ordered, asynchronous appends with

@@ -1,6 +1,6 @@
 //! Reading journals: [`Reader`] (one Read RPC) and [`RetryReader`]
-//! (restarting RPCs with Go's backoff), as `std::io::Read` + `BufRead`
-//! (+ `Seek` for the retrying reader), each wrapping its
+//! (restarting RPCs with Go's backoff), as `std::io::Read` + `BufRead` +
+//! `Seek`, each wrapping its
 //! [`gazette_tokio::read`] counterpart.
 //!
 //! A blocked read can be cancelled from another thread through the
@@ -131,8 +131,12 @@ macro_rules! blocking_reader {
 /// is (e.g. `OFFSET_NOT_YET_AVAILABLE` at the write head of a non-blocking
 /// read, `JOURNAL_NOT_FOUND`).
 ///
-/// It does not implement `Seek`: a new `Reader` at the wanted offset is the
-/// way to move (Go's `ErrSeekRequiresNewReader`); [`RetryReader`] seeks.
+/// Its `Seek` is Go's limited `Reader.Seek`: forward within content already
+/// buffered, before the RPC started, or ahead within a fragment being read
+/// directly. Anything else fails with
+/// [`gazette_core::read::SeekError::RequiresNewReader`] inside the
+/// `io::Error`: start a new `Reader` (or use [`RetryReader`], which seeks
+/// anywhere).
 pub struct Reader {
     inner: gazette_tokio::Reader,
     cancel: CancelHandle,
@@ -150,6 +154,45 @@ impl Reader {
 }
 
 blocking_reader!(Reader);
+
+impl Reader {
+    /// Moves reading to `offset` where Go's `Reader.Seek` can (see the
+    /// type's docs); returns the new offset.
+    pub fn seek_to(&mut self, offset: i64) -> Result<i64> {
+        Ok(self.inner.seek_to(offset)?)
+    }
+}
+
+impl Seek for Reader {
+    fn seek(&mut self, position: SeekFrom) -> io::Result<u64> {
+        let target = seek_target(position, self.offset())?;
+        Ok(self.seek_to(target)? as u64)
+    }
+}
+
+/// The absolute journal offset `position` names, from `current`.
+fn seek_target(position: SeekFrom, current: i64) -> io::Result<i64> {
+    let target = match position {
+        SeekFrom::Start(n) => i64::try_from(n)
+            .map_err(|_| io::Error::new(io::ErrorKind::InvalidInput, "offset beyond i64::MAX"))?,
+        SeekFrom::Current(delta) => current
+            .checked_add(delta)
+            .ok_or_else(|| io::Error::new(io::ErrorKind::InvalidInput, "offset overflows i64"))?,
+        SeekFrom::End(_) => {
+            return Err(io::Error::new(
+                io::ErrorKind::Unsupported,
+                "seeking from the end of a journal is not supported",
+            ));
+        }
+    };
+    if target < 0 {
+        return Err(io::Error::new(
+            io::ErrorKind::InvalidInput,
+            "cannot seek before offset 0",
+        ));
+    }
+    Ok(target)
+}
 
 /// A journal reader that restarts Read RPCs with Go's backoff (Go's
 /// `RetryReader`), blocking. With `block = true` it tails the journal
@@ -190,26 +233,7 @@ blocking_reader!(RetryReader);
 
 impl Seek for RetryReader {
     fn seek(&mut self, position: SeekFrom) -> io::Result<u64> {
-        let target = match position {
-            SeekFrom::Start(n) => i64::try_from(n).map_err(|_| {
-                io::Error::new(io::ErrorKind::InvalidInput, "offset beyond i64::MAX")
-            })?,
-            SeekFrom::Current(delta) => self.offset().checked_add(delta).ok_or_else(|| {
-                io::Error::new(io::ErrorKind::InvalidInput, "offset overflows i64")
-            })?,
-            SeekFrom::End(_) => {
-                return Err(io::Error::new(
-                    io::ErrorKind::Unsupported,
-                    "seeking from the end of a journal is not supported",
-                ));
-            }
-        };
-        if target < 0 {
-            return Err(io::Error::new(
-                io::ErrorKind::InvalidInput,
-                "cannot seek before offset 0",
-            ));
-        }
+        let target = seek_target(position, self.offset())?;
         Ok(self.seek_to(target) as u64)
     }
 }

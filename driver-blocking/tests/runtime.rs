@@ -160,3 +160,15 @@ fn invalid_endpoints_are_refused_with_the_drivers_typed_error() {
         "{err:?}"
     );
 }
+
+#[test]
+fn a_reader_seeks_before_its_rpc_starts_but_never_from_the_end() {
+    let client = Client::new(UNREACHABLE).unwrap();
+    let mut reader = gazette_blocking::Reader::new(&client, request(false));
+    assert_eq!(reader.seek(SeekFrom::Start(64)).unwrap(), 64);
+    assert_eq!(reader.offset(), 64);
+    assert_eq!(
+        reader.seek(SeekFrom::End(0)).unwrap_err().kind(),
+        std::io::ErrorKind::Unsupported
+    );
+}

@@ -42,6 +42,8 @@ pub enum Failure {
     Refused(String),
     /// The broker could not be reached (gRPC `Unavailable`).
     Unavailable(String),
+    /// A Reader cannot seek there (Go's `ErrSeekRequiresNewReader`).
+    SeekRequiresNewReader,
     /// An AppendService append whose dependency failed.
     DependencyFailed,
     /// A scenario bound elapsed.
@@ -72,6 +74,9 @@ impl Failure {
                 gazette_core::read::TransportError::Unavailable(why),
             )) => Failure::Unavailable(why.clone()),
             E::List(ListError::JournalDoesNotExist(_)) => Failure::JournalDoesNotExist,
+            E::Seek(gazette_core::read::SeekError::RequiresNewReader) => {
+                Failure::SeekRequiresNewReader
+            }
             E::InvalidRequest(_) | E::Validation { .. } => Failure::Refused(err.to_string()),
             E::Append(gazette_core::append::AppendError::InvalidRequest(_)) => {
                 Failure::Refused(err.to_string())
@@ -142,6 +147,17 @@ pub trait ClientUnderTest: Send + Sync + Sized + 'static {
     /// Tails `journal` from `offset` with a blocking RetryReader until `len`
     /// bytes arrived, giving up after `within`.
     fn tail(&self, journal: &str, offset: i64, len: usize, within: Duration) -> Outcome<Vec<u8>>;
+    /// With one non-blocking Reader (`Read` + `Seek`): reads `first` bytes,
+    /// seeks to `seek`, reads `len` bytes and returns them; then seeks to
+    /// `back` and returns that outcome.
+    fn reader_seek(
+        &self,
+        journal: &str,
+        first: usize,
+        seek: u64,
+        len: usize,
+        back: u64,
+    ) -> (Outcome<Vec<u8>>, Outcome<u64>);
     /// Reads with a RetryReader through `BufRead::read_line` from `offset`,
     /// after seeking to `seek` (must be >= offset), `lines` lines.
     fn read_lines_after_seek(&self, journal: &str, seek: u64, lines: usize)
@@ -317,6 +333,36 @@ impl ClientUnderTest for TokioDriver {
                 Ok(Err(e)) => Err(Failure::of_io(&e)),
                 Ok(Ok(_)) => Ok(out),
             }
+        })
+    }
+
+    fn reader_seek(
+        &self,
+        journal: &str,
+        first: usize,
+        seek: u64,
+        len: usize,
+        back: u64,
+    ) -> (Outcome<Vec<u8>>, Outcome<u64>) {
+        use tokio::io::{AsyncReadExt, AsyncSeekExt};
+        self.run(async {
+            let mut reader =
+                gazette_tokio::Reader::new(&self.client, read_request(journal, 0, 1 << 40, false));
+            let read = async {
+                let mut skip = vec![0; first];
+                reader.read_exact(&mut skip).await?;
+                reader.seek(std::io::SeekFrom::Start(seek)).await?;
+                let mut out = vec![0; len];
+                reader.read_exact(&mut out).await?;
+                Ok::<_, std::io::Error>(out)
+            }
+            .await
+            .map_err(|e| Failure::of_io(&e));
+            let back = reader
+                .seek(std::io::SeekFrom::Start(back))
+                .await
+                .map_err(|e| Failure::of_io(&e));
+            (read, back)
         })
     }
 
@@ -511,6 +557,32 @@ impl ClientUnderTest for BlockingDriver {
                 _ => Err(Failure::of_io(&e)),
             },
         }
+    }
+
+    fn reader_seek(
+        &self,
+        journal: &str,
+        first: usize,
+        seek: u64,
+        len: usize,
+        back: u64,
+    ) -> (Outcome<Vec<u8>>, Outcome<u64>) {
+        use std::io::Seek;
+        let mut reader =
+            gazette_blocking::Reader::new(&self.client, read_request(journal, 0, 1 << 40, false));
+        let mut read = || {
+            let mut skip = vec![0; first];
+            reader.read_exact(&mut skip)?;
+            reader.seek(std::io::SeekFrom::Start(seek))?;
+            let mut out = vec![0; len];
+            reader.read_exact(&mut out)?;
+            Ok::<_, std::io::Error>(out)
+        };
+        let read = read().map_err(|e| Failure::of_io(&e));
+        let back = reader
+            .seek(std::io::SeekFrom::Start(back))
+            .map_err(|e| Failure::of_io(&e));
+        (read, back)
     }
 
     fn read_lines_after_seek(
@@ -790,6 +862,15 @@ pub fn gazctl_append_then_reader_reads_byte_for_byte<C: ClientUnderTest>() {
     let (head, result) = client.read_range(journal, 0, 0);
     assert!(head == content, "read until the head differs");
     assert_eq!(result, Err(Failure::OffsetNotYetAvailable));
+
+    // Go's limited Reader.Seek: forward within the buffered frame works,
+    // backwards needs a new reader.
+    let (read, back) = client.reader_seek(journal, 10, 1000, 500, 0);
+    assert!(
+        read.expect("forward seek") == content[1000..1500],
+        "seeked content"
+    );
+    assert_eq!(back, Err(Failure::SeekRequiresNewReader));
 }
 
 /// A blocking RetryReader tails a journal: content appended after it
