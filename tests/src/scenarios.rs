@@ -140,6 +140,18 @@ pub trait ClientUnderTest: Send + Sync + Sized + 'static {
     /// outcome, and whether every dependency had resolved when its
     /// dependent's future resolved.
     fn service_append(&self, plan: &[(String, Bytes, bool)]) -> (Vec<Outcome<()>>, bool);
+    /// The driver's AppendService.
+    type Service: Send + Sync;
+    /// Starts an AppendService of this client.
+    fn append_service(&self) -> Self::Service;
+    /// Appends `content` to `journal` through `service` and waits for its
+    /// commit.
+    fn service_append_wait(
+        &self,
+        service: &Self::Service,
+        journal: &str,
+        content: &[u8],
+    ) -> Outcome<()>;
     /// Reads `[offset, end)` with a non-retrying Reader (end 0: until the
     /// stream ends), returning what was read before any failure and the
     /// failure.
@@ -273,6 +285,31 @@ impl ClientUnderTest for TokioDriver {
             } else {
                 drop(appender);
                 Ok(None)
+            }
+        })
+    }
+
+    type Service = gazette_tokio::AppendService;
+
+    fn append_service(&self) -> Self::Service {
+        let _guard = self.rt.enter();
+        gazette_tokio::AppendService::new(&self.client)
+    }
+
+    fn service_append_wait(
+        &self,
+        service: &Self::Service,
+        journal: &str,
+        content: &[u8],
+    ) -> Outcome<()> {
+        self.run(async {
+            let future = service
+                .append(append_request(journal), content)
+                .await
+                .map_err(tokio_err)?;
+            match tokio::time::timeout(Duration::from_secs(120), future).await {
+                Err(_) => Err(Failure::TimedOut),
+                Ok(result) => result.map_err(|e| tokio_err(gazette_tokio::Error::Append(e))),
             }
         })
     }
@@ -492,6 +529,28 @@ impl ClientUnderTest for BlockingDriver {
         } else {
             drop(appender);
             Ok(None)
+        }
+    }
+
+    type Service = gazette_blocking::AppendService;
+
+    fn append_service(&self) -> Self::Service {
+        gazette_blocking::AppendService::new(&self.client).expect("service")
+    }
+
+    fn service_append_wait(
+        &self,
+        service: &Self::Service,
+        journal: &str,
+        content: &[u8],
+    ) -> Outcome<()> {
+        let future = service
+            .append(append_request(journal), content)
+            .map_err(blocking_err)?;
+        match future.err_timeout(Duration::from_secs(120)) {
+            Ok(Some(())) => Ok(()),
+            Ok(None) => Err(Failure::TimedOut),
+            Err(err) => Err(blocking_err(err)),
         }
     }
 
@@ -1229,8 +1288,9 @@ fn check_records(journal: &str, content: &[u8], count: u64) {
     assert_eq!(next, count, "{journal}: records missing at the end");
 }
 
-/// Sustained appends to two journals (replication 2) and a tailing
-/// RetryReader on each, while the primary broker of the first journal is
+/// Sustained appends to two journals (replication 2: one-shot `append` to
+/// the first, the AppendService to the second), then a tailing RetryReader
+/// on each, while the primary broker of the first journal is
 /// killed (SIGKILL) and restarted: no committed record is lost, each
 /// journal keeps its order, the tailing readers see everything. Bounded:
 /// every wait has a deadline, progress is signalled over channels.
@@ -1269,6 +1329,7 @@ pub fn broker_killed_and_restarted_during_appends_and_tailing<C: ClientUnderTest
     let bound = Duration::from_secs(150);
     let stop = std::sync::atomic::AtomicBool::new(false);
 
+    let service = client.append_service();
     thread::scope(|scope| {
         let (progress_tx, progress) = mpsc::channel::<(usize, u64)>();
         let mut appenders = Vec::new();
@@ -1276,12 +1337,18 @@ pub fn broker_killed_and_restarted_during_appends_and_tailing<C: ClientUnderTest
             let progress_tx = progress_tx.clone();
             let client = &client;
             let stop = &stop;
+            let service = &service;
             appenders.push(scope.spawn(move || {
                 let mut seq = 0u64;
                 while !stop.load(std::sync::atomic::Ordering::Relaxed) {
-                    client
-                        .append(journal, &[record(seq)])
-                        .unwrap_or_else(|e| panic!("append {seq} to {journal}: {e:?}"));
+                    // The first journal takes one-shot appends, the second
+                    // goes through the AppendService.
+                    let outcome = if index == 0 {
+                        client.append(journal, &[record(seq)]).map(drop)
+                    } else {
+                        client.service_append_wait(service, journal, &record(seq))
+                    };
+                    outcome.unwrap_or_else(|e| panic!("append {seq} to {journal}: {e:?}"));
                     seq += 1;
                     let _ = progress_tx.send((index, seq));
                 }
