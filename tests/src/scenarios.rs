@@ -1286,6 +1286,8 @@ fn check_records(journal: &str, content: &[u8], count: u64) {
         next += 1;
     }
     assert_eq!(next, count, "{journal}: records missing at the end");
+    let duplicates = content.len() / RECORD - count as usize;
+    eprintln!("{journal}: {count} records in order, {duplicates} retried duplicates");
 }
 
 /// Sustained appends to two journals (replication 2: one-shot `append` to
@@ -1369,10 +1371,16 @@ pub fn broker_killed_and_restarted_during_appends_and_tailing<C: ClientUnderTest
             }
         };
         wait_until(BEFORE, "before the kill");
+        let killed = Instant::now();
         victim.kill();
         wait_until(AFTER_KILL, "after the kill");
+        let recovered = killed.elapsed();
         victim.restart();
         wait_until(AFTER_RESTART, "after the restart");
+        eprintln!(
+            "{}: killed {victim_id}; {AFTER_KILL} more appends per journal took {recovered:?}",
+            C::NAME
+        );
         stop.store(true, std::sync::atomic::Ordering::Relaxed);
         // Drain progress so appenders never block, then collect totals.
         let totals: Vec<u64> = appenders
