@@ -19,6 +19,8 @@
 #   GAZETTE_CLUSTER_SIZE  number of brokers (default 3)
 #   GAZETTE_AUTH_KEYS     if set, passed to every broker as --broker.auth-keys
 #                         (and published as BROKER_AUTH_KEYS for gazctl)
+#   GAZETTE_ETCD_LEASE    if set, every broker's --etcd.lease (e.g. 3s: a killed
+#                         broker's assignments move after seconds, not 20 s)
 #   GAZETTE_FILE_ROOT_MODE "shared" (default): every broker gets the same
 #                         --broker.file-root, like a shared bucket;
 #                         "per-broker": each broker its own file root
@@ -130,6 +132,15 @@ cmd_start() {
     mkdir -p "$DIR/logs"
     : >"$DIR/pids"
 
+    # Clusters starting at the same time on this machine could pick the same
+    # free port; serialize port choice and binding with a machine-wide lock,
+    # held until our processes listen. (Started processes get fd 9 closed so
+    # they don't keep holding it.)
+    if command -v flock >/dev/null 2>&1; then
+        exec 9>"${TMPDIR:-/tmp}/gazette-rs-cluster-ports.lock"
+        flock -w 120 9 || die "could not take the port lock"
+    fi
+
     # --- etcd ---
     local etcd_client etcd_peer
     free_port
@@ -143,7 +154,7 @@ cmd_start() {
         --initial-advertise-peer-urls "http://127.0.0.1:$etcd_peer" \
         --initial-cluster "gazette-rs=http://127.0.0.1:$etcd_peer" \
         --initial-cluster-state new --logger zap --log-level warn \
-        </dev/null >"$DIR/logs/etcd.log" 2>&1 &
+        </dev/null >"$DIR/logs/etcd.log" 2>&1 9>&- &
     record $! etcd "$ETCD"
     disown $! # no job-status noise from the shell; it still reaps the child
     wait_for "etcd at $ETCD_ENDPOINT" "$ETCDCTL" --endpoints="$ETCD_ENDPOINT" \
@@ -151,9 +162,12 @@ cmd_start() {
 
     # --- brokers ---
     local endpoints=() zones=() ids=() roots=() i port root
-    local auth=()
+    local extra=()
     if [[ -n "${GAZETTE_AUTH_KEYS:-}" ]]; then
-        auth=(--broker.auth-keys "$GAZETTE_AUTH_KEYS")
+        extra+=(--broker.auth-keys "$GAZETTE_AUTH_KEYS")
+    fi
+    if [[ -n "${GAZETTE_ETCD_LEASE:-}" ]]; then
+        extra+=(--etcd.lease "$GAZETTE_ETCD_LEASE")
     fi
     for ((i = 1; i <= SIZE; i++)); do
         free_port
@@ -175,8 +189,8 @@ cmd_start() {
             --broker.file-root "$root" \
             --etcd.address "$ETCD_ENDPOINT" --etcd.prefix "$ETCD_PREFIX" \
             --log.level warn --log.format text \
-            "${auth[@]}" \
-            </dev/null >"$DIR/logs/broker-$i.log" 2>&1 &
+            "${extra[@]}" \
+            </dev/null >"$DIR/logs/broker-$i.log" 2>&1 9>&- &
         record $! "broker-$i" "$gazette"
         disown $!
     done
@@ -191,6 +205,9 @@ cmd_start() {
     done
     wait_for "$SIZE brokers to announce themselves in etcd" \
         bash -c "[[ \$($ETCDCTL --endpoints=$ETCD_ENDPOINT get --prefix --keys-only $ETCD_PREFIX/members/ | grep -c .) -ge $SIZE ]]"
+
+    # Every broker listens and is registered: release the port lock.
+    exec 9>&-
 
     local joined_endpoints joined_zones joined_ids joined_roots
     joined_endpoints="$(IFS=,; echo "${endpoints[*]}")"

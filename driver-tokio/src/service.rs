@@ -5,7 +5,7 @@
 //! `AppendService` scheduler, which groups appends of a journal into
 //! batches, chains them in order, honours dependencies and decides retries.
 //! This module runs its dispatch loop on tokio: it sends each dispatched
-//! batch through an [`Appender`](crate::Appender), feeds outcomes back,
+//! batch through an [`Appender`], feeds outcomes back,
 //! sleeps until the scheduler's next wake-up and exports its counters.
 
 use std::io::Write;

@@ -20,7 +20,13 @@
 //! * [`Cluster::create_journal`]: apply a spec and wait for its assignment;
 //! * [`list_snapshot`], [`append_raw`], [`read_raw`], [`list_fragments`]:
 //!   one RPC each, with the raw message sequences of the protocol;
-//! * [`Cluster::gazctl`]: a `gazctl` command aimed at the cluster.
+//! * [`Cluster::gazctl`]: a `gazctl` command aimed at the cluster;
+//! * [`ScopedCluster`]: a private cluster for tests that disturb it (kill a
+//!   broker), started and stopped by the test itself.
+
+pub mod scoped;
+
+pub use scoped::ScopedCluster;
 
 pub mod scenarios;
 
@@ -98,6 +104,14 @@ pub enum HarnessError {
         /// The raw status number.
         status: i32,
     },
+    /// A cluster script failed.
+    #[error("{what} failed: {stderr}")]
+    Script {
+        /// What was attempted.
+        what: String,
+        /// The script's error output.
+        stderr: String,
+    },
     /// A condition did not become true in time.
     #[error("timed out after {waited:?} waiting for {what}")]
     Timeout {
@@ -137,15 +151,19 @@ pub struct Cluster {
     pub auth_keys: Option<String>,
 }
 
-fn env(name: &'static str) -> Result<String, HarnessError> {
-    match std::env::var(name) {
-        Ok(v) if !v.trim().is_empty() => Ok(v.trim().to_owned()),
+/// Where cluster variables are looked up: the process environment, or the
+/// env file of a cluster started by [`ScopedCluster`].
+type Lookup<'a> = &'a dyn Fn(&str) -> Option<String>;
+
+fn var(lookup: Lookup<'_>, name: &'static str) -> Result<String, HarnessError> {
+    match lookup(name) {
+        Some(v) if !v.trim().is_empty() => Ok(v.trim().to_owned()),
         _ => Err(HarnessError::MissingEnv { name }),
     }
 }
 
-fn env_list(name: &'static str) -> Result<Vec<String>, HarnessError> {
-    Ok(env(name)?
+fn var_list(lookup: Lookup<'_>, name: &'static str) -> Result<Vec<String>, HarnessError> {
+    Ok(var(lookup, name)?
         .split(',')
         .map(str::trim)
         .filter(|s| !s.is_empty())
@@ -156,9 +174,13 @@ fn env_list(name: &'static str) -> Result<Vec<String>, HarnessError> {
 impl Cluster {
     /// Reads the cluster's description from the environment.
     pub fn from_env() -> Result<Self, HarnessError> {
-        let endpoints = env_list("GAZETTE_BROKERS")?;
-        let zones = env_list("GAZETTE_ZONES")?;
-        let ids = env_list("GAZETTE_BROKER_IDS")?;
+        Self::from_lookup(&|name| std::env::var(name).ok())
+    }
+
+    fn from_lookup(lookup: Lookup<'_>) -> Result<Self, HarnessError> {
+        let endpoints = var_list(lookup, "GAZETTE_BROKERS")?;
+        let zones = var_list(lookup, "GAZETTE_ZONES")?;
+        let ids = var_list(lookup, "GAZETTE_BROKER_IDS")?;
         if zones.len() != endpoints.len() || ids.len() != endpoints.len() {
             return Err(HarnessError::InvalidEnv {
                 name: "GAZETTE_ZONES",
@@ -186,12 +208,24 @@ impl Cluster {
             .collect();
         Ok(Self {
             brokers,
-            etcd_endpoint: env("ETCD_ENDPOINT")?,
-            file_root: env("GAZETTE_FILE_ROOT")?.into(),
-            fragment_store: env("GAZETTE_FRAGMENT_STORE")?,
-            gazctl: env("GAZCTL")?.into(),
-            auth_keys: env("GAZETTE_AUTH_KEYS").ok(),
+            etcd_endpoint: var(lookup, "ETCD_ENDPOINT")?,
+            file_root: var(lookup, "GAZETTE_FILE_ROOT")?.into(),
+            fragment_store: var(lookup, "GAZETTE_FRAGMENT_STORE")?,
+            gazctl: var(lookup, "GAZCTL")?.into(),
+            auth_keys: var(lookup, "GAZETTE_AUTH_KEYS").ok(),
         })
+    }
+
+    /// An empty description, for a [`ScopedCluster`] still being set up.
+    fn placeholder() -> Self {
+        Self {
+            brokers: Vec::new(),
+            etcd_endpoint: String::new(),
+            file_root: PathBuf::new(),
+            fragment_store: String::new(),
+            gazctl: PathBuf::new(),
+            auth_keys: None,
+        }
     }
 
     /// [`Cluster::from_env`], panicking with instructions when it fails.

@@ -16,6 +16,10 @@ use tokio_support::*;
 
 const RECORD: usize = 1000;
 
+/// The fault tests each run a private 3-broker cluster; running them one
+/// at a time keeps 2 cores from starving the brokers' Etcd leases.
+static SERIAL: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
+
 fn record(journal: usize, i: usize) -> Bytes {
     let mut rec = format!("{journal:04}:{i:08}:").into_bytes();
     rec.resize(RECORD, b'a' + (i % 26) as u8);
@@ -73,6 +77,7 @@ async fn primary_of(
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn tailing_retry_reader_and_appends_survive_a_primary_kill_and_restart() {
+    let _serial = SERIAL.lock().await;
     let mut cluster = PrivateCluster::start(3, None).await;
     for i in 0..3 {
         cluster.wait_ready(i, gazette_tokio::Auth::None).await;
@@ -136,10 +141,13 @@ async fn tailing_retry_reader_and_appends_survive_a_primary_kill_and_restart() {
         .await
         .expect("appends progress in time")
     };
+    let started = tokio::time::Instant::now();
     written(N / 3).await;
     cluster.kill(victim).await;
+    eprintln!("killed broker {victim} after {:?}", started.elapsed());
     written(2 * N / 3).await;
     cluster.restart(victim);
+    eprintln!("restarted broker {victim} after {:?}", started.elapsed());
 
     let records = tokio::time::timeout(Duration::from_secs(120), reader)
         .await
@@ -149,12 +157,14 @@ async fn tailing_retry_reader_and_appends_survive_a_primary_kill_and_restart() {
         .await
         .expect("writes finish")
         .unwrap();
+    eprintln!("read everything after {:?}", started.elapsed());
     let repeats = check_sequence(0, &records, N);
     assert!(repeats <= 3, "{repeats} repeated records");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn append_service_load_on_many_journals_survives_a_broker_restart() {
+    let _serial = SERIAL.lock().await;
     let mut cluster = PrivateCluster::start(3, None).await;
     for i in 0..3 {
         cluster.wait_ready(i, gazette_tokio::Auth::None).await;
