@@ -714,10 +714,15 @@ impl ClientUnderTest for BlockingDriver {
 // ---------------------------------------------------------------------------
 // Helpers shared by scenarios.
 
-/// The cluster and a client of its first broker that accepts connections
-/// (a restart scenario may have left one restarting).
+/// The shared cluster and a client of its first live broker.
 fn setup<C: ClientUnderTest>() -> (Cluster, C) {
     let cluster = Cluster::require();
+    let client = client_of(&cluster);
+    (cluster, client)
+}
+
+/// A client of the first broker of `cluster` that accepts connections.
+fn client_of<C: ClientUnderTest>(cluster: &Cluster) -> C {
     let endpoint = cluster
         .brokers
         .iter()
@@ -732,9 +737,8 @@ fn setup<C: ClientUnderTest>() -> (Cluster, C) {
                 .is_some()
         })
         .expect("a broker accepts connections");
-    let client = C::connect(&endpoint, &cluster.file_root)
-        .unwrap_or_else(|e| panic!("{}: connecting: {e:?}", C::NAME));
-    (cluster, client)
+    C::connect(&endpoint, &cluster.file_root)
+        .unwrap_or_else(|e| panic!("{}: connecting: {e:?}", C::NAME))
 }
 
 /// A label every journal of one scenario run carries, to select them.
@@ -1161,11 +1165,9 @@ impl Drop for BrokerProcess {
 }
 
 impl BrokerProcess {
-    /// The live broker with `--broker.id` `id`.
-    pub fn find(id: &str) -> Self {
-        let dir = std::path::PathBuf::from(
-            std::env::var("GAZETTE_CLUSTER_DIR").expect("GAZETTE_CLUSTER_DIR"),
-        );
+    /// The live broker with `--broker.id` `id` of the cluster whose state
+    /// directory is `dir`.
+    pub fn find(dir: &std::path::Path, id: &str) -> Self {
         let pids_file = dir.join("pids");
         let pids = std::fs::read_to_string(&pids_file).expect("cluster pids file");
         // The last record of a name wins: restarts append theirs.
@@ -1200,15 +1202,7 @@ impl BrokerProcess {
     }
 
     fn alive(&self) -> bool {
-        // A killed child of the cluster script may linger as a zombie:
-        // only a running process counts.
-        match std::fs::read_to_string(format!("/proc/{}/stat", self.pid)) {
-            Ok(stat) => !stat
-                .rsplit(')')
-                .next()
-                .is_some_and(|rest| rest.trim_start().starts_with('Z')),
-            Err(_) => false,
-        }
+        crate::scoped::process_is_running(self.pid)
     }
 
     /// Kills the broker with SIGKILL (no graceful hand-off) and waits until
@@ -1223,7 +1217,8 @@ impl BrokerProcess {
         let deadline = Instant::now() + Duration::from_secs(10);
         while self.alive() {
             assert!(Instant::now() < deadline, "broker {} did not die", self.pid);
-            thread::yield_now();
+            // Process exit has no signal to wait on here: poll.
+            thread::sleep(Duration::from_millis(10));
         }
     }
 
@@ -1257,7 +1252,8 @@ impl BrokerProcess {
     }
 }
 
-/// Serializes the scenarios that kill brokers (they share one cluster).
+/// Serializes the scenarios that kill brokers (each starts a cluster of its
+/// own; one at a time keeps the load of a small machine bounded).
 static RESTARTS: std::sync::Mutex<()> = std::sync::Mutex::new(());
 
 /// The length of one record of the restart scenario.
@@ -1298,7 +1294,12 @@ fn check_records(journal: &str, content: &[u8], count: u64) {
 /// every wait has a deadline, progress is signalled over channels.
 pub fn broker_killed_and_restarted_during_appends_and_tailing<C: ClientUnderTest>() {
     let _serial = RESTARTS.lock().unwrap_or_else(|p| p.into_inner());
-    let (cluster, client) = setup::<C>();
+    // A cluster of this test's own (own etcd, 3 s leases for fast
+    // failover), so killing its brokers disturbs no other test.
+    let scoped = crate::ScopedCluster::start_with(3, &[("GAZETTE_ETCD_LEASE", "3s")])
+        .unwrap_or_else(|e| panic!("{e}"));
+    let cluster = scoped.cluster().clone();
+    let client: C = client_of(&cluster);
     let run = crate::unique_journal_name("restart").replace('/', "-");
     let specs: Vec<JournalSpec> = (0..2)
         .map(|_| fresh_spec(&cluster, &format!("matrix-{}/restart", C::NAME), 2, &run))
@@ -1323,7 +1324,7 @@ pub fn broker_killed_and_restarted_during_appends_and_tailing<C: ClientUnderTest
         .find(|b| b.id != victim_id)
         .expect("a surviving broker");
     let client = C::connect(&survivor.endpoint, &cluster.file_root).expect("client");
-    let mut victim = BrokerProcess::find(&victim_id);
+    let mut victim = BrokerProcess::find(scoped.dir(), &victim_id);
 
     const BEFORE: u64 = 50;
     const AFTER_KILL: u64 = 50;
@@ -1414,7 +1415,12 @@ pub fn broker_killed_and_restarted_during_appends_and_tailing<C: ClientUnderTest
 /// the restart, in order.
 pub fn tailing_retry_reader_survives_broker_restart<C: ClientUnderTest>() {
     let _serial = RESTARTS.lock().unwrap_or_else(|p| p.into_inner());
-    let (cluster, client) = setup::<C>();
+    // A cluster of this test's own (own etcd, 3 s leases for fast
+    // failover), so killing its brokers disturbs no other test.
+    let scoped = crate::ScopedCluster::start_with(3, &[("GAZETTE_ETCD_LEASE", "3s")])
+        .unwrap_or_else(|e| panic!("{e}"));
+    let cluster = scoped.cluster().clone();
+    let client: C = client_of(&cluster);
     let run = crate::unique_journal_name("tail-restart").replace('/', "-");
     let spec = fresh_spec(
         &cluster,
@@ -1438,7 +1444,7 @@ pub fn tailing_retry_reader_survives_broker_restart<C: ClientUnderTest>() {
         .find(|b| b.id != victim_id)
         .expect("a surviving broker");
     let client = C::connect(&survivor.endpoint, &cluster.file_root).expect("client");
-    let mut victim = BrokerProcess::find(&victim_id);
+    let mut victim = BrokerProcess::find(scoped.dir(), &victim_id);
     const TOTAL: u64 = 60;
     let bound = Duration::from_secs(150);
 

@@ -1,6 +1,7 @@
-//! Broker kill/restart scenarios, for both drivers. They kill brokers of
-//! the shared cluster, so they live in their own test binary (cargo runs
-//! test binaries one after another) and run one at a time.
+//! Broker kill/restart scenarios, for both drivers. Each starts a cluster
+//! of its own (`ScopedCluster`, 3 s etcd leases) and kills and restarts one
+//! of its brokers; they run one at a time, in their own test binary as
+//! they take a while.
 //! Run with `scripts/with-cluster.sh cargo test -p gazette-tests --test matrix_restart`.
 
 use gazette_tests::scenarios::{self, BlockingDriver, TokioDriver};
