@@ -40,6 +40,9 @@ pub enum Failure {
     /// The request was refused as invalid, locally or by the broker (gRPC
     /// `Unknown` / `InvalidArgument`).
     Refused(String),
+    /// The broker refused the call's authorization (gRPC
+    /// `Unauthenticated`).
+    Unauthenticated,
     /// The broker could not be reached (gRPC `Unavailable`).
     Unavailable(String),
     /// A Reader cannot seek there (Go's `ErrSeekRequiresNewReader`).
@@ -84,6 +87,7 @@ impl Failure {
             E::List(ListError::Validation(_)) => Failure::Refused(err.to_string()),
             _ => match err.grpc_code() {
                 Some(Code::Unavailable) => Failure::Unavailable(err.to_string()),
+                Some(Code::Unauthenticated) => Failure::Unauthenticated,
                 Some(Code::Unknown | Code::InvalidArgument) => Failure::Refused(err.to_string()),
                 _ => Failure::Other(err.to_string()),
             },
@@ -119,7 +123,16 @@ pub trait ClientUnderTest: Send + Sync + Sized + 'static {
     const NAME: &'static str;
     /// A client of `endpoint` that reads `file://` fragments under
     /// `file_root`.
-    fn connect(endpoint: &str, file_root: &std::path::Path) -> Outcome<Self>;
+    fn connect(endpoint: &str, file_root: &std::path::Path) -> Outcome<Self> {
+        Self::connect_with(endpoint, file_root, gazette_tokio::Auth::None)
+    }
+    /// Like [`ClientUnderTest::connect`], authorizing calls with `auth`
+    /// (both drivers take the tokio driver's `Auth`).
+    fn connect_with(
+        endpoint: &str,
+        file_root: &std::path::Path,
+        auth: gazette_tokio::Auth,
+    ) -> Outcome<Self>;
     /// Applies `request` in batches of `size` changes.
     fn apply_in_batches(&self, request: ApplyRequest, size: usize) -> Outcome<ApplyResponse>;
     /// One-shot `append` of `chunks` (with the driver's retries).
@@ -235,7 +248,11 @@ fn names(snapshot: &gazette_proto::ListResponse) -> Vec<String> {
 impl ClientUnderTest for TokioDriver {
     const NAME: &'static str = "tokio";
 
-    fn connect(endpoint: &str, file_root: &std::path::Path) -> Outcome<Self> {
+    fn connect_with(
+        endpoint: &str,
+        file_root: &std::path::Path,
+        auth: gazette_tokio::Auth,
+    ) -> Outcome<Self> {
         let rt = tokio::runtime::Builder::new_multi_thread()
             .worker_threads(2)
             .enable_all()
@@ -245,6 +262,7 @@ impl ClientUnderTest for TokioDriver {
             .block_on(async {
                 gazette_tokio::Client::builder(endpoint)
                     .fragment_file_root(file_root)
+                    .auth(auth)
                     .build()
             })
             .map_err(tokio_err)?;
@@ -495,9 +513,15 @@ fn blocking_err(err: gazette_blocking::Error) -> Failure {
 impl ClientUnderTest for BlockingDriver {
     const NAME: &'static str = "blocking";
 
-    fn connect(endpoint: &str, file_root: &std::path::Path) -> Outcome<Self> {
+    fn connect_with(
+        endpoint: &str,
+        file_root: &std::path::Path,
+        auth: gazette_tokio::Auth,
+    ) -> Outcome<Self> {
         let client = gazette_blocking::Client::build(
-            gazette_blocking::Client::builder(endpoint).fragment_file_root(file_root),
+            gazette_blocking::Client::builder(endpoint)
+                .fragment_file_root(file_root)
+                .auth(auth),
         )
         .map_err(blocking_err)?;
         Ok(BlockingDriver { client })
@@ -1136,6 +1160,77 @@ pub fn typed_errors<C: ClientUnderTest>() {
         Err(Failure::Unavailable(_)) => {}
         other => panic!("{}: unreachable broker read: {other:?}", C::NAME),
     }
+}
+
+/// Brokers started with `--broker.auth-keys` (a cluster of the scenario's
+/// own): a client signing tokens with the key applies, appends, lists and
+/// reads; clients without a token or with another key are refused as
+/// unauthenticated.
+pub fn keyed_auth_is_accepted_and_missing_or_foreign_keys_refused<C: ClientUnderTest>() {
+    // base64("gazette-rs matrix key") and base64("another key").
+    const KEY: &str = "Z2F6ZXR0ZS1ycyBtYXRyaXgga2V5";
+    const OTHER_KEY: &str = "YW5vdGhlciBrZXk=";
+    let scoped = crate::ScopedCluster::start_with(1, &[("GAZETTE_AUTH_KEYS", KEY)])
+        .unwrap_or_else(|e| panic!("{e}"));
+    let cluster = scoped.cluster().clone();
+    let endpoint = &cluster.brokers[0].endpoint;
+    let keyed = C::connect_with(
+        endpoint,
+        &cluster.file_root,
+        gazette_tokio::Auth::keyed(KEY).expect("key"),
+    )
+    .expect("keyed client");
+
+    let spec = fresh_spec(&cluster, &format!("matrix-{}/auth", C::NAME), 1, "auth");
+    let journal = spec.name.clone();
+    keyed
+        .apply_in_batches(
+            ApplyRequest {
+                changes: vec![apply_request::Change {
+                    expect_mod_revision: 0,
+                    upsert: Some(spec),
+                    delete: String::new(),
+                }],
+            },
+            0,
+        )
+        .expect("authorized apply");
+    // Once the (only) broker lists the journal (a watched list signals
+    // it), appends find it; a missing primary is a routing status the
+    // append retries.
+    keyed
+        .watch_until_listed(
+            crate::name_selector(&journal),
+            &journal,
+            Duration::from_secs(30),
+        )
+        .expect("authorized watch lists the journal");
+    keyed
+        .append(&journal, &[Bytes::from_static(b"secret")])
+        .expect("authorized append");
+    let (got, result) = keyed.read_range(&journal, 0, 6);
+    result.expect("authorized read");
+    assert_eq!(got, b"secret");
+
+    let anonymous = C::connect(endpoint, &cluster.file_root).expect("client");
+    assert_eq!(
+        anonymous.list(LabelSelector::default()),
+        Err(Failure::Unauthenticated)
+    );
+    let foreign = C::connect_with(
+        endpoint,
+        &cluster.file_root,
+        gazette_tokio::Auth::keyed(OTHER_KEY).expect("key"),
+    )
+    .expect("client");
+    assert_eq!(
+        foreign.append(&journal, &[Bytes::from_static(b"x")]).err(),
+        Some(Failure::Unauthenticated)
+    );
+    assert_eq!(
+        foreign.list(LabelSelector::default()),
+        Err(Failure::Unauthenticated)
+    );
 }
 
 // ---------------------------------------------------------------------------

@@ -37,4 +37,5 @@ matrix!(
     discovery_lists_watches_gets_and_probes,
     append_service_orders_appends_with_dependencies,
     typed_errors,
+    keyed_auth_is_accepted_and_missing_or_foreign_keys_refused,
 );
