@@ -192,7 +192,12 @@ impl Appender {
                     };
                     self.rpc = None;
                     let input = match outcome {
-                        Ok(Ok(response)) => AppenderInput::Response(response),
+                        Ok(Ok(response)) => {
+                            if let Some(endpoint) = &self.endpoint {
+                                self.client.record_endpoint_health(endpoint, false);
+                            }
+                            AppenderInput::Response(response)
+                        }
                         Ok(Err(status)) => {
                             let status = crate::client::normalize_status(status);
                             if status.code() == tonic::Code::Unavailable

@@ -16,8 +16,8 @@ use gazette_core::route::{
     ConnState, DispatchHint, DispatchRouter, RouteCache, member_address, pick_member,
 };
 use gazette_core::status::Operation;
+use gazette_proto::Route;
 use gazette_proto::journal_client::JournalClient;
-use gazette_proto::{ProcessSpec, Route};
 use tonic::transport::{Channel, ClientTlsConfig, Endpoint};
 
 use crate::Error;
@@ -455,15 +455,6 @@ pub fn op_name(op: Operation) -> &'static str {
         Operation::Apply => "apply",
         Operation::FragmentStoreHealth => "fragment_store_health",
     }
-}
-
-/// The `ProcessSpec` of a member id in `route`, when the route lists one.
-pub fn member_spec(route: &Route, index: usize) -> Option<ProcessSpec> {
-    let id = route.members.get(index)?.clone();
-    Some(ProcessSpec {
-        id: Some(id),
-        endpoint: route.endpoints.get(index).cloned().unwrap_or_default(),
-    })
 }
 
 #[cfg(test)]

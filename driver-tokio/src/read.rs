@@ -284,6 +284,7 @@ impl Engine {
                     },
                 };
                 let client = self.client.clone();
+                let endpoint = client.endpoint_for(&dispatch);
                 metrics::counter!("gazette_rpc_started_total", "op" => "read").increment(1);
                 self.starting = Some(
                     async move {
@@ -295,12 +296,21 @@ impl Engine {
                             .request(request, &claims, false)
                             .map_err(|err| tonic::Status::unauthenticated(err.to_string()))?;
                         match rpc.read(req).await {
-                            Ok(response) => Ok(response.into_inner()),
+                            Ok(response) => {
+                                if let Some(endpoint) = &endpoint {
+                                    client.record_endpoint_health(endpoint, false);
+                                }
+                                Ok(response.into_inner())
+                            }
                             Err(status) => {
-                                if status.code() == tonic::Code::Unavailable
-                                    && let Dispatch::Journal { journal, .. } = &dispatch
-                                {
-                                    client.update_route(journal, None);
+                                let status = crate::client::normalize_status(status);
+                                if status.code() == tonic::Code::Unavailable {
+                                    if let Some(endpoint) = &endpoint {
+                                        client.record_endpoint_health(endpoint, true);
+                                    }
+                                    if let Dispatch::Journal { journal, .. } = &dispatch {
+                                        client.update_route(journal, None);
+                                    }
                                 }
                                 Err(status)
                             }

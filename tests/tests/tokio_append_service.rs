@@ -164,3 +164,53 @@ async fn appends_to_a_missing_journal_fail_and_poison_it() {
     };
     assert!(later_err.is_status(Status::JournalNotFound), "{later_err}");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn writers_of_one_journal_wait_for_each_other_and_keep_their_order() {
+    let client = client();
+    let journal = unique("one-journal");
+    create(&client, vec![spec(&journal, CompressionCodec::None, None)]).await;
+    let service = AppendService::new(&client);
+
+    const TASKS: usize = 4;
+    const N: usize = 50;
+    let tasks: Vec<_> = (0..TASKS)
+        .map(|t| {
+            let service = service.clone();
+            let journal = journal.clone();
+            tokio::spawn(async move {
+                let mut last = None;
+                for i in 0..N {
+                    // Hold the writer across an await: other tasks must wait.
+                    let mut writer = service
+                        .start_append(request(&journal), &AppendFutures::new())
+                        .await
+                        .unwrap();
+                    writer.write(format!("{t}:").as_bytes()).unwrap();
+                    tokio::task::yield_now().await;
+                    writer.write(format!("{i:04}\n").as_bytes()).unwrap();
+                    last = Some(writer.release().unwrap());
+                }
+                last.unwrap().await.unwrap();
+            })
+        })
+        .collect();
+    for task in tasks {
+        tokio::time::timeout(Duration::from_secs(60), task)
+            .await
+            .expect("appends in time")
+            .unwrap();
+    }
+    let len = (TASKS * N * 7) as i64;
+    let got = String::from_utf8(read_all(&client, &journal, len).await).unwrap();
+    let mut next = [0usize; TASKS];
+    for line in got.lines() {
+        let (t, i) = line
+            .split_once(':')
+            .expect("writes of one writer are contiguous");
+        let (t, i): (usize, usize) = (t.parse().unwrap(), i.parse().unwrap());
+        assert_eq!(i, next[t], "task {t}'s appends keep their order");
+        next[t] += 1;
+    }
+    assert_eq!(next, [N; TASKS]);
+}

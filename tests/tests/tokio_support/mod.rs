@@ -8,34 +8,25 @@ use gazette_proto::{
 };
 use gazette_tokio::Client;
 
-/// The first broker of the running cluster (`GAZETTE_BROKER`, written by
-/// `scripts/cluster.sh`).
-pub fn broker() -> String {
-    std::env::var("GAZETTE_BROKER")
-        .or_else(|_| std::env::var("BROKER_ADDRESS"))
-        .expect("GAZETTE_BROKER is not set: run under scripts/with-cluster.sh")
+/// The running cluster, described by the environment `scripts/with-cluster.sh`
+/// exports (the shared harness fails with instructions when it is missing).
+pub fn cluster() -> gazette_tests::Cluster {
+    gazette_tests::Cluster::require()
 }
 
-/// Every broker of the running cluster.
-pub fn brokers() -> Vec<String> {
-    std::env::var("GAZETTE_BROKERS")
-        .map(|s| s.split(',').map(str::to_string).collect())
-        .unwrap_or_else(|_| vec![broker()])
+/// The first broker of the running cluster.
+pub fn broker() -> String {
+    cluster().brokers[0].endpoint.clone()
 }
 
 /// The shared fragment file root of the cluster's brokers.
-pub fn file_root() -> String {
-    std::env::var("GAZETTE_FILE_ROOT").expect("GAZETTE_FILE_ROOT is not set")
+pub fn file_root() -> std::path::PathBuf {
+    cluster().file_root
 }
 
 /// gazctl of the cluster.
-pub fn gazctl() -> String {
-    std::env::var("GAZCTL").unwrap_or_else(|_| {
-        format!(
-            "{}/.cache/gazette-rs/bin/gazctl",
-            std::env::var("HOME").unwrap()
-        )
-    })
+pub fn gazctl() -> std::path::PathBuf {
+    cluster().gazctl
 }
 
 /// A client of the cluster's first broker.
@@ -213,7 +204,7 @@ fn free_port() -> u16 {
 impl PrivateCluster {
     /// Starts `size` brokers; `auth_keys` is passed as `--broker.auth-keys`.
     pub async fn start(size: usize, auth_keys: Option<&str>) -> Self {
-        let etcd = std::env::var("ETCD_ENDPOINT").expect("ETCD_ENDPOINT is not set");
+        let etcd = cluster().etcd_endpoint;
         let prefix = format!(
             "/gazette-tokio-tests/{}",
             unique("cluster").replace('/', "-")
