@@ -707,12 +707,23 @@ impl ClientUnderTest for BlockingDriver {
         name: &str,
         within: Duration,
     ) -> Outcome<()> {
+        // Consume the watch as an iterator of snapshots; a lagging consumer
+        // may skip items, but `latest` is always the newest snapshot.
         let mut watch =
             gazette_blocking::WatchedList::new(&self.client, selector).map_err(blocking_err)?;
-        match watch.wait_for_timeout(|s| names(s).iter().any(|n| n == name), within) {
-            Ok(Some(_)) => Ok(()),
-            Ok(None) => Err(Failure::TimedOut),
-            Err(err) => Err(blocking_err(err)),
+        let deadline = Instant::now() + within;
+        loop {
+            let listed = |s: &gazette_proto::ListResponse| names(s).iter().any(|n| n == name);
+            if watch.latest().is_some_and(|s| listed(&s)) {
+                return Ok(());
+            }
+            let left = deadline.saturating_duration_since(Instant::now());
+            match watch.next_timeout(left) {
+                None => return Err(Failure::TimedOut),
+                Some(Ok(snapshot)) if listed(&snapshot) => return Ok(()),
+                // Informational watch failures: the watch retries.
+                Some(_) => {}
+            }
         }
     }
 
@@ -981,6 +992,38 @@ pub fn retry_reader_tails_appends<C: ClientUnderTest>() {
         let got = tail.join().expect("tail thread").expect("tail reads");
         assert!(got == expect, "tailed content differs");
     });
+}
+
+/// A tail waiting for content that never comes is bounded: the tokio
+/// driver's read is dropped at the deadline, the blocking driver's is
+/// cancelled from a watchdog thread through its `CancelHandle`; both after
+/// delivering nothing past the head.
+pub fn tail_past_the_write_head_is_cancelled_at_its_bound<C: ClientUnderTest>() {
+    let (cluster, client) = setup::<C>();
+    let spec = fresh_spec(
+        &cluster,
+        &format!("matrix-{}/bounded", C::NAME),
+        1,
+        "bounded",
+    );
+    create(&cluster, &client, std::slice::from_ref(&spec), 0);
+    client
+        .append(&spec.name, &[Bytes::from_static(b"0123456789")])
+        .expect("append");
+    let started = Instant::now();
+    assert_eq!(
+        client.tail(&spec.name, 0, 11, Duration::from_secs(1)),
+        Err(Failure::TimedOut)
+    );
+    assert!(
+        started.elapsed() < Duration::from_secs(10),
+        "cancellation took {:?}",
+        started.elapsed()
+    );
+    assert_eq!(
+        client.tail(&spec.name, 0, 10, Duration::from_secs(30)),
+        Ok(b"0123456789".to_vec())
+    );
 }
 
 /// Lines written by gazctl, read through `BufRead::read_line` after a

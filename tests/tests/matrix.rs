@@ -33,6 +33,7 @@ matrix!(
     append_then_gazctl_reads_byte_for_byte,
     gazctl_append_then_reader_reads_byte_for_byte,
     retry_reader_tails_appends,
+    tail_past_the_write_head_is_cancelled_at_its_bound,
     retry_reader_seeks_then_reads_lines,
     discovery_lists_watches_gets_and_probes,
     append_service_orders_appends_with_dependencies,
