@@ -28,6 +28,8 @@ pub mod scoped;
 
 pub use scoped::ScopedCluster;
 
+pub mod scenarios;
+
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};

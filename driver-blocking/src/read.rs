@@ -1,0 +1,239 @@
+//! Reading journals: [`Reader`] (one Read RPC) and [`RetryReader`]
+//! (restarting RPCs with Go's backoff), as `std::io::Read` + `BufRead` +
+//! `Seek`, each wrapping its
+//! [`gazette_tokio::read`] counterpart.
+//!
+//! A blocked read can be cancelled from another thread through the
+//! reader's [`CancelHandle`]: the read then fails with [`Error::Cancelled`](crate::Error::Cancelled)
+//! (inside the `io::Error`, see [`Error::from_io`](crate::Error::from_io)), and so does every later
+//! call, as with a cancelled context in Go.
+
+use std::future::poll_fn;
+use std::io::{self, BufRead, Read, Seek, SeekFrom};
+use std::pin::Pin;
+use std::task::{Context, Poll, Waker};
+
+use gazette_proto::ReadRequest;
+use tokio::io::{AsyncBufRead, AsyncReadExt};
+use tokio_util::sync::CancellationToken;
+
+use crate::runtime::{self, block_on_cancellable};
+use crate::{Client, ReadEvent, Result};
+
+/// Cancels the blocking calls of one reader from any thread. Cheap to
+/// clone; cancellation is permanent.
+#[derive(Debug, Clone, Default)]
+pub struct CancelHandle {
+    token: CancellationToken,
+}
+
+impl CancelHandle {
+    /// A handle not yet cancelled.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Cancels: a call blocked on the reader returns [`Error::Cancelled`](crate::Error::Cancelled)
+    /// promptly, and so does every later call.
+    pub fn cancel(&self) {
+        self.token.cancel();
+    }
+
+    /// Whether [`CancelHandle::cancel`] was called.
+    pub fn is_cancelled(&self) -> bool {
+        self.token.is_cancelled()
+    }
+}
+
+/// `fill_buf` of an async buffered reader, blocking on the private runtime.
+fn fill_buf<'a, R>(inner: &'a mut R, cancel: &CancelHandle) -> io::Result<&'a [u8]>
+where
+    R: AsyncBufRead + Unpin,
+{
+    // Wait (blocking) until content or the end is at hand...
+    block_on_cancellable(
+        poll_fn(|cx| Pin::new(&mut *inner).poll_fill_buf(cx).map_ok(<[u8]>::len)),
+        &cancel.token,
+    )??;
+    // ...then borrow it: the buffer is filled, so this poll is ready at once.
+    let rt = runtime::runtime()?;
+    let _guard = rt.enter();
+    let mut cx = Context::from_waker(Waker::noop());
+    match Pin::new(inner).poll_fill_buf(&mut cx) {
+        Poll::Ready(result) => result,
+        Poll::Pending => Err(io::Error::other("reader buffer emptied between polls")),
+    }
+}
+
+macro_rules! blocking_reader {
+    ($ty:ident) => {
+        impl $ty {
+            /// A handle cancelling this reader's blocking calls from another
+            /// thread.
+            pub fn cancel_handle(&self) -> CancelHandle {
+                self.cancel.clone()
+            }
+
+            /// The next event (content, metadata or an offset jump), or
+            /// `Ok(None)` at a clean end. Content buffered by `Read` /
+            /// `BufRead` use is returned first.
+            pub fn next_event(&mut self) -> Result<Option<ReadEvent>> {
+                Ok(block_on_cancellable(
+                    self.inner.next_event(),
+                    &self.cancel.token,
+                )??)
+            }
+
+            /// Offset of the next byte `Read` returns (Go's
+            /// `AdjustedOffset`).
+            pub fn offset(&self) -> i64 {
+                self.inner.offset()
+            }
+
+            /// The tokio reader this one wraps.
+            pub fn as_tokio(&self) -> &gazette_tokio::$ty {
+                &self.inner
+            }
+        }
+
+        impl Read for $ty {
+            /// Reads journal content. An offset jump is returned once as an
+            /// error carrying [`gazette_tokio::Error::OffsetJump`] (see
+            /// [`Error::driver_from_io`](crate::Error::driver_from_io)); reading continues after it.
+            fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+                block_on_cancellable(self.inner.read(buf), &self.cancel.token)?
+            }
+        }
+
+        impl BufRead for $ty {
+            fn fill_buf(&mut self) -> io::Result<&[u8]> {
+                fill_buf(&mut self.inner, &self.cancel)
+            }
+
+            fn consume(&mut self, amt: usize) {
+                Pin::new(&mut self.inner).consume(amt);
+            }
+        }
+
+        impl std::fmt::Debug for $ty {
+            fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.debug_struct(stringify!($ty))
+                    .field("offset", &self.offset())
+                    .field("cancelled", &self.cancel.is_cancelled())
+                    .finish_non_exhaustive()
+            }
+        }
+    };
+}
+
+/// One Read RPC of a journal (Go's `Reader`), blocking: reads end at the
+/// stream's end (EOF, `Ok(0)`) or its first failure, which is surfaced as
+/// is (e.g. `OFFSET_NOT_YET_AVAILABLE` at the write head of a non-blocking
+/// read, `JOURNAL_NOT_FOUND`).
+///
+/// Its `Seek` is Go's limited `Reader.Seek`: forward within content already
+/// buffered, before the RPC started, or ahead within a fragment being read
+/// directly. Anything else fails with
+/// [`gazette_core::read::SeekError::RequiresNewReader`] inside the
+/// `io::Error`: start a new `Reader` (or use [`RetryReader`], which seeks
+/// anywhere).
+pub struct Reader {
+    inner: gazette_tokio::Reader,
+    cancel: CancelHandle,
+}
+
+impl Reader {
+    /// A reader of `request` (journal, offset, end offset, block, ...). No
+    /// RPC starts until the first read.
+    pub fn new(client: &Client, request: ReadRequest) -> Self {
+        Reader {
+            inner: gazette_tokio::Reader::new(client.as_tokio(), request),
+            cancel: CancelHandle::new(),
+        }
+    }
+}
+
+blocking_reader!(Reader);
+
+impl Reader {
+    /// Moves reading to `offset` where Go's `Reader.Seek` can (see the
+    /// type's docs); returns the new offset.
+    pub fn seek_to(&mut self, offset: i64) -> Result<i64> {
+        Ok(self.inner.seek_to(offset)?)
+    }
+}
+
+impl Seek for Reader {
+    fn seek(&mut self, position: SeekFrom) -> io::Result<u64> {
+        let target = seek_target(position, self.offset())?;
+        Ok(self.seek_to(target)? as u64)
+    }
+}
+
+/// The absolute journal offset `position` names, from `current`.
+fn seek_target(position: SeekFrom, current: i64) -> io::Result<i64> {
+    let target = match position {
+        SeekFrom::Start(n) => i64::try_from(n)
+            .map_err(|_| io::Error::new(io::ErrorKind::InvalidInput, "offset beyond i64::MAX"))?,
+        SeekFrom::Current(delta) => current
+            .checked_add(delta)
+            .ok_or_else(|| io::Error::new(io::ErrorKind::InvalidInput, "offset overflows i64"))?,
+        SeekFrom::End(_) => {
+            return Err(io::Error::new(
+                io::ErrorKind::Unsupported,
+                "seeking from the end of a journal is not supported",
+            ));
+        }
+    };
+    if target < 0 {
+        return Err(io::Error::new(
+            io::ErrorKind::InvalidInput,
+            "cannot seek before offset 0",
+        ));
+    }
+    Ok(target)
+}
+
+/// A journal reader that restarts Read RPCs with Go's backoff (Go's
+/// `RetryReader`), blocking. With `block = true` it tails the journal
+/// across broker restarts; errors a caller must act on (not found,
+/// suspended, offset not yet available without blocking) are surfaced,
+/// after which reading resumes on the next call.
+///
+/// It implements `Seek` from the start or the current offset (seeking from
+/// the end is `Unsupported`), keeping buffered content when the target
+/// lies within it (Go's `AdjustedSeek`).
+pub struct RetryReader {
+    inner: gazette_tokio::RetryReader,
+    cancel: CancelHandle,
+}
+
+impl RetryReader {
+    /// A retrying reader of `request`.
+    pub fn new(client: &Client, request: ReadRequest) -> Self {
+        RetryReader {
+            inner: gazette_tokio::RetryReader::new(client.as_tokio(), request),
+            cancel: CancelHandle::new(),
+        }
+    }
+
+    /// Switches blocking on or off (applies from the next RPC).
+    pub fn set_block(&mut self, block: bool) {
+        self.inner.set_block(block);
+    }
+
+    /// Moves reading to `offset` and returns the new offset (Go's
+    /// `AdjustedSeek`).
+    pub fn seek_to(&mut self, offset: i64) -> i64 {
+        self.inner.seek_to(offset)
+    }
+}
+
+blocking_reader!(RetryReader);
+
+impl Seek for RetryReader {
+    fn seek(&mut self, position: SeekFrom) -> io::Result<u64> {
+        let target = seek_target(position, self.offset())?;
+        Ok(self.seek_to(target) as u64)
+    }
+}

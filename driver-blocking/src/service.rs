@@ -1,0 +1,181 @@
+//! The AppendService: batched, ordered, asynchronous appends to many
+//! journals (Go's `AppendService`), blocking on
+//! [`gazette_tokio::service`].
+//!
+//! Writers ([`AsyncAppend`], a `std::io::Write`) spool content; releasing
+//! one returns an [`AppendFuture`] whose [`AppendFuture::err`] blocks until
+//! its batch committed or failed. Appends to one journal commit in release
+//! order; an append may depend on others (its dependencies must succeed
+//! before it commits), e.g. on every write pending elsewhere
+//! ([`AppendService::pending_except`]).
+//!
+//! ```no_run
+//! use std::io::Write;
+//! use gazette_blocking::{AppendFutures, AppendService, Client};
+//! let client = Client::new("http://localhost:8080")?;
+//! let service = AppendService::new(&client)?;
+//! let request = |journal: &str| gazette_blocking::proto::AppendRequest {
+//!     journal: journal.into(),
+//!     ..Default::default()
+//! };
+//! let mut first = service.start_append(request("examples/a"), &AppendFutures::new())?;
+//! first.write_all(b"one\n")?;
+//! let first = first.release()?;
+//! // Commits only after `first` did.
+//! let mut second = service.start_append(request("examples/b"), &first.as_dependency())?;
+//! second.write_all(b"two\n")?;
+//! second.release()?.err()?;
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! ```
+
+use std::io::{self, Write};
+use std::time::Duration;
+
+use gazette_core::append::OpFuture;
+use gazette_proto::{AppendRequest, AppendResponse};
+
+pub use gazette_core::append::{AppendConfig, OpFutures as AppendFutures};
+
+use crate::runtime::{block_on, enter};
+use crate::{Client, Error, Result};
+
+/// Batched, ordered, asynchronous appends (Go's `AppendService`). Cheap to
+/// clone; clones share the dispatch loop, which runs on the private
+/// runtime until the last clone is dropped.
+#[derive(Debug, Clone)]
+pub struct AppendService {
+    inner: gazette_tokio::AppendService,
+}
+
+impl AppendService {
+    /// A service appending through `client` with Go's defaults.
+    pub fn new(client: &Client) -> Result<Self> {
+        Self::with_config(client, AppendConfig::default())
+    }
+
+    /// A service with explicit batching and retry settings.
+    pub fn with_config(client: &Client, config: AppendConfig) -> Result<Self> {
+        let client = client.as_tokio().clone();
+        let inner = enter(|| gazette_tokio::AppendService::with_config(&client, config))?;
+        Ok(AppendService { inner })
+    }
+
+    /// Opens a writer of an append of `request` that commits only after
+    /// every future of `dependencies` succeeded. Blocks while another
+    /// writer of the journal is open.
+    pub fn start_append(
+        &self,
+        request: AppendRequest,
+        dependencies: &AppendFutures,
+    ) -> Result<AsyncAppend> {
+        let inner = block_on(self.inner.start_append(request, dependencies))??;
+        Ok(AsyncAppend { inner })
+    }
+
+    /// Appends `content` as one append of `request` and returns its future
+    /// without waiting for the commit.
+    pub fn append(&self, request: AppendRequest, content: &[u8]) -> Result<AppendFuture> {
+        let future = block_on(self.inner.append(request, content))??;
+        Ok(AppendFuture { inner: future })
+    }
+
+    /// Futures of everything pending on journals other than `journal` (all
+    /// journals for `""`): the dependencies of an append that must follow
+    /// every other in-flight write.
+    pub fn pending_except(&self, journal: &str) -> AppendFutures {
+        self.inner.pending_except(journal)
+    }
+
+    /// The scheduler's counters.
+    pub fn metrics(&self) -> gazette_core::append::AppendMetrics {
+        self.inner.metrics()
+    }
+}
+
+/// An open append of an [`AppendService`] (Go's `AsyncAppend` between
+/// `StartAppend` and `Release`): write content through `std::io::Write`,
+/// then [`release`](AsyncAppend::release) it. Dropping it unreleased rolls
+/// its content back.
+#[derive(Debug)]
+pub struct AsyncAppend {
+    inner: gazette_tokio::AsyncAppend,
+}
+
+impl AsyncAppend {
+    /// The append's request.
+    pub fn request(&self) -> &AppendRequest {
+        self.inner.request()
+    }
+
+    /// Rolls this writer's content back at release, failing its future
+    /// with `err` (Go's `Require`).
+    pub fn require(&mut self, err: impl std::fmt::Display) {
+        self.inner.require(err);
+    }
+
+    /// Releases the writer: its content joins the journal's next batch,
+    /// which commits in order. Does not wait for the commit: the returned
+    /// future does.
+    pub fn release(self) -> Result<AppendFuture> {
+        Ok(AppendFuture {
+            inner: self.inner.release()?,
+        })
+    }
+}
+
+impl Write for AsyncAppend {
+    /// Spools `buf` (no network round trip; never blocks on the broker).
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        Write::write(&mut self.inner, buf)
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        self.inner.flush()
+    }
+}
+
+/// The outcome of a released append (Go's `OpFuture` of an `AsyncAppend`).
+#[derive(Debug, Clone)]
+pub struct AppendFuture {
+    inner: OpFuture,
+}
+
+impl AppendFuture {
+    /// Blocks until the append's batch committed (`Ok`) or failed (Go's
+    /// `Err()` after `Done()`).
+    pub fn err(&self) -> Result<()> {
+        let outcome = block_on(self.inner.clone())?;
+        outcome.map_err(|err| Error::Driver(gazette_tokio::Error::Append(err)))
+    }
+
+    /// Like [`AppendFuture::err`], giving up (None) after `timeout`.
+    pub fn err_timeout(&self, timeout: Duration) -> Result<Option<()>> {
+        let outcome = block_on(async { tokio::time::timeout(timeout, self.inner.clone()).await })?;
+        match outcome {
+            Err(_) => Ok(None),
+            Ok(Ok(())) => Ok(Some(())),
+            Ok(Err(err)) => Err(Error::Driver(gazette_tokio::Error::Append(err))),
+        }
+    }
+
+    /// True once resolved.
+    pub fn is_done(&self) -> bool {
+        self.inner.is_done()
+    }
+
+    /// The broker's response to the batch's last attempt, once resolved.
+    pub fn response(&self) -> Option<AppendResponse> {
+        self.inner.response()
+    }
+
+    /// A dependency set holding this append alone, for
+    /// [`AppendService::start_append`].
+    pub fn as_dependency(&self) -> AppendFutures {
+        std::iter::once(self.inner.clone()).collect()
+    }
+
+    /// The core future (to add to a larger [`AppendFutures`] set).
+    pub fn as_core(&self) -> &OpFuture {
+        &self.inner
+    }
+}
