@@ -118,7 +118,11 @@ fn input(op: &Op, pos: i64) -> Option<ReadInput> {
         } => {
             let offset = at(delta as i64);
             let fragment = fragment.map(|(back, len, _)| Fragment {
-                journal: if bad_journal { "x".into() } else { "a/journal".into() },
+                journal: if bad_journal {
+                    "x".into()
+                } else {
+                    "a/journal".into()
+                },
                 begin: offset - back as i64,
                 end: offset + len as i64,
                 compression_codec: CompressionCodec::None as i32,
@@ -128,9 +132,17 @@ fn input(op: &Op, pos: i64) -> Option<ReadInput> {
             ReadInput::Frame(ReadResponse {
                 status: (status % 18) as i32,
                 header: with_header.then(header),
-                offset: if fragment.is_none() && status % 18 == 0 { 0 } else { offset },
+                offset: if fragment.is_none() && status % 18 == 0 {
+                    0
+                } else {
+                    offset
+                },
                 write_head,
-                fragment_url: if url { "https://store/f".into() } else { String::new() },
+                fragment_url: if url {
+                    "https://store/f".into()
+                } else {
+                    String::new()
+                },
                 fragment,
                 content: Bytes::new(),
             })
@@ -288,7 +300,11 @@ fuzz_target!(|case: Case| {
         block: case.block,
         do_not_proxy: case.do_not_proxy,
         metadata_only: case.metadata_only,
-        end_offset: if case.end_len == 0 { 0 } else { offset.max(0) + case.end_len as i64 },
+        end_offset: if case.end_len == 0 {
+            0
+        } else {
+            offset.max(0) + case.end_len as i64
+        },
         ..Default::default()
     };
     if case.retry {
