@@ -24,6 +24,12 @@
 #   GAZETTE_FILE_ROOT_MODE "shared" (default): every broker gets the same
 #                         --broker.file-root, like a shared bucket;
 #                         "per-broker": each broker its own file root
+#   GAZETTE_TLS           "" (default): plaintext h2c on http:// endpoints;
+#                         "server": brokers serve TLS with a throw-away CA's
+#                         certificate for 127.0.0.1/localhost (generated with
+#                         openssl into $GAZETTE_CLUSTER_DIR/tls) and advertise
+#                         https:// endpoints; "mutual": as "server", and
+#                         brokers require client certificates from that CA
 #   GAZETTE_BIN_DIR       where gazette/gazctl live (default: install them
 #                         with scripts/install-deps.sh)
 #   CLUSTER_READY_TIMEOUT seconds to wait for readiness (default 60)
@@ -39,6 +45,10 @@
 #   GAZETTE_FILE_ROOTS     comma-separated file roots, in broker order
 #   GAZETTE_FRAGMENT_STORE a ready-to-use store URL (file:///fragments/)
 #   GAZETTE_AUTH_KEYS, BROKER_AUTH_KEYS   when auth is enabled
+#   GAZETTE_TLS, GAZETTE_TLS_CA (CA certificate, PEM), BROKER_TRUSTED_CA_FILE
+#                          (the same, for gazctl)   when TLS is enabled
+#   GAZETTE_TLS_CLIENT_CERT, GAZETTE_TLS_CLIENT_KEY, BROKER_CERT_FILE,
+#   BROKER_CERT_KEY_FILE   a client certificate the brokers accept (mutual TLS)
 #   GAZCTL, GAZETTE_BIN_DIR, BROKER_ADDRESS (gazctl's default broker)
 #   GAZETTE_CLUSTER_DIR
 set -euo pipefail
@@ -112,6 +122,35 @@ check_processes() {
     done <"$DIR/pids"
 }
 
+# Writes a throw-away CA and, signed by it, a certificate for 127.0.0.1 and
+# localhost (brokers serve it, and present it to each other in mutual mode)
+# and a client certificate, all as PEM under $DIR/tls. ECDSA P-256 keys,
+# valid for two days.
+make_tls_certs() {
+    command -v openssl >/dev/null 2>&1 || die "GAZETTE_TLS needs openssl"
+    local tls="$DIR/tls"
+    mkdir -p "$tls"
+    local ec=(-newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes)
+    openssl req -x509 "${ec[@]}" -keyout "$tls/ca.key" -out "$tls/ca.pem" -days 2 \
+        -subj "/CN=gazette-rs throw-away test CA" \
+        -addext "basicConstraints=critical,CA:TRUE" \
+        -addext "keyUsage=critical,keyCertSign,cRLSign" 2>/dev/null ||
+        die "openssl could not create the CA"
+    local name
+    for name in server client; do
+        openssl req -new "${ec[@]}" -keyout "$tls/$name.key" -out "$tls/$name.csr" \
+            -subj "/CN=gazette-rs $name" 2>/dev/null ||
+            die "openssl could not create the $name key"
+        printf '%s\n' "subjectAltName=IP:127.0.0.1,DNS:localhost" \
+            "basicConstraints=critical,CA:FALSE" \
+            "keyUsage=critical,digitalSignature" \
+            "extendedKeyUsage=serverAuth,clientAuth" >"$tls/$name.ext"
+        openssl x509 -req -in "$tls/$name.csr" -CA "$tls/ca.pem" -CAkey "$tls/ca.key" \
+            -CAcreateserial -days 2 -extfile "$tls/$name.ext" -out "$tls/$name.pem" 2>/dev/null ||
+            die "openssl could not sign the $name certificate"
+    done
+}
+
 cmd_start() {
     if [[ -f "$DIR/pids" ]]; then
         die "$DIR/pids exists: a cluster may be running (scripts/cluster.sh stop first)"
@@ -128,6 +167,14 @@ cmd_start() {
     for b in "$gazette" "$gazctl" "$ETCD" "$ETCDCTL"; do
         [[ -x "$b" ]] || die "$b missing: run scripts/install-deps.sh"
     done
+
+    local tls_mode="${GAZETTE_TLS:-}" scheme=http
+    case "$tls_mode" in
+        "" | 0) tls_mode="" ;;
+        1 | server) tls_mode=server ;;
+        mutual) ;;
+        *) die "GAZETTE_TLS must be empty, server or mutual (got $tls_mode)" ;;
+    esac
 
     mkdir -p "$DIR/logs"
     : >"$DIR/pids"
@@ -169,6 +216,27 @@ cmd_start() {
     if [[ -n "${GAZETTE_ETCD_LEASE:-}" ]]; then
         extra+=(--etcd.lease "$GAZETTE_ETCD_LEASE")
     fi
+    # gazctl's view of the brokers (readiness checks), as environment.
+    local client_env=()
+    if [[ -n "${GAZETTE_AUTH_KEYS:-}" ]]; then
+        client_env+=(BROKER_AUTH_KEYS="$GAZETTE_AUTH_KEYS")
+    fi
+    if [[ -n "$tls_mode" ]]; then
+        make_tls_certs
+        scheme=https
+        # Brokers proxy to each other over TLS too: peers trust the same CA.
+        extra+=(--broker.server-cert-file "$DIR/tls/server.pem"
+            --broker.server-cert-key-file "$DIR/tls/server.key"
+            --broker.peer-ca-file "$DIR/tls/ca.pem")
+        client_env+=(BROKER_TRUSTED_CA_FILE="$DIR/tls/ca.pem")
+        if [[ "$tls_mode" == mutual ]]; then
+            extra+=(--broker.server-ca-file "$DIR/tls/ca.pem"
+                --broker.peer-cert-file "$DIR/tls/server.pem"
+                --broker.peer-cert-key-file "$DIR/tls/server.key")
+            client_env+=(BROKER_CERT_FILE="$DIR/tls/client.pem"
+                BROKER_CERT_KEY_FILE="$DIR/tls/client.key")
+        fi
+    fi
     for ((i = 1; i <= SIZE; i++)); do
         free_port
         port="$PORT"
@@ -179,7 +247,7 @@ cmd_start() {
         fi
         # file:// stores need their directory to exist under the file root.
         mkdir -p "$root/fragments"
-        endpoints+=("http://127.0.0.1:$port")
+        endpoints+=("$scheme://127.0.0.1:$port")
         zones+=("${ZONES[i - 1]}")
         ids+=("broker-$i")
         roots+=("$root")
@@ -195,12 +263,8 @@ cmd_start() {
         disown $!
     done
 
-    local auth_env=()
-    if [[ -n "${GAZETTE_AUTH_KEYS:-}" ]]; then
-        auth_env=(BROKER_AUTH_KEYS="$GAZETTE_AUTH_KEYS")
-    fi
     for ep in "${endpoints[@]}"; do
-        wait_for "broker $ep to answer gazctl" env "${auth_env[@]}" \
+        wait_for "broker $ep to answer gazctl" env "${client_env[@]}" \
             timeout 5 "$gazctl" journals list --broker.address "$ep" --format json
     done
     wait_for "$SIZE brokers to announce themselves in etcd" \
@@ -232,6 +296,17 @@ cmd_start() {
         if [[ -n "${GAZETTE_AUTH_KEYS:-}" ]]; then
             echo "export GAZETTE_AUTH_KEYS=$(q "$GAZETTE_AUTH_KEYS")"
             echo "export BROKER_AUTH_KEYS=$(q "$GAZETTE_AUTH_KEYS")"
+        fi
+        if [[ -n "$tls_mode" ]]; then
+            echo "export GAZETTE_TLS=$tls_mode"
+            echo "export GAZETTE_TLS_CA=$(q "$DIR/tls/ca.pem")"
+            echo "export BROKER_TRUSTED_CA_FILE=$(q "$DIR/tls/ca.pem")"
+        fi
+        if [[ "$tls_mode" == mutual ]]; then
+            echo "export GAZETTE_TLS_CLIENT_CERT=$(q "$DIR/tls/client.pem")"
+            echo "export GAZETTE_TLS_CLIENT_KEY=$(q "$DIR/tls/client.key")"
+            echo "export BROKER_CERT_FILE=$(q "$DIR/tls/client.pem")"
+            echo "export BROKER_CERT_KEY_FILE=$(q "$DIR/tls/client.key")"
         fi
     } >"$DIR/env"
     log "ready: $SIZE brokers at $joined_endpoints (etcd $ETCD_ENDPOINT, state in $DIR)"

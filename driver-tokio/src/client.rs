@@ -425,11 +425,14 @@ fn dial(
 /// tonic surfaces a broken connection under an open stream (a broker killed
 /// mid-RPC: connection reset, GOAWAY, h2 errors) as `Unknown` with a
 /// transport error as its source; the core's retry policies, like Go's,
-/// retry `Unavailable`. Broker-sent statuses (with no local source) are
+/// retry `Unavailable`. A connection the peer closes before answering (a
+/// TLS 1.3 broker refusing a client certificate after the handshake) comes
+/// as `Cancelled` with hyper's "connection closed" as its source, and is
+/// reported the same way. Broker-sent statuses (with no local source) are
 /// left as they are.
 pub fn normalize_status(status: tonic::Status) -> tonic::Status {
     use std::error::Error as _;
-    if status.code() != tonic::Code::Unknown {
+    if !matches!(status.code(), tonic::Code::Unknown | tonic::Code::Cancelled) {
         return status;
     }
     let mut source = status.source();
@@ -460,6 +463,27 @@ pub fn op_name(op: Operation) -> &'static str {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn connection_closures_surface_as_unavailable_and_broker_statuses_do_not() {
+        let closed = || {
+            let mut status = tonic::Status::cancelled("operation was canceled");
+            status.set_source(Arc::new(std::io::Error::from(
+                std::io::ErrorKind::ConnectionReset,
+            )));
+            status
+        };
+        assert_eq!(normalize_status(closed()).code(), tonic::Code::Unavailable);
+        // Sent by the broker: no local source, left as is.
+        let sent = tonic::Status::cancelled("context canceled");
+        assert_eq!(normalize_status(sent).code(), tonic::Code::Cancelled);
+        let mut denied = tonic::Status::permission_denied("no");
+        denied.set_source(Arc::new(std::io::Error::other("x")));
+        assert_eq!(
+            normalize_status(denied).code(),
+            tonic::Code::PermissionDenied
+        );
+    }
     use gazette_proto::process_spec::Id;
 
     fn route() -> Route {

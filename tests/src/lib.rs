@@ -149,6 +149,18 @@ pub struct Cluster {
     pub gazctl: PathBuf,
     /// `--broker.auth-keys` of the brokers, if auth is enabled.
     pub auth_keys: Option<String>,
+    /// TLS material of a cluster started with `GAZETTE_TLS`, if any.
+    pub tls: Option<ClusterTls>,
+}
+
+/// Certificates of a cluster whose brokers serve TLS (`GAZETTE_TLS`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ClusterTls {
+    /// PEM file of the CA that signed the brokers' certificates.
+    pub ca: PathBuf,
+    /// PEM certificate and key of a client the brokers accept, when they
+    /// require client certificates (`GAZETTE_TLS=mutual`).
+    pub client_identity: Option<(PathBuf, PathBuf)>,
 }
 
 /// Where cluster variables are looked up: the process environment, or the
@@ -213,6 +225,13 @@ impl Cluster {
             fragment_store: var(lookup, "GAZETTE_FRAGMENT_STORE")?,
             gazctl: var(lookup, "GAZCTL")?.into(),
             auth_keys: var(lookup, "GAZETTE_AUTH_KEYS").ok(),
+            tls: var(lookup, "GAZETTE_TLS_CA").ok().map(|ca| ClusterTls {
+                ca: ca.into(),
+                client_identity: var(lookup, "GAZETTE_TLS_CLIENT_CERT")
+                    .ok()
+                    .zip(var(lookup, "GAZETTE_TLS_CLIENT_KEY").ok())
+                    .map(|(cert, key)| (cert.into(), key.into())),
+            }),
         })
     }
 
@@ -225,6 +244,7 @@ impl Cluster {
             fragment_store: String::new(),
             gazctl: PathBuf::new(),
             auth_keys: None,
+            tls: None,
         }
     }
 
@@ -323,7 +343,8 @@ impl Cluster {
         wait_for_assignment(client, &name, replication, Duration::from_secs(30)).await
     }
 
-    /// A `gazctl` command aimed at broker `index`, with auth keys if enabled.
+    /// A `gazctl` command aimed at broker `index`, with auth keys and TLS
+    /// certificates if enabled.
     pub fn gazctl(&self, index: usize) -> std::process::Command {
         let mut cmd = std::process::Command::new(&self.gazctl);
         cmd.env("BROKER_ADDRESS", &self.brokers[index].endpoint)
@@ -332,6 +353,16 @@ impl Cluster {
             Some(keys) => cmd.env("BROKER_AUTH_KEYS", keys),
             None => cmd.env_remove("BROKER_AUTH_KEYS"),
         };
+        cmd.env_remove("BROKER_TRUSTED_CA_FILE")
+            .env_remove("BROKER_CERT_FILE")
+            .env_remove("BROKER_CERT_KEY_FILE");
+        if let Some(tls) = &self.tls {
+            cmd.env("BROKER_TRUSTED_CA_FILE", &tls.ca);
+            if let Some((cert, key)) = &tls.client_identity {
+                cmd.env("BROKER_CERT_FILE", cert)
+                    .env("BROKER_CERT_KEY_FILE", key);
+            }
+        }
         cmd
     }
 }

@@ -1,0 +1,257 @@
+//! gazette-tokio over TLS against private clusters whose brokers serve
+//! certificates of a throw-away CA (`GAZETTE_TLS=server|mutual` of
+//! `scripts/cluster.sh`): a client trusting the CA appends, reads and lists
+//! over `https://`; clients without the CA, with a foreign CA, speaking
+//! plaintext to the TLS port, or (mutual TLS) without an accepted client
+//! certificate fail fast with typed errors.
+
+mod tokio_support;
+
+use std::path::Path;
+use std::time::Duration;
+
+use bytes::Bytes;
+use gazette_proto::{AppendRequest, CompressionCodec, ListRequest, ReadRequest};
+use gazette_tests::{ClusterTls, ScopedCluster};
+use gazette_tokio::tonic::transport::{Certificate, ClientTlsConfig, Identity};
+use gazette_tokio::{Client, Error};
+use tokio::io::AsyncReadExt;
+use tokio_support::{create, spec, unique};
+
+/// Upper bound for a call that must fail: a TLS failure must surface as an
+/// error, never as a hang.
+const FAIL_WITHIN: Duration = Duration::from_secs(20);
+
+fn start(brokers: usize, mode: &str) -> (ScopedCluster, ClusterTls) {
+    let scoped = ScopedCluster::start_with(brokers, &[("GAZETTE_TLS", mode)])
+        .unwrap_or_else(|e| panic!("{e}"));
+    let tls = scoped
+        .cluster()
+        .tls
+        .clone()
+        .expect("the env file names the CA");
+    (scoped, tls)
+}
+
+fn pem(path: &Path) -> Vec<u8> {
+    std::fs::read(path).unwrap_or_else(|e| panic!("{}: {e}", path.display()))
+}
+
+/// TLS settings trusting exactly the CA at `ca` (no native roots).
+fn trusting(ca: &Path) -> ClientTlsConfig {
+    ClientTlsConfig::new().ca_certificate(Certificate::from_pem(pem(ca)))
+}
+
+fn client(scoped: &ScopedCluster, endpoint: &str, tls: Option<ClientTlsConfig>) -> Client {
+    let mut builder = Client::builder(endpoint)
+        .fragment_file_root(&scoped.cluster().file_root)
+        .connect_timeout(Duration::from_secs(5));
+    if let Some(tls) = tls {
+        builder = builder.tls(tls);
+    }
+    builder.build().unwrap()
+}
+
+/// A self-signed CA certificate and key unrelated to the cluster's, made
+/// with openssl under `dir`.
+fn foreign_ca(dir: &Path) -> (std::path::PathBuf, std::path::PathBuf) {
+    let (cert, key) = (dir.join("foreign.pem"), dir.join("foreign.key"));
+    let output = std::process::Command::new("openssl")
+        .args(["req", "-x509", "-newkey", "ec", "-pkeyopt"])
+        .args(["ec_paramgen_curve:prime256v1", "-nodes", "-days", "1"])
+        .args(["-subj", "/CN=foreign test CA"])
+        .args(["-addext", "subjectAltName=IP:127.0.0.1,DNS:localhost"])
+        .arg("-keyout")
+        .arg(&key)
+        .arg("-out")
+        .arg(&cert)
+        .output()
+        .expect("openssl runs");
+    assert!(
+        output.status.success(),
+        "openssl: {}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    (cert, key)
+}
+
+/// Lists journals, which must fail (and not hang); returns the error.
+async fn list_fails(client: &Client) -> Error {
+    let outcome = tokio::time::timeout(
+        FAIL_WITHIN,
+        gazette_tokio::list_all_journals(client, ListRequest::default()),
+    )
+    .await
+    .expect("a TLS failure surfaces as an error, not a hang");
+    match outcome {
+        Ok(snapshot) => panic!("listing succeeded: {snapshot:?}"),
+        Err(err) => err,
+    }
+}
+
+/// The error and every source of it, as one lowercase string.
+fn chain(err: &(dyn std::error::Error + 'static)) -> String {
+    let mut text = err.to_string();
+    let mut source = err.source();
+    while let Some(cause) = source {
+        text.push_str(" <- ");
+        text.push_str(&cause.to_string());
+        source = cause.source();
+    }
+    text.to_lowercase()
+}
+
+/// The gRPC status of a failed RPC, and its source chain.
+fn rpc_failure(err: &Error) -> (gazette_tokio::tonic::Code, String) {
+    match err {
+        Error::Rpc { status, .. } => (status.code(), chain(status.as_ref())),
+        other => panic!("expected a typed RPC error, got {other:?}"),
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn tls_client_trusting_the_ca_appends_reads_and_lists_over_https() {
+    let (scoped, tls) = start(2, "server");
+    let cluster = scoped.cluster();
+    assert!(
+        cluster
+            .brokers
+            .iter()
+            .all(|b| b.endpoint.starts_with("https://127.0.0.1:")),
+        "brokers advertise https endpoints: {:?}",
+        cluster.brokers
+    );
+    let client = client(
+        &scoped,
+        &cluster.brokers[0].endpoint,
+        Some(trusting(&tls.ca)),
+    );
+
+    // Two journals so that, with two brokers, routing most likely reaches
+    // a member other than the dialled one (its own https channel).
+    let journals = [unique("tls"), unique("tls")];
+    create(
+        &client,
+        journals
+            .iter()
+            .map(|j| spec(j, CompressionCodec::None, None))
+            .collect(),
+    )
+    .await;
+
+    for journal in &journals {
+        let content: Vec<u8> = (0..=255u8).cycle().take(70_000).collect();
+        let chunks = [
+            Bytes::copy_from_slice(&content[..1000]),
+            Bytes::copy_from_slice(&content[1000..]),
+        ];
+        let request = AppendRequest {
+            journal: journal.clone(),
+            ..Default::default()
+        };
+        let response = gazette_tokio::append(&client, request, &chunks)
+            .await
+            .unwrap();
+        let commit = response.commit.expect("a committed fragment");
+        assert_eq!(commit.end - commit.begin, content.len() as i64);
+
+        let mut reader = gazette_tokio::Reader::new(
+            &client,
+            ReadRequest {
+                journal: journal.clone(),
+                offset: commit.begin,
+                end_offset: commit.end,
+                ..Default::default()
+            },
+        );
+        let mut got = Vec::new();
+        reader.read_to_end(&mut got).await.unwrap();
+        assert!(got == content, "{journal}: read back differs");
+    }
+
+    let snapshot = gazette_tokio::list_all_journals(&client, ListRequest::default())
+        .await
+        .unwrap();
+    for journal in &journals {
+        assert!(
+            snapshot
+                .journals
+                .iter()
+                .any(|j| j.spec.as_ref().is_some_and(|s| &s.name == journal)),
+            "{journal} listed"
+        );
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn tls_clients_without_the_ca_or_plaintext_fail_with_typed_errors() {
+    let (scoped, _tls) = start(1, "server");
+    let endpoint = scoped.cluster().brokers[0].endpoint.clone();
+    let dir = tempfile::tempdir().unwrap();
+    let (foreign, _) = foreign_ca(dir.path());
+
+    // Native roots only (the default for https): the throw-away CA is not
+    // among them, so certificate verification fails.
+    let native = client(&scoped, &endpoint, None);
+    let (code, text) = rpc_failure(&list_fails(&native).await);
+    assert_eq!(code, gazette_tokio::tonic::Code::Unavailable, "{text}");
+    assert!(text.contains("certificate"), "{text}");
+
+    // Trusting a foreign CA fails the same way.
+    let wrong = client(&scoped, &endpoint, Some(trusting(&foreign)));
+    let (code, text) = rpc_failure(&list_fails(&wrong).await);
+    assert_eq!(code, gazette_tokio::tonic::Code::Unavailable, "{text}");
+    assert!(text.contains("certificate"), "{text}");
+
+    // Plaintext h2c to the TLS port: the broker never speaks HTTP/2 without
+    // a handshake, and the call fails rather than hangs.
+    let plaintext = endpoint.replacen("https://", "http://", 1);
+    let plain = client(&scoped, &plaintext, None);
+    let err = list_fails(&plain).await;
+    assert!(err.is_unavailable(), "a transport failure: {err:?}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn mutual_tls_accepts_the_cas_client_certificate_and_refuses_others() {
+    let (scoped, tls) = start(1, "mutual");
+    let endpoint = scoped.cluster().brokers[0].endpoint.clone();
+    let (cert, key) = tls
+        .client_identity
+        .clone()
+        .expect("mutual mode publishes a client certificate");
+    let dir = tempfile::tempdir().unwrap();
+    let (foreign_cert, foreign_key) = foreign_ca(dir.path());
+
+    let accepted = client(
+        &scoped,
+        &endpoint,
+        Some(trusting(&tls.ca).identity(Identity::from_pem(pem(&cert), pem(&key)))),
+    );
+    let journal = unique("mtls");
+    create(
+        &accepted,
+        vec![spec(&journal, CompressionCodec::None, None)],
+    )
+    .await;
+    let request = AppendRequest {
+        journal: journal.clone(),
+        ..Default::default()
+    };
+    gazette_tokio::append(&accepted, request, &[Bytes::from_static(b"mutual")])
+        .await
+        .unwrap();
+
+    // No client certificate: the broker refuses the handshake.
+    let anonymous = client(&scoped, &endpoint, Some(trusting(&tls.ca)));
+    let (code, text) = rpc_failure(&list_fails(&anonymous).await);
+    assert_eq!(code, gazette_tokio::tonic::Code::Unavailable, "{text}");
+
+    // A certificate from a CA the broker does not trust is refused too.
+    let rogue = client(
+        &scoped,
+        &endpoint,
+        Some(trusting(&tls.ca).identity(Identity::from_pem(pem(&foreign_cert), pem(&foreign_key)))),
+    );
+    let (code, text) = rpc_failure(&list_fails(&rogue).await);
+    assert_eq!(code, gazette_tokio::tonic::Code::Unavailable, "{text}");
+}
