@@ -39,4 +39,5 @@ matrix!(
     append_service_orders_appends_with_dependencies,
     typed_errors,
     keyed_auth_is_accepted_and_missing_or_foreign_keys_refused,
+    tls_client_trusting_the_ca_appends_and_reads,
 );
