@@ -12,22 +12,23 @@
 # median MiB/s per workload. Raw JSON lines go to $OUT (default
 # target/bench-vs-go.jsonl). Not part of CI.
 #
-# Environment: ROUNDS (3), MIB (MiB appended by append_64k, 32), SIZE (bytes
+# Environment: ROUNDS (5), MIB (MiB appended by append_64k, 64), APPEND_SIZE (bytes
 # per append_64k append, 65536), SMALL_COUNT (appends of append_small,
-# 20000), SMALL_SIZE (100), CODEC (NONE; or SNAPPY, GZIP, ZSTANDARD).
+# 100000), SMALL_SIZE (100), CODEC (NONE; or SNAPPY, GZIP, ZSTANDARD).
 set -euo pipefail
+[[ "${BENCH_TRACE:-0}" == 1 ]] && set -x
 
 REPO="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
-ROUNDS="${ROUNDS:-3}"
-MIB="${MIB:-32}"
-SIZE="${SIZE:-65536}"
-SMALL_COUNT="${SMALL_COUNT:-20000}"
+ROUNDS="${ROUNDS:-5}"
+MIB="${MIB:-64}"
+APPEND_SIZE="${APPEND_SIZE:-65536}"
+SMALL_COUNT="${SMALL_COUNT:-100000}"
 SMALL_SIZE="${SMALL_SIZE:-100}"
 CODEC="${CODEC:-NONE}"
 OUT="${OUT:-$REPO/target/bench-vs-go.jsonl}"
 GO_BIN="$REPO/target/go-client-bench"
 RUST_BIN="$REPO/target/release/examples/throughput"
-export ROUNDS MIB SIZE SMALL_COUNT SMALL_SIZE CODEC OUT GO_BIN RUST_BIN
+export ROUNDS MIB APPEND_SIZE SMALL_COUNT SMALL_SIZE CODEC OUT GO_BIN RUST_BIN
 
 log() { echo "bench-vs-go: $*" >&2; }
 
@@ -44,7 +45,8 @@ if [[ "${BENCH_VS_GO_INNER:-0}" != 1 ]]; then
     (cd "$REPO/benches/go-client" && GOFLAGS=-mod=mod go build -o "$GO_BIN" .)
     log "building the Rust throughput example (release)"
     (cd "$REPO" && cargo build --quiet --release -p gazette-tokio --example throughput)
-    BENCH_VS_GO_INNER=1 exec "$REPO/scripts/with-cluster.sh" "$0" "$@"
+    export BENCH_VS_GO_INNER=1
+    exec "$REPO/scripts/with-cluster.sh" "$REPO/scripts/bench-vs-go.sh" "$@"
 fi
 
 # --- inside the cluster --------------------------------------------------------
@@ -63,9 +65,11 @@ trap 'rm -f "$specs"' EXIT
     echo "  compression_codec: $CODEC"
     echo "  refresh_interval: 5m0s"
     echo "children:"
-    for ((r = 1; r <= ROUNDS; r++)); do
-        echo "- name: bench/go/$stamp/$r"
-        echo "- name: bench/rust/$stamp/$r"
+    # gazctl wants children in name order.
+    for client in go rust; do
+        for ((r = 1; r <= ROUNDS; r++)); do
+            echo "- name: bench/$client/$stamp/$r"
+        done
     done
 } >"$specs"
 gazctl journals apply --specs "$specs" >&2
@@ -75,7 +79,7 @@ gazctl journals apply --specs "$specs" >&2
 run() {
     local client="$1" journal="$2" workload="$3"
     shift 3
-    local flags=(--journal "$journal" --workload "$workload" --mib "$MIB" --size "$SIZE"
+    local flags=(--journal "$journal" --workload "$workload" --mib "$MIB" --size "$APPEND_SIZE"
         --small-count "$SMALL_COUNT" --small-size "$SMALL_SIZE" "$@")
     case "$client" in
         go) "$GO_BIN" --broker "$GAZETTE_BROKER" "${flags[@]}" ;;
