@@ -52,6 +52,8 @@ fi
 # --- inside the cluster --------------------------------------------------------
 
 stamp="$(date +%s)"
+# journal <client> <round>: zero-padded, so names sort like rounds.
+journal() { printf 'bench/%s/%s/%03d' "$1" "$stamp" "$2"; }
 specs="$(mktemp)"
 trap 'rm -f "$specs"' EXIT
 {
@@ -68,7 +70,7 @@ trap 'rm -f "$specs"' EXIT
     # gazctl wants children in name order.
     for client in go rust; do
         for ((r = 1; r <= ROUNDS; r++)); do
-            echo "- name: bench/$client/$stamp/$r"
+            echo "- name: $(journal "$client" "$r")"
         done
     done
 } >"$specs"
@@ -90,7 +92,7 @@ run() {
 # Warm-up: waits out journal assignment; not measured.
 for ((r = 1; r <= ROUNDS; r++)); do
     for client in go rust; do
-        run "$client" "bench/$client/$stamp/$r" append_small --small-count 10 >/dev/null
+        run "$client" "$(journal "$client" "$r")" append_small --small-count 10 >/dev/null
     done
 done
 
@@ -102,7 +104,7 @@ for ((r = 1; r <= ROUNDS; r++)); do
     ((r % 2 == 0)) && clients=(rust go)
     for workload in append_64k append_small read; do
         for client in "${clients[@]}"; do
-            run "$client" "bench/$client/$stamp/$r" "$workload" | tee -a "$OUT" >&2
+            run "$client" "$(journal "$client" "$r")" "$workload" | tee -a "$OUT" >&2
         done
     done
 done
