@@ -16,4 +16,4 @@ GAZETTE_BIN_DIR="$(scripts/install-deps.sh | tail -n 1)"
 export GAZETTE_BIN_DIR
 # Compile first, so the cluster only lives while tests run.
 cargo test --no-run "$@"
-exec scripts/with-cluster.sh cargo test "$@"
+exec scripts/with-cluster.sh cargo test --no-fail-fast "$@"
