@@ -1678,3 +1678,28 @@ pub fn tls_client_trusting_the_ca_appends_and_reads<C: ClientUnderTest>() {
         other => panic!("an untrusted TLS broker must be unavailable, got {other:?}"),
     }
 }
+
+/// `matrix!(scenario, ...)` defines, in the calling test binary, one
+/// `tokio::<scenario>` and one `blocking::<scenario>` test per scenario of
+/// this module, so both drivers run exactly the same scenarios.
+#[macro_export]
+macro_rules! matrix {
+    ($($scenario:ident),* $(,)?) => {
+        mod tokio {
+            $(
+                #[test]
+                fn $scenario() {
+                    $crate::scenarios::$scenario::<$crate::scenarios::TokioDriver>();
+                }
+            )*
+        }
+        mod blocking {
+            $(
+                #[test]
+                fn $scenario() {
+                    $crate::scenarios::$scenario::<$crate::scenarios::BlockingDriver>();
+                }
+            )*
+        }
+    };
+}

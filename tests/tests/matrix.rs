@@ -2,34 +2,7 @@
 //! against the tokio driver and the blocking driver on the live cluster.
 //! Run with `scripts/with-cluster.sh cargo test -p gazette-tests --test matrix`.
 
-use gazette_tests::scenarios::{self, BlockingDriver, TokioDriver};
-
-/// `matrix!(scenario, ...)` defines `tokio_<scenario>` and
-/// `blocking_<scenario>` tests.
-macro_rules! matrix {
-    ($($scenario:ident),* $(,)?) => {
-        mod tokio {
-            use super::*;
-            $(
-                #[test]
-                fn $scenario() {
-                    scenarios::$scenario::<TokioDriver>();
-                }
-            )*
-        }
-        mod blocking {
-            use super::*;
-            $(
-                #[test]
-                fn $scenario() {
-                    scenarios::$scenario::<BlockingDriver>();
-                }
-            )*
-        }
-    };
-}
-
-matrix!(
+gazette_tests::matrix!(
     append_then_gazctl_reads_byte_for_byte,
     gazctl_append_then_reader_reads_byte_for_byte,
     retry_reader_tails_appends,
