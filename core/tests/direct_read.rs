@@ -1,6 +1,6 @@
 //! Full simulated direct reads: a [`Reader`] whose broker hands out a
 //! fragment URL, driven through the [`DirectFetch`] adapter over the shared
-//! fragment test vectors (`shared/testdata/fragments`, served as `file://`
+//! fragment test vectors (`core/tests/data/fragments`, served as `file://`
 //! URLs below that directory) and over hand-made HTTP bodies.
 
 use std::io::Write;
@@ -19,7 +19,7 @@ use serde_json::Value;
 const JOURNAL: &str = "a/journal";
 
 fn testdata_dir() -> PathBuf {
-    let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../shared/testdata/fragments");
+    let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/data/fragments");
     assert!(
         dir.join("manifest.json").is_file(),
         "fragment test vectors missing: expected {}/manifest.json",

@@ -1,5 +1,5 @@
 //! The fragment decoder against every file of the shared fragment test
-//! vectors (`shared/testdata/fragments`, beside the repository checkout).
+//! vectors in `core/tests/data/fragments` (see its README).
 
 use std::path::PathBuf;
 
@@ -12,10 +12,10 @@ use gazette_core::proto::CompressionCodec;
 use serde_json::Value;
 
 fn testdata_dir() -> PathBuf {
-    let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../shared/testdata/fragments");
+    let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/data/fragments");
     assert!(
         dir.join("manifest.json").is_file(),
-        "fragment test vectors missing: expected {}/manifest.json (the `shared/` folder must sit beside the repository checkout)",
+        "fragment test vectors missing: expected {}/manifest.json (they are part of the repository)",
         dir.display()
     );
     dir
