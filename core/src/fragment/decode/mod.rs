@@ -13,6 +13,7 @@
 mod gzip;
 pub(crate) mod input;
 mod snappy;
+#[cfg(feature = "zstd")]
 mod zstd;
 
 use std::fmt;
@@ -138,7 +139,11 @@ impl Decoding {
         let transport_gzip = encoding == E::Gzip;
         let (transport_gzip, format, effective_codec) = match codec {
             C::None => (transport_gzip, None, codec),
+            #[cfg(feature = "zstd")]
             C::Zstandard => (transport_gzip, Some(StreamFormat::Zstandard), codec),
+            // Built without the `zstd` feature: no decoder for this codec.
+            #[cfg(not(feature = "zstd"))]
+            C::Zstandard => return Err(UnsupportedCodec(codec as i32)),
             C::Snappy => (transport_gzip, Some(StreamFormat::Snappy), codec),
             C::Gzip => (false, Some(StreamFormat::Gzip), codec),
             C::GzipOffloadDecompression => match encoding {
@@ -156,7 +161,8 @@ impl Decoding {
     }
 }
 
-/// A codec with no decoder (INVALID or an unknown number).
+/// A codec with no decoder: INVALID, an unknown number, or ZSTANDARD in a
+/// build without the `zstd` feature.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
 #[error("unsupported codec {}", codec_name(*.0))]
 pub struct UnsupportedCodec(pub i32);
@@ -226,7 +232,11 @@ enum StageOutput {
 enum Stage {
     Passthrough,
     Gzip(Box<gzip::GzipStage>),
+    #[cfg(feature = "zstd")]
     Zstd(zstd::ZstdStage),
+    /// A zstd stream in a build without the `zstd` feature.
+    #[cfg(not(feature = "zstd"))]
+    ZstdDisabled,
     Snappy(snappy::SnappyStage),
 }
 
@@ -235,7 +245,10 @@ impl Stage {
         match format {
             None => Self::Passthrough,
             Some(StreamFormat::Gzip) => Self::Gzip(Box::default()),
+            #[cfg(feature = "zstd")]
             Some(StreamFormat::Zstandard) => Self::Zstd(zstd::ZstdStage::new()),
+            #[cfg(not(feature = "zstd"))]
+            Some(StreamFormat::Zstandard) => Self::ZstdDisabled,
             Some(StreamFormat::Snappy) => Self::Snappy(snappy::SnappyStage::default()),
         }
     }
@@ -255,7 +268,12 @@ impl Stage {
                 StageOutput::NeedInput
             }),
             Self::Gzip(s) => s.poll(input, scratch, max),
+            #[cfg(feature = "zstd")]
             Self::Zstd(s) => s.poll(input, scratch, max),
+            #[cfg(not(feature = "zstd"))]
+            Self::ZstdDisabled => Err(CodecError::Zstd(
+                "gazette-core was built without the `zstd` feature".to_owned(),
+            )),
             Self::Snappy(s) => s.poll(input, max),
         }
     }
