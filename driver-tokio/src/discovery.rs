@@ -38,6 +38,7 @@ pub async fn list_all_journals(client: &Client, request: ListRequest) -> Result<
             reason: "list_all_journals cannot watch (use WatchedList)".into(),
         });
     }
+    gazette_core::list::check_list_request(&request)?;
     async {
         let mut stream = open_list(client, &request).await?;
         let mut assembler = SnapshotAssembler::new(&request);
@@ -70,7 +71,7 @@ pub async fn list_all_journals(client: &Client, request: ListRequest) -> Result<
 /// The spec of `journal` (any `;meta` suffix is ignored for the lookup).
 /// A journal that does not exist is [`ListError::JournalDoesNotExist`].
 pub async fn get_journal(client: &Client, journal: &str) -> Result<JournalSpec> {
-    let snapshot = list_all_journals(client, get_journal_request(journal)).await?;
+    let snapshot = list_all_journals(client, get_journal_request(journal)?).await?;
     Ok(get_journal_spec(journal, &snapshot)?)
 }
 
