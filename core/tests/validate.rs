@@ -1012,7 +1012,10 @@ mod requests {
             },
             "Request.Header.Route",
         ));
-        all.push((read("a/journal;bad meta"), "Request.Journal.metadata path segment"));
+        all.push((
+            read("a/journal;bad meta"),
+            "Request.Journal.metadata path segment",
+        ));
         all
     }
 
@@ -1106,7 +1109,10 @@ mod requests {
             },
             "Request.SubtractRegisters.Labels[0].Value",
         ));
-        all.push((append("a/journal;"), "Request.Journal.metadata path segment"));
+        all.push((
+            append("a/journal;"),
+            "Request.Journal.metadata path segment",
+        ));
         all
     }
 

@@ -29,6 +29,21 @@ use crate::{Error, Result};
 
 const HOUR: Duration = Duration::from_secs(3600);
 
+/// Runs a whole listing or administrative call under the client's
+/// [`Client::request_timeout`]: past it the call is dropped (which cancels
+/// its RPC) and fails with [`ListError::DeadlineExceeded`].
+async fn with_deadline<T>(
+    client: &Client,
+    call: impl std::future::Future<Output = Result<T>>,
+) -> Result<T> {
+    match client.request_timeout() {
+        Some(timeout) => tokio::time::timeout(timeout, call)
+            .await
+            .unwrap_or(Err(Error::List(ListError::DeadlineExceeded))),
+        None => call.await,
+    }
+}
+
 /// Lists the journals matching `request` (which must not watch) as one
 /// snapshot, and caches each journal's route for later dispatch.
 pub async fn list_all_journals(client: &Client, request: ListRequest) -> Result<ListResponse> {
@@ -39,7 +54,7 @@ pub async fn list_all_journals(client: &Client, request: ListRequest) -> Result<
         });
     }
     gazette_core::list::check_list_request(&request)?;
-    async {
+    let call = async {
         let mut stream = open_list(client, &request).await?;
         let mut assembler = SnapshotAssembler::new(&request);
         let snapshot = loop {
@@ -63,9 +78,10 @@ pub async fn list_all_journals(client: &Client, request: ListRequest) -> Result<
             }
         }
         Ok(snapshot)
-    }
-    .instrument(tracing::debug_span!("gazette.list"))
-    .await
+    };
+    with_deadline(client, call)
+        .instrument(tracing::debug_span!("gazette.list"))
+        .await
 }
 
 /// The spec of `journal` (any `;meta` suffix is ignored for the lookup).
@@ -256,36 +272,41 @@ pub async fn apply_in_batches(
     size: usize,
 ) -> Result<ApplyResponse> {
     let mut batches = ApplyBatches::new(request, size)?;
-    let claims = Claims::for_selector(
-        Capability::APPLY,
-        LabelSelector::default(),
-        Duration::from_secs(60),
-    );
-    let mut next = batches.first_request();
-    loop {
-        let span = tracing::debug_span!("gazette.apply", changes = next.changes.len());
-        let outcome = async {
-            let mut rpc = client.journal_client(&Dispatch::Service)?;
-            metrics::counter!("gazette_rpc_started_total", "op" => "apply").increment(1);
-            rpc.apply(client.request(next, &claims, true)?)
-                .await
-                .map(tonic::Response::into_inner)
-                .map_err(|status| client.rpc_error(Operation::Apply, &Dispatch::Service, status))
+    with_deadline(client, async move {
+        let claims = Claims::for_selector(
+            Capability::APPLY,
+            LabelSelector::default(),
+            Duration::from_secs(60),
+        );
+        let mut next = batches.first_request();
+        loop {
+            let span = tracing::debug_span!("gazette.apply", changes = next.changes.len());
+            let outcome = async {
+                let mut rpc = client.journal_client(&Dispatch::Service)?;
+                metrics::counter!("gazette_rpc_started_total", "op" => "apply").increment(1);
+                rpc.apply(client.request(next, &claims, false)?)
+                    .await
+                    .map(tonic::Response::into_inner)
+                    .map_err(|status| {
+                        client.rpc_error(Operation::Apply, &Dispatch::Service, status)
+                    })
+            }
+            .instrument(span)
+            .await;
+            let step = match outcome {
+                Ok(response) => batches.on_response(response),
+                // Transport failures keep their gRPC code for the caller.
+                Err(err @ Error::Rpc { .. }) => return Err(err),
+                Err(err) => batches.on_error(list_error(err)),
+            };
+            match step {
+                ApplyStep::Next(request) => next = request,
+                ApplyStep::Done(response) => return Ok(response),
+                ApplyStep::Failed(failure) => return Err(Error::List(failure.error)),
+            }
         }
-        .instrument(span)
-        .await;
-        let step = match outcome {
-            Ok(response) => batches.on_response(response),
-            // Transport failures keep their gRPC code for the caller.
-            Err(err @ Error::Rpc { .. }) => return Err(err),
-            Err(err) => batches.on_error(list_error(err)),
-        };
-        match step {
-            ApplyStep::Next(request) => next = request,
-            ApplyStep::Done(response) => return Ok(response),
-            ApplyStep::Failed(failure) => return Err(Error::List(failure.error)),
-        }
-    }
+    })
+    .await
 }
 
 /// Lists every fragment of `request.journal` in its time range, following
@@ -300,30 +321,34 @@ pub async fn list_all_fragments(
     };
     let claims = Claims::for_journal(Capability::READ, &request.journal);
     let mut pager = FragmentPager::new(request)?;
-    let mut next = pager.request().clone();
-    loop {
-        let span = tracing::debug_span!("gazette.list_fragments", journal = %next.journal);
-        let outcome = async {
-            let mut rpc = client.journal_client(&dispatch)?;
-            metrics::counter!("gazette_rpc_started_total", "op" => "list_fragments").increment(1);
-            rpc.list_fragments(client.request(next, &claims, true)?)
-                .await
-                .map(tonic::Response::into_inner)
-                .map_err(|status| client.rpc_error(Operation::ListFragments, &dispatch, status))
+    with_deadline(client, async move {
+        let mut next = pager.request().clone();
+        loop {
+            let span = tracing::debug_span!("gazette.list_fragments", journal = %next.journal);
+            let outcome = async {
+                let mut rpc = client.journal_client(&dispatch)?;
+                metrics::counter!("gazette_rpc_started_total", "op" => "list_fragments")
+                    .increment(1);
+                rpc.list_fragments(client.request(next, &claims, false)?)
+                    .await
+                    .map(tonic::Response::into_inner)
+                    .map_err(|status| client.rpc_error(Operation::ListFragments, &dispatch, status))
+            }
+            .instrument(span)
+            .await;
+            let step = match outcome {
+                Ok(page) => pager.on_response(page),
+                Err(err @ Error::Rpc { .. }) => return Err(err),
+                Err(err) => pager.on_error(list_error(err)),
+            };
+            match step {
+                PagerStep::Next(request) => next = request,
+                PagerStep::Done(response) => return Ok(response),
+                PagerStep::Failed { error, .. } => return Err(Error::List(error)),
+            }
         }
-        .instrument(span)
-        .await;
-        let step = match outcome {
-            Ok(page) => pager.on_response(page),
-            Err(err @ Error::Rpc { .. }) => return Err(err),
-            Err(err) => pager.on_error(list_error(err)),
-        };
-        match step {
-            PagerStep::Next(request) => next = request,
-            PagerStep::Done(response) => return Ok(response),
-            PagerStep::Failed { error, .. } => return Err(Error::List(error)),
-        }
-    }
+    })
+    .await
 }
 
 /// Probes the health of `store`. With `check_delete_prefix` (even empty),
@@ -339,13 +364,16 @@ pub async fn fragment_store_health(
     let claims = Claims::for_selector(Capability::READ, LabelSelector::default(), HOUR);
     let mut rpc = client.journal_client(&Dispatch::Service)?;
     metrics::counter!("gazette_rpc_started_total", "op" => "fragment_store_health").increment(1);
-    let response = rpc
-        .fragment_store_health(client.request(request, &claims, true)?)
+    let call = async {
+        rpc.fragment_store_health(client.request(request, &claims, false)?)
+            .await
+            .map(tonic::Response::into_inner)
+            .map_err(|status| {
+                client.rpc_error(Operation::FragmentStoreHealth, &Dispatch::Service, status)
+            })
+    };
+    let response = with_deadline(client, call)
         .instrument(tracing::debug_span!("gazette.fragment_store_health", store))
-        .await
-        .map(tonic::Response::into_inner)
-        .map_err(|status| {
-            client.rpc_error(Operation::FragmentStoreHealth, &Dispatch::Service, status)
-        })?;
+        .await?;
     Ok(fragment_store_health_result(response)?)
 }

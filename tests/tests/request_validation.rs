@@ -97,7 +97,10 @@ fn fragments(journal: &str) -> FragmentsRequest {
 }
 
 fn is_invalid_read(err: &gazette_tokio::Error) -> bool {
-    matches!(err, gazette_tokio::Error::Read(ReadError::InvalidRequest(_)))
+    matches!(
+        err,
+        gazette_tokio::Error::Read(ReadError::InvalidRequest(_))
+    )
 }
 
 fn is_invalid_append(name: &str, err: &gazette_tokio::Error) -> bool {
@@ -114,7 +117,10 @@ fn is_invalid_append(name: &str, err: &gazette_tokio::Error) -> bool {
 }
 
 fn is_invalid_list(err: &gazette_tokio::Error) -> bool {
-    matches!(err, gazette_tokio::Error::List(ListError::InvalidRequest(_)))
+    matches!(
+        err,
+        gazette_tokio::Error::List(ListError::InvalidRequest(_))
+    )
 }
 
 fn is_invalid(err: &gazette_tokio::Error) -> bool {
@@ -170,9 +176,12 @@ async fn tokio_appends_of_invalid_requests_fail_at_once_without_an_rpc() {
 async fn tokio_discovery_of_invalid_requests_fails_at_once_without_an_rpc() {
     let (listener, endpoint) = silent_broker();
     let client = gazette_tokio::Client::new(endpoint).unwrap();
-    let err = at_once("list", gazette_tokio::list_all_journals(&client, bad_list()))
-        .await
-        .unwrap_err();
+    let err = at_once(
+        "list",
+        gazette_tokio::list_all_journals(&client, bad_list()),
+    )
+    .await
+    .unwrap_err();
     assert!(is_invalid_list(&err), "{err:?}");
 
     let mut watch = gazette_tokio::WatchedList::new(client.clone(), bad_selector());
@@ -191,9 +200,12 @@ async fn tokio_discovery_of_invalid_requests_fails_at_once_without_an_rpc() {
             .await
             .unwrap_err();
         assert!(is_invalid(&err), "apply {name:?}: {err:?}");
-        let err = at_once(name, gazette_tokio::list_all_fragments(&client, fragments(name)))
-            .await
-            .unwrap_err();
+        let err = at_once(
+            name,
+            gazette_tokio::list_all_fragments(&client, fragments(name)),
+        )
+        .await
+        .unwrap_err();
         assert!(is_invalid(&err), "fragments {name:?}: {err:?}");
     }
     assert_never_dialled(&listener);
