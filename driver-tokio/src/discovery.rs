@@ -20,7 +20,7 @@ use gazette_proto::{
     ApplyRequest, ApplyResponse, FragmentStoreHealthResponse, FragmentsRequest, FragmentsResponse,
     JournalSpec, LabelSelector, ListRequest, ListResponse,
 };
-use tokio::sync::{mpsc, watch};
+use tokio::sync::watch;
 use tracing::Instrument;
 
 use crate::auth::{Capability, Claims};
@@ -123,13 +123,37 @@ fn list_error(err: Error) -> ListError {
 /// re-established with Go's backoff whenever the List stream fails (§8.5).
 ///
 /// Each item is a new snapshot (`Ok`) or an informational error (`Err`);
-/// the watch keeps retrying until dropped. Items are dropped rather than
-/// queued when the consumer lags; [`WatchedList::latest`] always returns the
-/// newest snapshot.
+/// the watch keeps retrying until dropped. Items are never queued: they are
+/// coalesced into one slot that the newest overwrites, so a consumer that
+/// lags skips intermediate items and its next item is always the newest
+/// one (never a stale snapshot), as [`WatchedList::latest`] is.
+///
+/// A selector that fails validation yields one
+/// [`ListError::InvalidRequest`] item, then the stream ends; no RPC is made.
 pub struct WatchedList {
     latest: watch::Receiver<Option<Arc<ListResponse>>>,
-    updates: mpsc::Receiver<std::result::Result<Arc<ListResponse>, ListError>>,
+    updates: Pin<Box<dyn Stream<Item = WatchItem> + Send>>,
     task: tokio::task::JoinHandle<()>,
+}
+
+/// An item of a [`WatchedList`] stream.
+type WatchItem = std::result::Result<Arc<ListResponse>, ListError>;
+
+/// The consumer side of the update slot: each item is the slot's value when
+/// the consumer polls, so the newest wins; ends when the watch task ends
+/// (after its last value was taken).
+fn updates_stream(
+    slot: watch::Receiver<Option<WatchItem>>,
+) -> Pin<Box<dyn Stream<Item = WatchItem> + Send>> {
+    Box::pin(futures::stream::unfold(slot, |mut slot| async move {
+        loop {
+            slot.changed().await.ok()?;
+            let item = slot.borrow_and_update().clone();
+            if let Some(item) = item {
+                return Some((item, slot));
+            }
+        }
+    }))
 }
 
 impl std::fmt::Debug for WatchedList {
@@ -143,7 +167,7 @@ impl WatchedList {
     /// a tokio runtime).
     pub fn new(client: Client, selector: LabelSelector) -> Self {
         let (latest_tx, latest) = watch::channel(None);
-        let (updates_tx, updates) = mpsc::channel(1);
+        let (updates_tx, updates) = watch::channel(None);
         let request = ListRequest {
             selector: Some(selector),
             watch: true,
@@ -155,7 +179,7 @@ impl WatchedList {
         );
         WatchedList {
             latest,
-            updates,
+            updates: updates_stream(updates),
             task,
         }
     }
@@ -189,7 +213,7 @@ impl Stream for WatchedList {
     type Item = std::result::Result<Arc<ListResponse>, ListError>;
 
     fn poll_next(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
-        self.updates.poll_recv(cx)
+        self.updates.as_mut().poll_next(cx)
     }
 }
 
@@ -197,7 +221,7 @@ async fn watch_loop(
     client: Client,
     mut machine: WatchMachine,
     latest: watch::Sender<Option<Arc<ListResponse>>>,
-    updates: mpsc::Sender<std::result::Result<Arc<ListResponse>, ListError>>,
+    updates: watch::Sender<Option<WatchItem>>,
 ) {
     let mut stream: Option<tonic::Streaming<ListResponse>> = None;
     let mut published: Option<Arc<ListResponse>> = None;
@@ -231,11 +255,13 @@ async fn watch_loop(
                             Err(err)
                         }
                     };
-                    // Never block the watch on a slow consumer.
-                    if let Err(mpsc::error::TrySendError::Closed(_)) = updates.try_send(signal) {
+                    // Never block the watch on a slow consumer: overwrite
+                    // whatever it has not taken yet.
+                    if updates.is_closed() {
                         machine.stop();
                         return;
                     }
+                    updates.send_replace(Some(signal));
                 }
             }
         }

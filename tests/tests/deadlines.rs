@@ -6,7 +6,10 @@ use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
 use gazette_core::list::ListError;
-use gazette_proto::{ApplyRequest, FragmentsRequest, ListRequest, apply_request::Change};
+use gazette_proto::{
+    AppendRequest, ApplyRequest, FragmentsRequest, LabelSelector, ListRequest,
+    apply_request::Change,
+};
 
 const DEADLINE: Duration = Duration::from_millis(300);
 /// Generous bound on "promptly" for a loaded test machine.
@@ -156,4 +159,115 @@ fn blocking_unary_calls_to_a_mute_broker_fail_with_a_typed_deadline() {
         gazette_blocking::list_all_fragments(&c, fragments())
     }));
     assert!(is_deadline(&driver(frags.unwrap_err())));
+}
+fn is_cancelled(err: &gazette_blocking::Error) -> bool {
+    matches!(err, gazette_blocking::Error::Cancelled)
+}
+
+/// Starts `f(cancel)` on a thread, waits until it dialled the mute broker,
+/// cancels, and checks that it returns `Cancelled` promptly.
+fn cancel_while_blocked<T: Send + std::fmt::Debug + 'static>(
+    what: &str,
+    accepted: &mpsc::Receiver<()>,
+    f: impl FnOnce(&gazette_blocking::CancelHandle) -> gazette_blocking::Result<T> + Send + 'static,
+) {
+    let cancel = gazette_blocking::CancelHandle::new();
+    let handle = cancel.clone();
+    let call = on_thread(what, move || f(&handle));
+    accepted
+        .recv_timeout(PROMPTLY)
+        .unwrap_or_else(|_| panic!("{what}: never dialled the broker"));
+    cancel.cancel();
+    let (out, _) = join(call);
+    let err = out.expect_err("a cancelled call fails");
+    assert!(is_cancelled(&err), "{what}: {err:?}");
+}
+
+#[test]
+fn blocking_calls_blocked_on_a_mute_broker_can_be_cancelled() {
+    let (endpoint, accepted) = mute_broker();
+    // No request timeout: only the handle ends the calls.
+    let client = gazette_blocking::Client::new(endpoint).unwrap();
+    let c = client.clone();
+    cancel_while_blocked("list", &accepted, move |cancel| {
+        gazette_blocking::discovery::list_all_journals_cancellable(
+            &c,
+            ListRequest::default(),
+            cancel,
+        )
+    });
+    // The connection is now established: later calls reuse it, so they are
+    // cancelled before the first one can be seen; a pre-cancelled handle
+    // fails at once.
+    let cancel = gazette_blocking::CancelHandle::new();
+    cancel.cancel();
+    let calls: Vec<(&str, gazette_blocking::Result<()>)> = vec![
+        (
+            "get",
+            gazette_blocking::discovery::get_journal_cancellable(&client, "a/journal", &cancel)
+                .map(drop),
+        ),
+        (
+            "apply",
+            gazette_blocking::discovery::apply_cancellable(&client, delete(), &cancel).map(drop),
+        ),
+        (
+            "fragments",
+            gazette_blocking::discovery::list_all_fragments_cancellable(
+                &client,
+                fragments(),
+                &cancel,
+            )
+            .map(drop),
+        ),
+        (
+            "append",
+            gazette_blocking::append::append_cancellable(
+                &client,
+                AppendRequest {
+                    journal: "a/journal".into(),
+                    ..Default::default()
+                },
+                &[bytes::Bytes::from_static(b"x")],
+                &cancel,
+            )
+            .map(drop),
+        ),
+    ];
+    for (what, out) in calls {
+        let err = out.expect_err(what);
+        assert!(is_cancelled(&err), "{what}: {err:?}");
+    }
+}
+
+#[test]
+fn blocking_one_shot_append_blocked_on_a_mute_broker_can_be_cancelled() {
+    let (endpoint, accepted) = mute_broker();
+    let client = gazette_blocking::Client::new(endpoint).unwrap();
+    cancel_while_blocked("append", &accepted, move |cancel| {
+        gazette_blocking::append::append_cancellable(
+            &client,
+            AppendRequest {
+                journal: "a/journal".into(),
+                ..Default::default()
+            },
+            &[bytes::Bytes::from_static(b"x")],
+            cancel,
+        )
+    });
+}
+
+#[test]
+fn blocking_watch_blocked_on_a_mute_broker_ends_when_cancelled() {
+    let (endpoint, accepted) = mute_broker();
+    let client = gazette_blocking::Client::new(endpoint).unwrap();
+    let mut watch = gazette_blocking::WatchedList::new(&client, LabelSelector::default()).unwrap();
+    let cancel = watch.cancel_handle();
+    let call = on_thread("watch", move || watch.next_snapshot().map(|r| r.map(drop)));
+    accepted
+        .recv_timeout(PROMPTLY)
+        .expect("the watch dialled the broker");
+    cancel.cancel();
+    let (item, _) = join(call);
+    assert!(item.is_none(), "a cancelled watch ends: {item:?}");
 }
