@@ -256,7 +256,7 @@ fn list_resumed_watch_rejects_a_revision_not_after_the_resumed_one() {
 
 #[test]
 fn get_journal_strips_meta_and_returns_the_spec() {
-    let request = get_journal_request("a/journal;with/meta");
+    let request = get_journal_request("a/journal;with/meta").unwrap();
     assert_eq!(
         gazette_core::validate::SelectorDisplay(request.selector.as_ref().unwrap()).to_string(),
         "name=a/journal"

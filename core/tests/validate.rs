@@ -937,3 +937,344 @@ proptest! {
         }
     }
 }
+
+// ---------------------------------------------------------------------------
+// Requests are validated client-side, before any RPC (issue 10, item 5).
+// ---------------------------------------------------------------------------
+
+mod requests {
+    use gazette_core::append::{
+        AppendConfig, AppendService, Appender, AppenderOutput, MemorySpool, OpFutures,
+        RequestError, StartError,
+    };
+    use gazette_core::list::{
+        ApplyBatches, FragmentPager, ListError, WatchAction, WatchedList, check_list_request,
+        get_journal_request,
+    };
+    use gazette_core::proto::{
+        AppendRequest, ApplyRequest, FragmentsRequest, Header, Label, LabelSelector, LabelSet,
+        ListRequest, ReadRequest, apply_request::Change,
+    };
+    use gazette_core::read::{ReadError, ReadOutput, Reader, RetryOutput, RetryReader};
+    use gazette_core::validate::ValidationError;
+
+    /// Names the live audit saw a RetryReader retry forever.
+    const INVALID_NAMES: [&str; 6] = ["", "has space", "/leading", "trailing/", "a//b", "dot/./x"];
+
+    fn label(name: &str, value: &str) -> Label {
+        Label {
+            name: name.into(),
+            value: value.into(),
+            prefix: false,
+        }
+    }
+
+    fn set(labels: Vec<Label>) -> Option<LabelSet> {
+        Some(LabelSet { labels })
+    }
+
+    /// A header Go refuses: no route members is fine, but no Etcd block is not.
+    fn bad_header() -> Option<Header> {
+        Some(Header::default())
+    }
+
+    fn read(journal: &str) -> ReadRequest {
+        ReadRequest {
+            journal: journal.into(),
+            ..Default::default()
+        }
+    }
+
+    fn invalid_reads() -> Vec<(ReadRequest, &'static str)> {
+        let mut all: Vec<(ReadRequest, &'static str)> = INVALID_NAMES
+            .iter()
+            .map(|name| (read(name), "Request.Journal"))
+            .collect();
+        all.push((
+            ReadRequest {
+                offset: -2,
+                ..read("a/journal")
+            },
+            "Request",
+        ));
+        all.push((
+            ReadRequest {
+                offset: 10,
+                end_offset: 5,
+                ..read("a/journal")
+            },
+            "Request",
+        ));
+        all.push((
+            ReadRequest {
+                header: bad_header(),
+                ..read("a/journal")
+            },
+            "Request.Header.Route",
+        ));
+        all.push((
+            read("a/journal;bad meta"),
+            "Request.Journal.metadata path segment",
+        ));
+        all
+    }
+
+    fn expect_field(err: &ValidationError, field: &str) {
+        assert_eq!(err.field(), field, "{err}");
+    }
+
+    #[test]
+    fn reader_of_an_invalid_request_finishes_without_starting_an_rpc() {
+        for (request, field) in invalid_reads() {
+            let mut reader = Reader::new(request.clone());
+            let outputs: Vec<ReadOutput> = std::iter::from_fn(|| reader.poll_output()).collect();
+            match outputs.as_slice() {
+                [ReadOutput::Finished(Err(ReadError::InvalidRequest(err)))] => {
+                    expect_field(err, field)
+                }
+                other => panic!("{request:?}: {other:?}"),
+            }
+            assert!(reader.is_finished());
+        }
+    }
+
+    #[test]
+    fn retry_reader_of_an_invalid_request_stops_at_once() {
+        for (request, field) in invalid_reads() {
+            let mut reader = RetryReader::new(request.clone());
+            let outputs: Vec<RetryOutput> = std::iter::from_fn(|| reader.poll_output()).collect();
+            match outputs.as_slice() {
+                [RetryOutput::Stopped(ReadError::InvalidRequest(err))] => expect_field(err, field),
+                other => panic!("{request:?}: {other:?}"),
+            }
+            assert!(reader.is_stopped());
+        }
+    }
+
+    #[test]
+    fn retry_reader_seeking_to_an_invalid_offset_stops_instead_of_retrying() {
+        let mut reader = RetryReader::new(read("a/journal"));
+        reader.seek(-5);
+        let outputs: Vec<RetryOutput> = std::iter::from_fn(|| reader.poll_output()).collect();
+        assert!(
+            matches!(
+                outputs.as_slice(),
+                [RetryOutput::Stopped(ReadError::InvalidRequest(_))]
+            ),
+            "{outputs:?}"
+        );
+    }
+
+    fn append(journal: &str) -> AppendRequest {
+        AppendRequest {
+            journal: journal.into(),
+            ..Default::default()
+        }
+    }
+
+    fn invalid_appends() -> Vec<(AppendRequest, &'static str)> {
+        let mut all: Vec<(AppendRequest, &'static str)> = INVALID_NAMES
+            .iter()
+            .filter(|name| !name.is_empty()) // "" is MissingJournal
+            .map(|name| (append(name), "Request.Journal"))
+            .collect();
+        all.push((
+            AppendRequest {
+                header: bad_header(),
+                ..append("a/journal")
+            },
+            "Request.Header.Route",
+        ));
+        all.push((
+            AppendRequest {
+                check_registers: Some(LabelSelector {
+                    include: set(vec![label("bad name", "v")]),
+                    exclude: None,
+                }),
+                ..append("a/journal")
+            },
+            "Request.CheckRegisters.Include.Labels[0].Name",
+        ));
+        all.push((
+            AppendRequest {
+                union_registers: set(vec![label("bb", "x"), label("aa", "y")]),
+                ..append("a/journal")
+            },
+            "Request.UnionRegisters",
+        ));
+        all.push((
+            AppendRequest {
+                subtract_registers: set(vec![label("aa", "bad value")]),
+                ..append("a/journal")
+            },
+            "Request.SubtractRegisters.Labels[0].Value",
+        ));
+        all.push((
+            append("a/journal;"),
+            "Request.Journal.metadata path segment",
+        ));
+        all
+    }
+
+    fn expect_invalid(err: RequestError, field: &str) {
+        match err {
+            RequestError::Invalid(err) => expect_field(&err, field),
+            other => panic!("{field}: {other:?}"),
+        }
+    }
+
+    #[test]
+    fn appender_refuses_an_invalid_preamble_with_a_typed_validation_error() {
+        assert_eq!(
+            Appender::new(append("")).unwrap_err(),
+            RequestError::MissingJournal
+        );
+        for (request, field) in invalid_appends() {
+            expect_invalid(Appender::new(request).unwrap_err(), field);
+        }
+    }
+
+    #[test]
+    fn append_service_refuses_an_invalid_request_and_never_dispatches_it() {
+        let mut service = AppendService::new(MemorySpool::new(), AppendConfig::default());
+        for (request, field) in invalid_appends() {
+            match service.start_append(&request, &OpFutures::new()) {
+                Err(StartError::InvalidRequest(err)) => expect_invalid(err, field),
+                other => panic!("{field}: {other:?}"),
+            }
+        }
+        assert!(service.is_idle());
+        assert_eq!(service.poll_dispatch(std::time::Instant::now()), None);
+    }
+
+    #[test]
+    fn appender_strips_the_metadata_segment_from_everything_it_sends() {
+        let mut appender = Appender::new(append("a/journal;some/meta")).unwrap();
+        assert_eq!(appender.request().journal, "a/journal");
+        appender.commit();
+        let outputs: Vec<AppenderOutput> = std::iter::from_fn(|| appender.poll_output()).collect();
+        assert_eq!(
+            outputs[0],
+            AppenderOutput::OpenStream {
+                journal: "a/journal".into()
+            }
+        );
+        for out in &outputs {
+            if let AppenderOutput::Send(message) = out {
+                assert!(!message.journal.contains(';'), "{message:?}");
+            }
+        }
+    }
+
+    #[test]
+    fn append_service_dispatches_metadata_journals_under_the_plain_name() {
+        let mut service = AppendService::new(MemorySpool::new(), AppendConfig::default());
+        let ticket = service
+            .start_append(&append("a/journal;some/meta"), &OpFutures::new())
+            .unwrap();
+        service.write(&ticket, b"x").unwrap();
+        let _future = service.release(ticket).unwrap();
+        // The same journal without the segment joins the same queue.
+        let ticket = service
+            .start_append(&append("a/journal"), &OpFutures::new())
+            .unwrap();
+        let _future = service.release(ticket).unwrap();
+        assert_eq!(service.queued("a/journal;some/meta"), vec![]);
+        assert_eq!(service.queued("a/journal").len(), 1);
+        let dispatch = service
+            .poll_dispatch(std::time::Instant::now())
+            .expect("a dispatch");
+        assert_eq!(dispatch.request.journal, "a/journal");
+    }
+
+    fn selector(include: Vec<Label>) -> ListRequest {
+        ListRequest {
+            selector: Some(LabelSelector {
+                include: set(include),
+                exclude: None,
+            }),
+            ..Default::default()
+        }
+    }
+
+    fn invalid_lists() -> Vec<(ListRequest, &'static str)> {
+        vec![
+            (
+                selector(vec![label("bad name", "x")]),
+                "Request.Selector.Include.Labels[0].Name",
+            ),
+            (
+                selector(vec![label("bb", "1"), label("aa", "1")]),
+                "Request.Selector.Include",
+            ),
+            (
+                selector(vec![Label {
+                    name: "prefix".into(),
+                    value: "no/slash".into(),
+                    prefix: false,
+                }]),
+                "Request.Selector.Include.Labels[\"prefix\"]",
+            ),
+        ]
+    }
+
+    fn expect_list_invalid(err: ListError, field: &str) {
+        match err {
+            ListError::InvalidRequest(err) => assert!(err.field().starts_with(field), "{err}"),
+            other => panic!("{field}: {other:?}"),
+        }
+    }
+
+    #[test]
+    fn list_requests_are_checked_before_the_rpc() {
+        for (request, field) in invalid_lists() {
+            expect_list_invalid(check_list_request(&request).unwrap_err(), field);
+        }
+        check_list_request(&ListRequest::default()).unwrap();
+    }
+
+    #[test]
+    fn watched_list_of_an_invalid_selector_signals_the_error_and_stops() {
+        for (request, field) in invalid_lists() {
+            let mut watch = WatchedList::new(&request);
+            let actions: Vec<WatchAction> = std::iter::from_fn(|| watch.poll_action()).collect();
+            match actions.as_slice() {
+                [WatchAction::Signal(Err(err))] => expect_list_invalid(err.clone(), field),
+                other => panic!("{field}: {other:?}"),
+            }
+            assert!(watch.is_stopped());
+        }
+    }
+
+    #[test]
+    fn get_journal_refuses_an_invalid_name() {
+        for name in INVALID_NAMES {
+            expect_list_invalid(get_journal_request(name).unwrap_err(), "Request.Journal");
+        }
+        let request = get_journal_request("a/journal;some/meta").unwrap();
+        assert_eq!(
+            request.selector.unwrap().include.unwrap().labels[0].value,
+            "a/journal"
+        );
+    }
+
+    #[test]
+    fn apply_and_list_fragments_refuse_invalid_requests() {
+        for name in INVALID_NAMES {
+            let request = ApplyRequest {
+                changes: vec![Change {
+                    delete: name.into(),
+                    expect_mod_revision: -1,
+                    upsert: None,
+                }],
+            };
+            assert!(ApplyBatches::new(request, 0).is_err(), "{name:?}");
+            let request = FragmentsRequest {
+                journal: name.into(),
+                ..Default::default()
+            };
+            let err = FragmentPager::new(request).unwrap_err();
+            assert_eq!(err.field(), "Journal", "{err}");
+        }
+    }
+}

@@ -8,8 +8,8 @@ use bytes::Bytes;
 use gazette_proto::{AppendRequest, AppendResponse};
 use tokio::io::AsyncWriteExt;
 
-use crate::runtime::block_on;
-use crate::{Client, Result};
+use crate::runtime::{block_on, block_on_cancellable};
+use crate::{CancelHandle, Client, Result};
 
 /// One Append RPC, written through `std::io::Write` (or
 /// [`Appender::write_bytes`] without copying) and committed with
@@ -105,4 +105,22 @@ pub fn append(
         request,
         content,
     ))??)
+}
+
+/// [`append()`], failing with [`Error::Cancelled`](crate::Error::Cancelled)
+/// once `cancel` is cancelled from another thread (before or while
+/// waiting, retries included). An append cancelled before its commit
+/// marker went out is rolled back; one cancelled while waiting for the
+/// broker's answer may still have committed. Streaming appends have no
+/// request deadline: this handle is how a caller bounds them.
+pub fn append_cancellable(
+    client: &Client,
+    request: AppendRequest,
+    content: &[Bytes],
+    cancel: &CancelHandle,
+) -> Result<AppendResponse> {
+    Ok(block_on_cancellable(
+        gazette_tokio::append(client.as_tokio(), request, content),
+        cancel.token(),
+    )??)
 }

@@ -43,6 +43,11 @@ impl CancelHandle {
     pub fn is_cancelled(&self) -> bool {
         self.token.is_cancelled()
     }
+
+    /// The token that other blocking calls (discovery, appends) wait on.
+    pub(crate) fn token(&self) -> &CancellationToken {
+        &self.token
+    }
 }
 
 /// `fill_buf` of an async buffered reader, blocking on the private runtime.

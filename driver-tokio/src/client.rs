@@ -82,8 +82,12 @@ impl ClientBuilder {
         self
     }
 
-    /// Deadline of each unary call (List snapshots, Apply, ListFragments,
-    /// FragmentStoreHealth). Streaming Read and Append calls have none.
+    /// Deadline of each listing or administrative call, as a whole
+    /// (`list_all_journals`, `get_journal`, `apply`, `list_all_fragments`
+    /// with all its pages, `fragment_store_health`): past it the call fails
+    /// with `ListError::DeadlineExceeded`. Watches, Read and Append streams
+    /// have none (drop the future, or use the blocking driver's
+    /// `CancelHandle`, to bound them).
     pub fn request_timeout(mut self, timeout: Duration) -> Self {
         self.request_timeout = Some(timeout);
         self
@@ -219,6 +223,12 @@ impl Client {
     /// The service endpoint this client dials.
     pub fn endpoint(&self) -> &str {
         &self.inner.config.endpoint
+    }
+
+    /// The deadline of each listing or administrative call
+    /// ([`ClientBuilder::request_timeout`]), if one is set.
+    pub fn request_timeout(&self) -> Option<Duration> {
+        self.inner.config.request_timeout
     }
 
     /// The caller's zone.

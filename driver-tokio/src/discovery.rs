@@ -20,7 +20,7 @@ use gazette_proto::{
     ApplyRequest, ApplyResponse, FragmentStoreHealthResponse, FragmentsRequest, FragmentsResponse,
     JournalSpec, LabelSelector, ListRequest, ListResponse,
 };
-use tokio::sync::{mpsc, watch};
+use tokio::sync::watch;
 use tracing::Instrument;
 
 use crate::auth::{Capability, Claims};
@@ -28,6 +28,21 @@ use crate::client::{Client, Dispatch};
 use crate::{Error, Result};
 
 const HOUR: Duration = Duration::from_secs(3600);
+
+/// Runs a whole listing or administrative call under the client's
+/// [`Client::request_timeout`]: past it the call is dropped (which cancels
+/// its RPC) and fails with [`ListError::DeadlineExceeded`].
+async fn with_deadline<T>(
+    client: &Client,
+    call: impl std::future::Future<Output = Result<T>>,
+) -> Result<T> {
+    match client.request_timeout() {
+        Some(timeout) => tokio::time::timeout(timeout, call)
+            .await
+            .unwrap_or(Err(Error::List(ListError::DeadlineExceeded))),
+        None => call.await,
+    }
+}
 
 /// Lists the journals matching `request` (which must not watch) as one
 /// snapshot, and caches each journal's route for later dispatch.
@@ -38,7 +53,8 @@ pub async fn list_all_journals(client: &Client, request: ListRequest) -> Result<
             reason: "list_all_journals cannot watch (use WatchedList)".into(),
         });
     }
-    async {
+    gazette_core::list::check_list_request(&request)?;
+    let call = async {
         let mut stream = open_list(client, &request).await?;
         let mut assembler = SnapshotAssembler::new(&request);
         let snapshot = loop {
@@ -62,15 +78,16 @@ pub async fn list_all_journals(client: &Client, request: ListRequest) -> Result<
             }
         }
         Ok(snapshot)
-    }
-    .instrument(tracing::debug_span!("gazette.list"))
-    .await
+    };
+    with_deadline(client, call)
+        .instrument(tracing::debug_span!("gazette.list"))
+        .await
 }
 
 /// The spec of `journal` (any `;meta` suffix is ignored for the lookup).
 /// A journal that does not exist is [`ListError::JournalDoesNotExist`].
 pub async fn get_journal(client: &Client, journal: &str) -> Result<JournalSpec> {
-    let snapshot = list_all_journals(client, get_journal_request(journal)).await?;
+    let snapshot = list_all_journals(client, get_journal_request(journal)?).await?;
     Ok(get_journal_spec(journal, &snapshot)?)
 }
 
@@ -106,13 +123,37 @@ fn list_error(err: Error) -> ListError {
 /// re-established with Go's backoff whenever the List stream fails (§8.5).
 ///
 /// Each item is a new snapshot (`Ok`) or an informational error (`Err`);
-/// the watch keeps retrying until dropped. Items are dropped rather than
-/// queued when the consumer lags; [`WatchedList::latest`] always returns the
-/// newest snapshot.
+/// the watch keeps retrying until dropped. Items are never queued: they are
+/// coalesced into one slot that the newest overwrites, so a consumer that
+/// lags skips intermediate items and its next item is always the newest
+/// one (never a stale snapshot), as [`WatchedList::latest`] is.
+///
+/// A selector that fails validation yields one
+/// [`ListError::InvalidRequest`] item, then the stream ends; no RPC is made.
 pub struct WatchedList {
     latest: watch::Receiver<Option<Arc<ListResponse>>>,
-    updates: mpsc::Receiver<std::result::Result<Arc<ListResponse>, ListError>>,
+    updates: Pin<Box<dyn Stream<Item = WatchItem> + Send>>,
     task: tokio::task::JoinHandle<()>,
+}
+
+/// An item of a [`WatchedList`] stream.
+type WatchItem = std::result::Result<Arc<ListResponse>, ListError>;
+
+/// The consumer side of the update slot: each item is the slot's value when
+/// the consumer polls, so the newest wins; ends when the watch task ends
+/// (after its last value was taken).
+fn updates_stream(
+    slot: watch::Receiver<Option<WatchItem>>,
+) -> Pin<Box<dyn Stream<Item = WatchItem> + Send>> {
+    Box::pin(futures::stream::unfold(slot, |mut slot| async move {
+        loop {
+            slot.changed().await.ok()?;
+            let item = slot.borrow_and_update().clone();
+            if let Some(item) = item {
+                return Some((item, slot));
+            }
+        }
+    }))
 }
 
 impl std::fmt::Debug for WatchedList {
@@ -126,7 +167,7 @@ impl WatchedList {
     /// a tokio runtime).
     pub fn new(client: Client, selector: LabelSelector) -> Self {
         let (latest_tx, latest) = watch::channel(None);
-        let (updates_tx, updates) = mpsc::channel(1);
+        let (updates_tx, updates) = watch::channel(None);
         let request = ListRequest {
             selector: Some(selector),
             watch: true,
@@ -138,7 +179,7 @@ impl WatchedList {
         );
         WatchedList {
             latest,
-            updates,
+            updates: updates_stream(updates),
             task,
         }
     }
@@ -172,7 +213,7 @@ impl Stream for WatchedList {
     type Item = std::result::Result<Arc<ListResponse>, ListError>;
 
     fn poll_next(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
-        self.updates.poll_recv(cx)
+        self.updates.as_mut().poll_next(cx)
     }
 }
 
@@ -180,7 +221,7 @@ async fn watch_loop(
     client: Client,
     mut machine: WatchMachine,
     latest: watch::Sender<Option<Arc<ListResponse>>>,
-    updates: mpsc::Sender<std::result::Result<Arc<ListResponse>, ListError>>,
+    updates: watch::Sender<Option<WatchItem>>,
 ) {
     let mut stream: Option<tonic::Streaming<ListResponse>> = None;
     let mut published: Option<Arc<ListResponse>> = None;
@@ -214,11 +255,13 @@ async fn watch_loop(
                             Err(err)
                         }
                     };
-                    // Never block the watch on a slow consumer.
-                    if let Err(mpsc::error::TrySendError::Closed(_)) = updates.try_send(signal) {
+                    // Never block the watch on a slow consumer: overwrite
+                    // whatever it has not taken yet.
+                    if updates.is_closed() {
                         machine.stop();
                         return;
                     }
+                    updates.send_replace(Some(signal));
                 }
             }
         }
@@ -255,36 +298,41 @@ pub async fn apply_in_batches(
     size: usize,
 ) -> Result<ApplyResponse> {
     let mut batches = ApplyBatches::new(request, size)?;
-    let claims = Claims::for_selector(
-        Capability::APPLY,
-        LabelSelector::default(),
-        Duration::from_secs(60),
-    );
-    let mut next = batches.first_request();
-    loop {
-        let span = tracing::debug_span!("gazette.apply", changes = next.changes.len());
-        let outcome = async {
-            let mut rpc = client.journal_client(&Dispatch::Service)?;
-            metrics::counter!("gazette_rpc_started_total", "op" => "apply").increment(1);
-            rpc.apply(client.request(next, &claims, true)?)
-                .await
-                .map(tonic::Response::into_inner)
-                .map_err(|status| client.rpc_error(Operation::Apply, &Dispatch::Service, status))
+    with_deadline(client, async move {
+        let claims = Claims::for_selector(
+            Capability::APPLY,
+            LabelSelector::default(),
+            Duration::from_secs(60),
+        );
+        let mut next = batches.first_request();
+        loop {
+            let span = tracing::debug_span!("gazette.apply", changes = next.changes.len());
+            let outcome = async {
+                let mut rpc = client.journal_client(&Dispatch::Service)?;
+                metrics::counter!("gazette_rpc_started_total", "op" => "apply").increment(1);
+                rpc.apply(client.request(next, &claims, false)?)
+                    .await
+                    .map(tonic::Response::into_inner)
+                    .map_err(|status| {
+                        client.rpc_error(Operation::Apply, &Dispatch::Service, status)
+                    })
+            }
+            .instrument(span)
+            .await;
+            let step = match outcome {
+                Ok(response) => batches.on_response(response),
+                // Transport failures keep their gRPC code for the caller.
+                Err(err @ Error::Rpc { .. }) => return Err(err),
+                Err(err) => batches.on_error(list_error(err)),
+            };
+            match step {
+                ApplyStep::Next(request) => next = request,
+                ApplyStep::Done(response) => return Ok(response),
+                ApplyStep::Failed(failure) => return Err(Error::List(failure.error)),
+            }
         }
-        .instrument(span)
-        .await;
-        let step = match outcome {
-            Ok(response) => batches.on_response(response),
-            // Transport failures keep their gRPC code for the caller.
-            Err(err @ Error::Rpc { .. }) => return Err(err),
-            Err(err) => batches.on_error(list_error(err)),
-        };
-        match step {
-            ApplyStep::Next(request) => next = request,
-            ApplyStep::Done(response) => return Ok(response),
-            ApplyStep::Failed(failure) => return Err(Error::List(failure.error)),
-        }
-    }
+    })
+    .await
 }
 
 /// Lists every fragment of `request.journal` in its time range, following
@@ -299,30 +347,34 @@ pub async fn list_all_fragments(
     };
     let claims = Claims::for_journal(Capability::READ, &request.journal);
     let mut pager = FragmentPager::new(request)?;
-    let mut next = pager.request().clone();
-    loop {
-        let span = tracing::debug_span!("gazette.list_fragments", journal = %next.journal);
-        let outcome = async {
-            let mut rpc = client.journal_client(&dispatch)?;
-            metrics::counter!("gazette_rpc_started_total", "op" => "list_fragments").increment(1);
-            rpc.list_fragments(client.request(next, &claims, true)?)
-                .await
-                .map(tonic::Response::into_inner)
-                .map_err(|status| client.rpc_error(Operation::ListFragments, &dispatch, status))
+    with_deadline(client, async move {
+        let mut next = pager.request().clone();
+        loop {
+            let span = tracing::debug_span!("gazette.list_fragments", journal = %next.journal);
+            let outcome = async {
+                let mut rpc = client.journal_client(&dispatch)?;
+                metrics::counter!("gazette_rpc_started_total", "op" => "list_fragments")
+                    .increment(1);
+                rpc.list_fragments(client.request(next, &claims, false)?)
+                    .await
+                    .map(tonic::Response::into_inner)
+                    .map_err(|status| client.rpc_error(Operation::ListFragments, &dispatch, status))
+            }
+            .instrument(span)
+            .await;
+            let step = match outcome {
+                Ok(page) => pager.on_response(page),
+                Err(err @ Error::Rpc { .. }) => return Err(err),
+                Err(err) => pager.on_error(list_error(err)),
+            };
+            match step {
+                PagerStep::Next(request) => next = request,
+                PagerStep::Done(response) => return Ok(response),
+                PagerStep::Failed { error, .. } => return Err(Error::List(error)),
+            }
         }
-        .instrument(span)
-        .await;
-        let step = match outcome {
-            Ok(page) => pager.on_response(page),
-            Err(err @ Error::Rpc { .. }) => return Err(err),
-            Err(err) => pager.on_error(list_error(err)),
-        };
-        match step {
-            PagerStep::Next(request) => next = request,
-            PagerStep::Done(response) => return Ok(response),
-            PagerStep::Failed { error, .. } => return Err(Error::List(error)),
-        }
-    }
+    })
+    .await
 }
 
 /// Probes the health of `store`. With `check_delete_prefix` (even empty),
@@ -338,13 +390,16 @@ pub async fn fragment_store_health(
     let claims = Claims::for_selector(Capability::READ, LabelSelector::default(), HOUR);
     let mut rpc = client.journal_client(&Dispatch::Service)?;
     metrics::counter!("gazette_rpc_started_total", "op" => "fragment_store_health").increment(1);
-    let response = rpc
-        .fragment_store_health(client.request(request, &claims, true)?)
+    let call = async {
+        rpc.fragment_store_health(client.request(request, &claims, false)?)
+            .await
+            .map(tonic::Response::into_inner)
+            .map_err(|status| {
+                client.rpc_error(Operation::FragmentStoreHealth, &Dispatch::Service, status)
+            })
+    };
+    let response = with_deadline(client, call)
         .instrument(tracing::debug_span!("gazette.fragment_store_health", store))
-        .await
-        .map(tonic::Response::into_inner)
-        .map_err(|status| {
-            client.rpc_error(Operation::FragmentStoreHealth, &Dispatch::Service, status)
-        })?;
+        .await?;
     Ok(fragment_store_health_result(response)?)
 }

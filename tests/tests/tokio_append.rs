@@ -3,6 +3,7 @@
 mod tokio_support;
 
 use bytes::Bytes;
+use gazette_core::append::{AppendError, RequestError};
 use gazette_proto::{AppendRequest, CompressionCodec, Status};
 use tokio::io::AsyncWriteExt;
 use tokio_support::*;
@@ -93,15 +94,19 @@ async fn append_to_a_missing_journal_is_journal_not_found() {
 
 #[tokio::test]
 async fn append_with_an_invalid_name_is_refused() {
+    // Refused client-side with a typed validation error: a broker refusal
+    // would be an `Error::Rpc` (gRPC UNKNOWN) after a round trip.
     let client = client();
     let err = gazette_tokio::append(&client, request("/bad name"), &[Bytes::from_static(b"x")])
         .await
         .unwrap_err();
-    assert!(err.grpc_code() == Some(tonic_code_unknown()), "{err:?}");
-}
-
-fn tonic_code_unknown() -> gazette_tokio::tonic::Code {
-    gazette_tokio::tonic::Code::Unknown
+    match &err {
+        gazette_tokio::Error::Append(AppendError::InvalidRequest(RequestError::Invalid(e))) => {
+            assert_eq!(e.field(), "Request.Journal", "{err}")
+        }
+        other => panic!("expected a client-side validation error, got {other:?}"),
+    }
+    assert_eq!(err.grpc_code(), None, "no RPC was made: {err:?}");
 }
 
 #[tokio::test]

@@ -69,7 +69,7 @@ pub enum AppenderOutput {
     Abort,
     /// Update (`Some`) or invalidate (`None`) the journal's cached route.
     UpdateRoute {
-        /// The request's journal, as given.
+        /// The request's journal (without any `;meta` segment).
         journal: String,
         /// The route from the response header, or `None` to invalidate.
         route: Option<Route>,
@@ -101,11 +101,17 @@ pub struct Appender {
 }
 
 impl Appender {
-    /// A new Appender for `request` (the preamble). Fails when the request
-    /// has no journal, carries content, a negative offset or an undefined
-    /// suspend value.
-    pub fn new(request: AppendRequest) -> Result<Self, RequestError> {
+    /// A new Appender for `request` (the preamble). Fails, before any RPC,
+    /// when the request is not a valid preamble (see [`validate_preamble`]).
+    ///
+    /// A `;meta` segment on the journal is stripped: the Appender sends,
+    /// routes and caches under the plain journal name. Brokers ignore the
+    /// segment on Append anyway, and a broker proxying an Append whose
+    /// journal carries one crashes (it builds the forwarded authorization
+    /// from the unstripped name), so the segment is never sent.
+    pub fn new(mut request: AppendRequest) -> Result<Self, RequestError> {
         validate_preamble(&request)?;
+        strip_append_meta(&mut request);
         Ok(Appender {
             request,
             phase: Phase::Idle,
@@ -270,7 +276,19 @@ impl Appender {
     }
 }
 
-/// Checks an AppendRequest preamble (the parts the client must get right).
+/// Removes any `;meta` segment from the journal of an Append preamble (see
+/// [`Appender::new`] for why it is never sent).
+pub fn strip_append_meta(request: &mut AppendRequest) {
+    let plain = crate::validate::strip_meta(&request.journal).len();
+    request.journal.truncate(plain);
+}
+
+/// Checks an AppendRequest preamble client-side, as Go's
+/// `AppendRequest.Validate` does: the journal is required, content, a
+/// negative offset and an undefined suspend value are refused with their
+/// own variants, and every other rule (journal name and `;meta` segment,
+/// header, register selector and label sets) with
+/// [`RequestError::Invalid`].
 pub fn validate_preamble(request: &AppendRequest) -> Result<(), RequestError> {
     if request.journal.is_empty() {
         return Err(RequestError::MissingJournal);
@@ -284,7 +302,7 @@ pub fn validate_preamble(request: &AppendRequest) -> Result<(), RequestError> {
     if gazette_proto::append_request::Suspend::try_from(request.suspend).is_err() {
         return Err(RequestError::InvalidSuspend(request.suspend));
     }
-    Ok(())
+    crate::validate::validate_append_preamble(request).map_err(RequestError::Invalid)
 }
 
 /// Structural validation of an AppendResponse (protocol §3.8): status

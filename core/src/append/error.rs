@@ -112,4 +112,9 @@ pub enum RequestError {
     /// `suspend` is not a defined `AppendRequest.Suspend` value.
     #[error("Request.Suspend: invalid suspend value ({0})")]
     InvalidSuspend(i32),
+    /// Another rule of Go's `AppendRequest.Validate` is broken: the journal
+    /// name or its `;meta` segment, the header, the register selector or
+    /// label sets. The path of the offending field starts at `Request`.
+    #[error(transparent)]
+    Invalid(crate::validate::ValidationError),
 }

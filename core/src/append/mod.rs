@@ -101,7 +101,7 @@ mod spool;
 
 pub use appender::{
     Appender, AppenderInput, AppenderOutput, DEFAULT_CHUNK_SIZE, MAX_CHUNK_SIZE, status_error,
-    validate_preamble, validate_response,
+    strip_append_meta, validate_preamble, validate_response,
 };
 pub use error::{AppendError, RequestError, TransportError};
 pub use future::{

@@ -10,7 +10,7 @@ use std::time::Instant;
 use bytes::Bytes;
 use gazette_proto::{AppendRequest, AppendResponse};
 
-use super::appender::{DEFAULT_CHUNK_SIZE, validate_preamble};
+use super::appender::{DEFAULT_CHUNK_SIZE, strip_append_meta, validate_preamble};
 use super::error::{AppendError, RequestError, TransportError};
 use super::future::{AsyncOperation, OpFuture, OpFutures, finished_operation};
 use super::metrics::AppendMetrics;
@@ -162,11 +162,26 @@ impl<S: Spool> AppendService<S> {
     /// journal's open tail batch when the request is identical, `deps` is a
     /// subset of the tail's, and the tail is within the cutoff; otherwise a
     /// new batch is queued behind it. Order within a journal is preserved.
+    ///
+    /// An invalid request fails here, before anything is queued, so it is
+    /// never sent nor retried. A `;meta` segment on the journal is stripped
+    /// (never sent on Append, see [`super::Appender::new`]): `a;m` and `a`
+    /// share one queue.
     pub fn start_append(
         &mut self,
         request: &AppendRequest,
         deps: &OpFutures,
     ) -> Result<AppendTicket, StartError> {
+        let stripped;
+        let request = if request.journal.contains(';') {
+            validate_preamble(request)?;
+            let mut plain = request.clone();
+            strip_append_meta(&mut plain);
+            stripped = plain;
+            &stripped
+        } else {
+            request
+        };
         let journal = match self.index.get(request.journal.as_str()) {
             Some(&j) => j,
             None => {

@@ -86,13 +86,29 @@ pub enum ListError {
     /// A transport or gRPC error, as the driver reports it.
     #[error("{0}")]
     Rpc(String),
+    /// The request is invalid (selector, journal name); it was refused
+    /// client-side and no RPC was made.
+    #[error(transparent)]
+    InvalidRequest(ValidationError),
+    /// The call did not finish within the client's deadline (Go's
+    /// `context.DeadlineExceeded`).
+    #[error("context deadline exceeded")]
+    DeadlineExceeded,
+}
+
+/// Checks a List request client-side before the RPC (see
+/// [`crate::validate::validate_list_request`]).
+pub fn check_list_request(request: &ListRequest) -> Result<(), ListError> {
+    crate::validate::validate_list_request(request).map_err(ListError::InvalidRequest)
 }
 
 /// The request GetJournal sends (Go's `GetJournal`): a unary List whose
 /// selector includes exactly `name=<journal without ;meta>`, which brokers
-/// serve from a cheap key-range scan.
-pub fn get_journal_request(journal: &str) -> ListRequest {
-    ListRequest {
+/// serve from a cheap key-range scan. An invalid journal name (or `;meta`
+/// segment) is refused with [`ListError::InvalidRequest`]; Go panics there.
+pub fn get_journal_request(journal: &str) -> Result<ListRequest, ListError> {
+    crate::validate::validate_get_journal(journal).map_err(ListError::InvalidRequest)?;
+    Ok(ListRequest {
         selector: Some(LabelSelector {
             include: Some(LabelSet {
                 labels: vec![Label {
@@ -105,7 +121,7 @@ pub fn get_journal_request(journal: &str) -> ListRequest {
         }),
         watch: false,
         watch_resume: None,
-    }
+    })
 }
 
 /// The spec GetJournal returns from its snapshot: the first journal, or

@@ -66,6 +66,9 @@ impl WatchedList {
     /// A watch of `request.selector` (all other request fields are
     /// dropped), with Go's backoff (no jitter). Call
     /// [`WatchedList::poll_action`] to get the first [`WatchAction::OpenStream`].
+    /// An invalid selector opens nothing: the only action is a
+    /// [`WatchAction::Signal`] of [`ListError::InvalidRequest`], and the
+    /// watch is stopped.
     pub fn new(request: &ListRequest) -> Self {
         Self::with_backoff(request, Backoff::go())
     }
@@ -85,7 +88,13 @@ impl WatchedList {
             state: State::Idle,
             actions: VecDeque::new(),
         };
-        watch.open();
+        match super::check_list_request(&watch.request) {
+            Ok(()) => watch.open(),
+            Err(err) => {
+                watch.state = State::Stopped;
+                watch.actions.push_back(WatchAction::Signal(Err(err)));
+            }
+        }
         watch
     }
 

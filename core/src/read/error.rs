@@ -1,6 +1,7 @@
 //! Errors of the read path, and the error inputs a driver reports.
 
 use crate::status::StatusError;
+use crate::validate::ValidationError;
 
 use super::frame::InvalidFrame;
 
@@ -88,6 +89,10 @@ pub enum ReadError {
     /// Opening or reading the fragment directly failed.
     #[error(transparent)]
     Direct(#[from] DirectError),
+    /// The request is invalid (journal name, `;meta` segment, header,
+    /// offsets); no RPC was started, and a RetryReader does not retry it.
+    #[error(transparent)]
+    InvalidRequest(ValidationError),
 }
 
 impl From<TransportError> for ReadError {

@@ -287,7 +287,9 @@ impl Reader {
         self.request.block = block;
     }
 
-    /// The next output, starting the RPC if nothing started yet.
+    /// The next output, starting the RPC if nothing started yet. An invalid
+    /// request (see [`crate::validate::validate_read_request`]) starts
+    /// nothing: it finishes with [`ReadError::InvalidRequest`].
     pub fn poll_output(&mut self) -> Option<ReadOutput> {
         if self.phase == Phase::Idle {
             self.start();
@@ -394,6 +396,11 @@ impl Reader {
     }
 
     fn start(&mut self) {
+        // Checked before every RPC: seeks may have moved the offset.
+        if let Err(err) = crate::validate::validate_read_request(&self.request) {
+            self.finish(Err(ReadError::InvalidRequest(err)));
+            return;
+        }
         let route = match &self.header {
             Some(h) => RouteHint::Route(h.route.clone().unwrap_or_default()),
             None => RouteHint::Journal(self.request.journal.clone()),

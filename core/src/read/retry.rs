@@ -389,6 +389,7 @@ fn classify(err: &ReadError, request: &ReadRequest, attempt: i32) -> Decision {
         | ReadError::Transport(TransportError::Cancelled | TransportError::DeadlineExceeded) => {
             Surface
         }
+        ReadError::InvalidRequest(_) => Surface,
         ReadError::Direct(DirectError::Eof) => RestartNow,
         ReadError::Status(StatusError::Named(status)) => match status {
             Status::OffsetNotYetAvailable if request.block => RetryAfterBackoff { log: false },

@@ -13,6 +13,9 @@
 //!   [`validate_path_component`], [`validate_journal_name`], ...);
 //! * the [`Validate`] trait, implemented for the protocol messages the client
 //!   sends or receives;
+//! * the request checks the core machines run before any RPC
+//!   ([`validate_read_request`], [`validate_append_preamble`],
+//!   [`validate_list_request`], [`validate_get_journal`]);
 //! * the label-selector text syntax: [`parse_label_selector`] and
 //!   [`SelectorDisplay`] (Go's `ParseLabelSelector` / `LabelSelector.String`).
 
@@ -21,6 +24,7 @@ mod error;
 mod journal;
 mod label;
 mod message;
+mod request;
 mod selector;
 mod spec;
 mod unicode_tables;
@@ -42,6 +46,9 @@ pub use label::{
 pub use message::{
     Validate, process_id_less, validate_codec, validate_header, validate_process_id,
     validate_route, validate_status,
+};
+pub use request::{
+    validate_append_preamble, validate_get_journal, validate_list_request, validate_read_request,
 };
 pub use selector::{SelectorDisplay, parse_label_selector};
 pub use spec::{GoDuration, validate_fragment, validate_journal_spec};
