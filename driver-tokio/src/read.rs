@@ -81,7 +81,9 @@ impl Machine {
                 ReadOutput::Finished(Ok(())) => Step::End,
                 ReadOutput::Finished(Err(err)) => Step::Failed(err),
             },
-            Machine::Retry(m) => match m.poll_output()? {
+            // The clock lets the machine tell a long-lived empty stream
+            // (an expired token) from a broker closing streams at once.
+            Machine::Retry(m) => match m.poll_output_at(tokio::time::Instant::now().into_std())? {
                 RetryOutput::Action(a) => Step::Action(a),
                 RetryOutput::Metadata(md) => Step::Event(ReadEvent::Metadata(md)),
                 RetryOutput::OffsetJump { from, to } => {
