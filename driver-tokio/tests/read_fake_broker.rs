@@ -18,6 +18,7 @@ use tokio_stream::wrappers::TcpListenerStream;
 type Stream_<T> = Pin<Box<dyn Stream<Item = Result<T, tonic::Status>> + Send>>;
 
 /// One scripted item of a Read stream.
+#[allow(clippy::large_enum_variant)] // A few per test.
 #[derive(Clone)]
 enum Item {
     Frame(ReadResponse),
