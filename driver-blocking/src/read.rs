@@ -134,7 +134,8 @@ macro_rules! blocking_reader {
 /// One Read RPC of a journal (Go's `Reader`), blocking: reads end at the
 /// stream's end (EOF, `Ok(0)`) or its first failure, which is surfaced as
 /// is (e.g. `OFFSET_NOT_YET_AVAILABLE` at the write head of a non-blocking
-/// read, `JOURNAL_NOT_FOUND`).
+/// read, `JOURNAL_NOT_FOUND`) and again by every later call: a failed
+/// reader never reports a clean end.
 ///
 /// Its `Seek` is Go's limited `Reader.Seek`: forward within content already
 /// buffered, before the RPC started, or ahead within a fragment being read
@@ -240,5 +241,38 @@ impl Seek for RetryReader {
     fn seek(&mut self, position: SeekFrom) -> io::Result<u64> {
         let target = seek_target(position, self.offset())?;
         Ok(self.seek_to(target) as u64)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Nothing listens on port 1 of the loopback address.
+    const UNREACHABLE: &str = "http://127.0.0.1:1";
+
+    #[test]
+    fn a_failed_reader_fails_every_later_read_too() {
+        let client = Client::new(UNREACHABLE).unwrap();
+        let mut reader = Reader::new(
+            &client,
+            ReadRequest {
+                journal: "a/journal".into(),
+                ..Default::default()
+            },
+        );
+        let mut buf = [0u8; 16];
+        let first = reader.read(&mut buf).expect_err("nothing listens");
+        let first = crate::Error::driver_from_io(&first)
+            .expect("a driver error")
+            .to_string();
+        for _ in 0..3 {
+            let again = reader.read(&mut buf).expect_err("never a clean end");
+            let again = crate::Error::driver_from_io(&again).expect("a driver error");
+            assert_eq!(again.to_string(), first);
+            let err = reader.fill_buf().expect_err("BufRead too");
+            assert!(crate::Error::driver_from_io(&err).is_some(), "{err}");
+            assert!(reader.next_event().is_err());
+        }
     }
 }

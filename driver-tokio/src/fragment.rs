@@ -6,30 +6,26 @@
 //! it the chunks returned here (client-behaviour.md §4).
 
 use std::path::{Path, PathBuf};
+use std::time::Duration;
 
 use bytes::{Bytes, BytesMut};
 use gazette_core::fragment::{ContentEncoding, FragmentEvent, FragmentReader, accept_encoding};
 use gazette_core::read::file_url_path;
 use gazette_proto::{CompressionCodec, Fragment};
-use http_body_util::{BodyExt, Empty};
-use hyper::body::Incoming;
-use hyper_util::client::legacy::Client as HttpClient;
-use hyper_util::client::legacy::connect::HttpConnector;
-use hyper_util::rt::TokioExecutor;
 use tokio::io::AsyncReadExt;
 
 use crate::Error;
-
-type HttpsConnector = hyper_rustls::HttpsConnector<HttpConnector>;
 
 /// Size of the chunks read from `file://` fragments.
 const FILE_CHUNK: usize = 64 * 1024;
 
 /// Opens fragment bodies. HTTP/2 is never used for fragments (Go disabled
-/// it after broken HTTP/2 connections kept being reused).
+/// it after broken HTTP/2 connections kept being reused), and bodies are
+/// never decompressed here: the `Content-Encoding` the store answered is
+/// handed to the core's decoder as is (GZIP_OFFLOAD fragments rely on it).
 #[derive(Clone)]
 pub struct FragmentOpener {
-    http: HttpClient<HttpsConnector, Empty<Bytes>>,
+    http: reqwest::Client,
     file_root: Option<PathBuf>,
 }
 
@@ -104,8 +100,8 @@ impl FragmentContent {
 /// A raw fragment body, read chunk by chunk.
 #[derive(Debug)]
 pub enum RawBody {
-    /// An HTTP response body.
-    Http(Incoming),
+    /// An HTTP response (its body is read).
+    Http(reqwest::Response),
     /// A local file.
     File(tokio::fs::File),
 }
@@ -114,16 +110,18 @@ impl RawBody {
     /// The next chunk of raw bytes, or None at the end of the body.
     pub async fn next_chunk(&mut self) -> std::io::Result<Option<Bytes>> {
         match self {
-            RawBody::Http(body) => loop {
-                match body.frame().await {
-                    None => return Ok(None),
-                    Some(Err(err)) => return Err(std::io::Error::other(err)),
-                    Some(Ok(frame)) => {
-                        if let Ok(data) = frame.into_data()
-                            && !data.is_empty()
-                        {
-                            return Ok(Some(data));
-                        }
+            RawBody::Http(response) => loop {
+                match response.chunk().await {
+                    Ok(None) => return Ok(None),
+                    Ok(Some(data)) if data.is_empty() => {}
+                    Ok(Some(data)) => return Ok(Some(data)),
+                    Err(err) => {
+                        let kind = if err.is_timeout() {
+                            std::io::ErrorKind::TimedOut
+                        } else {
+                            std::io::ErrorKind::Other
+                        };
+                        return Err(std::io::Error::new(kind, describe(err)));
                     }
                 }
             },
@@ -136,32 +134,159 @@ impl RawBody {
     }
 }
 
-impl FragmentOpener {
-    /// An opener for HTTP(S) URLs, serving `file://` URLs from `file_root`
-    /// when given (Go's `InstallFileTransport`).
-    pub fn new(file_root: Option<PathBuf>) -> Self {
-        let mut http = HttpConnector::new();
-        http.enforce_http(false);
-        http.set_connect_timeout(Some(std::time::Duration::from_secs(10)));
-        let builder = hyper_rustls::HttpsConnectorBuilder::new();
-        let connector = match builder.with_native_roots() {
-            Ok(b) => b.https_or_http().enable_http1().wrap_connector(http),
-            // Without system roots HTTPS fetches fail verification; plain
-            // HTTP and file URLs still work.
-            Err(_) => hyper_rustls::HttpsConnectorBuilder::new()
-                .with_webpki_roots()
-                .https_or_http()
-                .enable_http1()
-                .wrap_connector(http),
-        };
-        let client = HttpClient::builder(TokioExecutor::new())
-            .pool_max_idle_per_host(100)
-            .pool_idle_timeout(std::time::Duration::from_secs(90))
-            .build(connector);
-        FragmentOpener {
-            http: client,
-            file_root,
+/// How fragment URLs are fetched over HTTP(S), after Go's fragment
+/// transport: a bounded connect (TCP and TLS handshake), TCP keepalive so a
+/// half-open connection is noticed, proxies from the environment, and
+/// redirects followed until the tenth. Unlike Go it also bounds each wait for the
+/// store (for the response headers, then for every body chunk), so a
+/// store that stops sending fails the read, which a RetryReader retries.
+///
+/// The wait for a body chunk only runs while the reader asks for bytes: a
+/// slow consumer never trips it.
+#[derive(Debug, Clone)]
+pub struct FragmentHttpConfig {
+    connect_timeout: Duration,
+    read_timeout: Duration,
+    tcp_keepalive: Duration,
+    redirect_limit: usize,
+    proxy: FragmentProxy,
+}
+
+impl Default for FragmentHttpConfig {
+    /// 10 s to connect (Go's dial and TLS-handshake timeouts), 60 s read
+    /// timeout, keepalive probes after 15 s of silence and every 15 s
+    /// (Go's dialer), a redirect limit of ten, proxies from the environment.
+    fn default() -> Self {
+        FragmentHttpConfig {
+            connect_timeout: Duration::from_secs(10),
+            read_timeout: Duration::from_secs(60),
+            tcp_keepalive: Duration::from_secs(15),
+            redirect_limit: 10,
+            proxy: FragmentProxy::Environment,
         }
+    }
+}
+
+impl FragmentHttpConfig {
+    /// Bound on connecting to a store, TLS handshake included.
+    pub fn connect_timeout(mut self, timeout: Duration) -> Self {
+        self.connect_timeout = timeout;
+        self
+    }
+
+    /// Bound on each wait for the store: for the response headers, then
+    /// for every chunk of the body (restarting after each chunk).
+    pub fn read_timeout(mut self, timeout: Duration) -> Self {
+        self.read_timeout = timeout;
+        self
+    }
+
+    /// Idle time before TCP keepalive probes start, and the interval
+    /// between them.
+    pub fn tcp_keepalive(mut self, interval: Duration) -> Self {
+        self.tcp_keepalive = interval;
+        self
+    }
+
+    /// A GET fails at its `limit`-th redirect, as Go's client does at its
+    /// tenth (so it makes at most `limit` requests). With 0 redirects are
+    /// not followed: the 3xx answer is the response (a non-200 status).
+    pub fn redirect_limit(mut self, limit: usize) -> Self {
+        self.redirect_limit = limit;
+        self
+    }
+
+    /// Which proxy fragment GETs go through.
+    pub fn proxy(mut self, proxy: FragmentProxy) -> Self {
+        self.proxy = proxy;
+        self
+    }
+}
+
+/// The proxy of fragment GETs.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum FragmentProxy {
+    /// From the environment, as Go's `ProxyFromEnvironment`: `HTTP_PROXY`
+    /// for `http` URLs, `HTTPS_PROXY` for `https` ones (`ALL_PROXY` as a
+    /// fallback; lower-case names too), except for hosts in `NO_PROXY`.
+    /// Read once, when the opener is built.
+    #[default]
+    Environment,
+    /// No proxy, whatever the environment says.
+    Disabled,
+    /// Every GET goes through the proxy at this URL (`http://host:port`);
+    /// the environment is ignored.
+    Url(String),
+}
+
+/// reqwest's policy for Go's redirect limit: `limited(n)` follows `n`
+/// redirects and fails at the next one.
+fn redirect_policy(limit: usize) -> reqwest::redirect::Policy {
+    match limit {
+        0 => reqwest::redirect::Policy::none(),
+        n => reqwest::redirect::Policy::limited(n - 1),
+    }
+}
+
+/// Unanswered keepalive probes before a silent connection counts as dead
+/// (Linux's default, which Go keeps).
+const KEEPALIVE_PROBES: u32 = 9;
+
+impl FragmentOpener {
+    /// An opener for HTTP(S) URLs with the default [`FragmentHttpConfig`],
+    /// serving `file://` URLs from `file_root` when given (Go's
+    /// `InstallFileTransport`).
+    pub fn new(file_root: Option<PathBuf>) -> Self {
+        Self::with_http(file_root, FragmentHttpConfig::default())
+            .expect("the default fragment HTTP client builds")
+    }
+
+    /// An opener fetching HTTP(S) URLs as `config` says, serving `file://`
+    /// URLs from `file_root` when given. Fails on an invalid proxy URL.
+    pub fn with_http(
+        file_root: Option<PathBuf>,
+        config: FragmentHttpConfig,
+    ) -> Result<Self, Error> {
+        let proxy =
+            match &config.proxy {
+                FragmentProxy::Environment | FragmentProxy::Disabled => None,
+                FragmentProxy::Url(url) => Some(reqwest::Proxy::all(url.as_str()).map_err(
+                    |err| Error::Validation {
+                        what: "fragment proxy URL",
+                        reason: describe(err),
+                    },
+                )?),
+            };
+        let builder = |native_roots: bool| {
+            let builder = reqwest::Client::builder()
+                .http1_only()
+                .connect_timeout(config.connect_timeout)
+                .read_timeout(config.read_timeout)
+                .tcp_keepalive(config.tcp_keepalive)
+                .tcp_keepalive_interval(config.tcp_keepalive)
+                .tcp_keepalive_retries(KEEPALIVE_PROBES)
+                .redirect(redirect_policy(config.redirect_limit))
+                .pool_max_idle_per_host(100)
+                .pool_idle_timeout(Duration::from_secs(90))
+                .tls_built_in_native_certs(native_roots);
+            match (&config.proxy, &proxy) {
+                (_, Some(proxy)) => builder.proxy(proxy.clone()),
+                (FragmentProxy::Disabled, None) => builder.no_proxy(),
+                // reqwest reads the environment unless told otherwise.
+                _ => builder,
+            }
+        };
+        // The system's roots (a private store's CA) besides the webpki
+        // ones; an unusable system store leaves the webpki roots.
+        let http = builder(true)
+            .build()
+            .or_else(|_| builder(false).build())
+            .map_err(|err| Error::Validation {
+                what: "fragment HTTP client",
+                reason: describe(err),
+            })?;
+        Ok(FragmentOpener { http, file_root })
     }
 
     /// The directory `file://` URLs are served from.
@@ -238,23 +363,20 @@ impl FragmentOpener {
         })
     }
 
-    /// GETs `url` over HTTP/1.1 with `Accept-Encoding: accept` (transport
-    /// only: the status is not checked).
+    /// GETs `url` over HTTP/1.1 with `Accept-Encoding: accept`, following
+    /// redirects (transport only: the final status is not checked).
     pub async fn get(&self, url: &str, accept: &str) -> Result<HttpFragment, Error> {
         let fail = |reason: String| Error::Fragment {
             url: url.to_string(),
             reason,
         };
-        let uri: http::Uri = url.parse().map_err(|err| fail(format!("{err}")))?;
-        let request = http::Request::get(uri)
-            .header(http::header::ACCEPT_ENCODING, accept)
-            .body(Empty::new())
-            .map_err(|err| fail(format!("{err}")))?;
         let response = self
             .http
-            .request(request)
+            .get(url)
+            .header(http::header::ACCEPT_ENCODING, accept)
+            .send()
             .await
-            .map_err(|err| fail(format!("{err}")))?;
+            .map_err(|err| fail(describe(err)))?;
         metrics::counter!("gazette_fragment_open_total", "scheme" => "http").increment(1);
         let content_encoding = response
             .headers()
@@ -263,7 +385,7 @@ impl FragmentOpener {
         Ok(HttpFragment {
             status: response.status(),
             content_encoding,
-            body: RawBody::Http(response.into_body()),
+            body: RawBody::Http(response),
         })
     }
 
@@ -279,6 +401,24 @@ impl FragmentOpener {
             Err(err) => Err(Error::Io(err)),
         }
     }
+}
+
+/// A reqwest error as text: its kind and causes (e.g. "operation timed
+/// out"), without the URL, which the caller's error names.
+fn describe(err: reqwest::Error) -> String {
+    let timed_out = err.is_timeout();
+    let err = err.without_url();
+    let mut text = err.to_string();
+    let mut source = std::error::Error::source(&err);
+    while let Some(cause) = source {
+        text.push_str(": ");
+        text.push_str(&cause.to_string());
+        source = cause.source();
+    }
+    if timed_out && !text.contains("timed out") {
+        text.push_str(" (timed out)");
+    }
+    text
 }
 
 /// The answer to a fragment GET.

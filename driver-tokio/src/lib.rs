@@ -1,7 +1,7 @@
 //! Tokio driver of the Gazette broker client.
 //!
 //! The protocol logic lives in the sans-IO `gazette-core` crate; this crate
-//! carries its actions out with tonic (gRPC over HTTP/2), hyper (fragment
+//! carries its actions out with tonic (gRPC over HTTP/2), reqwest (fragment
 //! fetches over HTTP/1.1) and tokio (timers, files, tasks):
 //!
 //! * [`Client`]: one lazily connected channel per broker endpoint, bearer

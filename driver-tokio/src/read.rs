@@ -81,7 +81,9 @@ impl Machine {
                 ReadOutput::Finished(Ok(())) => Step::End,
                 ReadOutput::Finished(Err(err)) => Step::Failed(err),
             },
-            Machine::Retry(m) => match m.poll_output()? {
+            // The clock lets the machine tell a long-lived empty stream
+            // (an expired token) from a broker closing streams at once.
+            Machine::Retry(m) => match m.poll_output_at(tokio::time::Instant::now().into_std())? {
                 RetryOutput::Action(a) => Step::Action(a),
                 RetryOutput::Metadata(md) => Step::Event(ReadEvent::Metadata(md)),
                 RetryOutput::OffsetJump { from, to } => {
@@ -138,6 +140,10 @@ struct Engine {
     buffer: VecDeque<Bytes>,
     /// Set after a clean end (sticky for `Reader`).
     ended: bool,
+    /// A `Reader`'s failure: returned again by every later call, so a
+    /// caller that reads on after an error never sees a clean end (Go's
+    /// Reader repeats its error too).
+    failed: Option<ReadError>,
     /// A failure surfaced; the RetryReader resumes on the next poll.
     stopped: bool,
     /// Fragments opened directly from their stores.
@@ -156,6 +162,7 @@ impl Engine {
             backoff: None,
             buffer: VecDeque::new(),
             ended: false,
+            failed: None,
             stopped: false,
             fragments_opened: 0,
             span: tracing::debug_span!("gazette.read", journal),
@@ -172,6 +179,9 @@ impl Engine {
             }
         }
         loop {
+            if let Some(err) = &self.failed {
+                return Poll::Ready(Err(Error::Read(err.clone())));
+            }
             if self.ended {
                 return Poll::Ready(Ok(None));
             }
@@ -195,9 +205,11 @@ impl Engine {
                         return Poll::Ready(Ok(None));
                     }
                     Step::Failed(err) => {
-                        self.stopped = true;
-                        if matches!(self.machine, Machine::Single(_)) {
-                            self.ended = true;
+                        match self.machine {
+                            // The machine is finished: the error is final.
+                            Machine::Single(_) => self.failed = Some(err.clone()),
+                            // Resumed on the next call.
+                            Machine::Retry(_) => self.stopped = true,
                         }
                         return Poll::Ready(Err(Error::Read(err)));
                     }
@@ -541,7 +553,8 @@ macro_rules! impl_async_read {
 }
 
 /// One Read RPC of a journal (Go's `Reader`): reads end at the stream's
-/// end (EOF) or its first failure, which is surfaced as is. As an
+/// end (EOF) or its first failure, which is surfaced as is and again by
+/// every later read (a failed reader never reports a clean end). As an
 /// `AsyncRead`, an offset jump is returned once as an error
 /// ([`Error::OffsetJump`] inside the `io::Error`) and reading continues.
 pub struct Reader {

@@ -63,7 +63,7 @@
 //! | 4 | the stream stays open after a frame fails validation | **fixed**: `CancelRpc` precedes the error |
 //! | 5 | seeking to the current offset while streaming forces a new RPC; a seek to `fragment.end` is refused | **fixed**: a seek to the current offset is a no-op, and a direct read can seek up to `fragment.end` |
 //! | 9 | unmapped statuses, NOT_ALLOWED included, are retried forever | **partly fixed**: NOT_ALLOWED (a write-only journal needs an operator, like SUSPENDED) stops the RetryReader; other unmapped statuses (NO_JOURNAL_PRIMARY_BROKER, FRAGMENT_STORE_UNHEALTHY, …) are transient and still retried with the 5 s cap |
-//! | 10 | zero-delay restarts after EOF can spin against a broker closing empty streams | **fixed**: only a stream that delivered something restarts at once; an empty one backs off (50 ms … 5 s), unlogged |
+//! | 10 | zero-delay restarts after EOF can spin against a broker closing empty streams | **fixed**: only a stream that delivered something, or stayed open at least [`HEALTHY_RPC_DURATION`] (an idle tailer whose token expired), restarts at once; a short empty one backs off (50 ms … 5 s), unlogged |
 //! | 31 | a failed fragment open leaves a typed-nil direct reader that panics later | **fixed**: a failed open finishes the reader; nothing dangles |
 //! | 32 | metadata-only RetryReaders re-report the same fragment forever | **fixed**: a metadata-only read is `Complete` once its metadata arrived and the stream closed |
 //!
@@ -96,7 +96,7 @@ pub use direct::{DirectFetch, FetchTarget, FileUrlError, file_url_path};
 pub use error::{DirectError, ReadError, SeekError, TransportError};
 pub use frame::{InvalidFrame, check_frame_offset, validate_frame};
 pub use reader::{Metadata, ReadAction, ReadInput, ReadOutput, Reader, RouteHint};
-pub use retry::{AdjustedSeek, RetryInput, RetryOutput, RetryReader};
+pub use retry::{AdjustedSeek, HEALTHY_RPC_DURATION, RetryInput, RetryOutput, RetryReader};
 
 #[cfg(test)]
 mod tests;

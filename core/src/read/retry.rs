@@ -4,7 +4,7 @@
 
 use std::collections::VecDeque;
 use std::fmt;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use gazette_proto::{ReadRequest, Status};
@@ -13,6 +13,21 @@ use super::error::{DirectError, ReadError, TransportError};
 use super::reader::{Metadata, ReadAction, ReadInput, ReadOutput, Reader};
 use crate::backoff::Backoff;
 use crate::status::StatusError;
+
+/// How long an RPC must have lasted (from the poll that emitted its
+/// `StartRpc` to the poll that saw it finish) to count as healthy when it
+/// ends without delivering anything, or fails.
+///
+/// A healthy RPC resets the consecutive-failure count, and one that closed
+/// cleanly without a frame is restarted at once, as Go does. The typical
+/// case is an idle blocking tailer whose stream the broker ends when the
+/// caller's token expires (hourly): without this, each such close would
+/// count as a failure and the reconnect delay would grow to 5 s. Ten
+/// seconds is twice Go's largest backoff (5 s), so a broker that keeps
+/// closing empty streams still cannot make the reader reconnect more often
+/// than the capped backoff would; a broker closing them quickly still
+/// meets the growing backoff (the fix of quirk 10).
+pub const HEALTHY_RPC_DURATION: Duration = Duration::from_secs(10);
 
 /// An event the driver feeds into a [`RetryReader`].
 #[allow(clippy::large_enum_variant)] // Frames move by value (see `ReadInput`).
@@ -105,7 +120,8 @@ enum Decision {
 /// | clean end at `end_offset` | `Complete` |
 /// | clean end of a `metadata_only` read that got its metadata | `Complete` (fix of Go quirk 32) |
 /// | clean end of a stream that delivered a frame; `DirectError::Eof` | restart at once (attempt −1) |
-/// | clean end of a stream that delivered nothing | retry with backoff, not logged (fix of quirk 10) |
+/// | clean end of a stream that delivered nothing, open at least [`HEALTHY_RPC_DURATION`] | restart at once |
+/// | clean end of a shorter stream that delivered nothing | retry with backoff, not logged (fix of quirk 10) |
 /// | cancelled, deadline exceeded | `Stopped` |
 /// | OFFSET_NOT_YET_AVAILABLE | `Stopped`, or retried silently if `block` was switched on |
 /// | INSUFFICIENT_JOURNAL_BROKERS, NOT_JOURNAL_BROKER | retry, logged unless attempt 0 |
@@ -118,7 +134,9 @@ enum Decision {
 /// 1000, 1000 ms, then 5 s; jitter only if the caller configured a seeded
 /// [`Backoff`]). The attempt counter starts at 0 and returns to 0 whenever
 /// the reader makes progress (metadata, content or an offset jump: in Go
-/// every such event ends a `Read` call, and each call starts at 0).
+/// every such event ends a `Read` call, and each call starts at 0), and
+/// when an RPC that lasted [`HEALTHY_RPC_DURATION`] ends, whatever its
+/// outcome (this needs the driver's clock: [`RetryReader::poll_output_at`]).
 ///
 /// A restarted reader keeps the request (already advanced) and the last
 /// frame's header, so the next RPC goes to the route the broker named.
@@ -132,6 +150,10 @@ pub struct RetryReader {
     backoff: Backoff,
     /// The current stream delivered metadata, content or a jump.
     progressed: bool,
+    /// The clock of the poll being served, if the driver gave one.
+    now: Option<Instant>,
+    /// When the current RPC's `StartRpc` was polled, if known.
+    rpc_started_at: Option<Instant>,
     outputs: VecDeque<RetryOutput>,
 }
 
@@ -160,6 +182,8 @@ impl RetryReader {
             attempt: 0,
             backoff,
             progressed: false,
+            now: None,
+            rpc_started_at: None,
             outputs: VecDeque::new(),
         }
     }
@@ -207,8 +231,26 @@ impl RetryReader {
         self.reader.adjusted_offset(buffered)
     }
 
-    /// The next output.
+    /// The next output, with the driver's clock reading `now`: the machine
+    /// remembers when each RPC started and, when it finishes, whether it
+    /// lasted [`HEALTHY_RPC_DURATION`] (a healthy RPC resets the backoff).
+    /// Drivers with a clock should always poll with this.
+    pub fn poll_output_at(&mut self, now: Instant) -> Option<RetryOutput> {
+        self.now = Some(now);
+        let out = self.poll_next();
+        self.now = None;
+        out
+    }
+
+    /// The next output, without a clock: an RPC polled this way (started or
+    /// finished) never counts as healthy, so every empty stream backs off
+    /// (see [`RetryReader::poll_output_at`]).
     pub fn poll_output(&mut self) -> Option<RetryOutput> {
+        self.now = None;
+        self.poll_next()
+    }
+
+    fn poll_next(&mut self) -> Option<RetryOutput> {
         loop {
             if let Some(out) = self.outputs.pop_front() {
                 return Some(out);
@@ -274,6 +316,7 @@ impl RetryReader {
         self.reader = Reader::new(request);
         self.attempt = 0;
         self.progressed = false;
+        self.rpc_started_at = None;
         if self.state != State::Stopped {
             self.state = State::Reading;
         }
@@ -307,7 +350,12 @@ impl RetryReader {
 
     fn on_reader_output(&mut self, out: ReadOutput) {
         let forwarded = match out {
-            ReadOutput::Action(a) => RetryOutput::Action(a),
+            ReadOutput::Action(a) => {
+                if matches!(a, ReadAction::StartRpc { .. }) {
+                    self.rpc_started_at = self.now;
+                }
+                RetryOutput::Action(a)
+            }
             ReadOutput::Metadata(m) => {
                 self.made_progress();
                 RetryOutput::Metadata(m)
@@ -330,7 +378,23 @@ impl RetryReader {
         self.attempt = 0;
     }
 
+    /// Whether the RPC that just finished lasted [`HEALTHY_RPC_DURATION`].
+    fn rpc_was_healthy(&self) -> bool {
+        match (self.rpc_started_at, self.now) {
+            (Some(started), Some(now)) => {
+                now.saturating_duration_since(started) >= HEALTHY_RPC_DURATION
+            }
+            _ => false,
+        }
+    }
+
     fn on_finished(&mut self, outcome: Result<(), ReadError>) {
+        let healthy = self.rpc_was_healthy();
+        self.rpc_started_at = None;
+        if healthy {
+            // A long-lived RPC is no consecutive failure of the ones before.
+            self.attempt = 0;
+        }
         let request = self.reader.request();
         let decision = match &outcome {
             Ok(()) if self.reader.reached_end_offset() => {
@@ -343,7 +407,7 @@ impl RetryReader {
                 self.outputs.push_back(RetryOutput::Complete);
                 return;
             }
-            Ok(()) if self.progressed => Decision::RestartNow,
+            Ok(()) if self.progressed || healthy => Decision::RestartNow,
             Ok(()) => Decision::RetryAfterBackoff { log: false },
             Err(err) => classify(err, request, self.attempt),
         };

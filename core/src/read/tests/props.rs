@@ -329,3 +329,50 @@ proptest! {
         prop_assert_eq!(rr.offset(), end);
     }
 }
+
+proptest! {
+    /// Whatever the mix of short and long RPCs, closed empty or broken, the
+    /// backoff attempt counts the consecutive RPCs since the last one that
+    /// lasted `HEALTHY_RPC_DURATION`, and only short empty closes and
+    /// failures wait.
+    #[test]
+    fn only_consecutive_short_rpcs_grow_the_backoff(
+        rpcs in proptest::collection::vec((0u64..30_000, any::<bool>()), 1..40),
+    ) {
+        let mut backoff = crate::backoff::Backoff::go();
+        let mut now = std::time::Instant::now();
+        let mut rr = RetryReader::new(ReadRequest { block: true, ..request(0) });
+        let mut model_attempt = 0i32;
+        let mut outs: Vec<RetryOutput> = std::iter::from_fn(|| rr.poll_output_at(now)).collect();
+        for (open_ms, clean) in rpcs {
+            let started = outs.iter().any(|o| matches!(o, RetryOutput::Action(ReadAction::StartRpc { .. })));
+            prop_assert!(started, "no StartRpc in {:?}", outs);
+            rr.handle(ReadInput::RpcStarted);
+            now += std::time::Duration::from_millis(open_ms);
+            rr.handle(if clean {
+                ReadInput::RpcClosed
+            } else {
+                ReadInput::RpcFailed(TransportError::Unavailable("reset".into()))
+            });
+            outs = std::iter::from_fn(|| rr.poll_output_at(now)).collect();
+            let healthy = std::time::Duration::from_millis(open_ms) >= HEALTHY_RPC_DURATION;
+            if healthy {
+                model_attempt = 0;
+            }
+            let waits: Vec<_> = outs.iter().filter_map(|o| match o {
+                RetryOutput::Backoff { delay, attempt, .. } => Some((*delay, *attempt)),
+                _ => None,
+            }).collect();
+            if clean && healthy {
+                prop_assert!(waits.is_empty(), "{:?}", outs);
+            } else {
+                prop_assert_eq!(waits, vec![(backoff.delay(model_attempt), model_attempt)]);
+                model_attempt += 1;
+                now += backoff.delay(model_attempt - 1);
+                rr.handle(RetryInput::BackoffElapsed);
+                outs = std::iter::from_fn(|| rr.poll_output_at(now)).collect();
+            }
+            prop_assert_eq!(rr.attempt(), model_attempt);
+        }
+    }
+}

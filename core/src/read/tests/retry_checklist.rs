@@ -1,7 +1,7 @@
 //! §11.2 RetryReader checklist, one test per item, plus the retry table of
 //! §5.2 and the RetryReader quirk fixes.
 
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use super::*;
 use crate::backoff::Backoff;
@@ -591,4 +591,126 @@ fn retry_reader_restart_cancels_pending_backoff() {
     assert_eq!(start_offset(&outs).unwrap().0, 50);
     // A stale timer is ignored.
     assert!(t.feed(RetryInput::BackoffElapsed).is_empty());
+}
+
+/// Polls every output at `now` (the driver's clock).
+fn drain_at(rr: &mut RetryReader, now: Instant) -> Vec<RetryOutput> {
+    std::iter::from_fn(|| rr.poll_output_at(now)).collect()
+}
+
+/// Feeds one RPC whose StartRpc was polled at `now`: established, open for
+/// `open`, then ended by `end`. Returns the outputs polled at its end.
+fn rpc_lasting(
+    rr: &mut RetryReader,
+    now: &mut Instant,
+    open: Duration,
+    end: ReadInput,
+) -> Vec<RetryOutput> {
+    rr.handle(ReadInput::RpcStarted);
+    *now += open;
+    rr.handle(end);
+    drain_at(rr, *now)
+}
+
+/// After `outs`, waits out a backoff (if any) and checks the next RPC
+/// started.
+fn next_start(rr: &mut RetryReader, now: &mut Instant, outs: Vec<RetryOutput>) {
+    let outs = match backoffs(&outs).first() {
+        Some((delay, _, _)) => {
+            *now += Duration::from_millis(*delay as u64);
+            rr.handle(RetryInput::BackoffElapsed);
+            drain_at(rr, *now)
+        }
+        None => outs,
+    };
+    assert_eq!(start_offset(&outs).map(|s| s.0), Some(0), "{outs:?}");
+}
+
+#[test]
+fn idle_tailer_streams_that_stayed_open_reconnect_at_once() {
+    let mut now = Instant::now();
+    let mut rr = RetryReader::new(ReadRequest {
+        block: true,
+        ..request(0)
+    });
+    let first = drain_at(&mut rr, now);
+    next_start(&mut rr, &mut now, first);
+    // Empty streams closed at once still back off, more and more.
+    let mut seen = Vec::new();
+    for _ in 0..4 {
+        let open = Duration::from_millis(1);
+        let outs = rpc_lasting(&mut rr, &mut now, open, ReadInput::RpcClosed);
+        seen.extend(backoffs(&outs));
+        next_start(&mut rr, &mut now, outs);
+    }
+    assert_eq!(
+        seen,
+        vec![
+            (50, 0, false),
+            (50, 1, false),
+            (100, 2, false),
+            (100, 3, false)
+        ]
+    );
+    // Hourly token expiry: each stream stays open an hour and closes
+    // without a frame. Each reconnects at once, however many there are.
+    for _ in 0..8 {
+        let open = Duration::from_secs(3600);
+        let outs = rpc_lasting(&mut rr, &mut now, open, ReadInput::RpcClosed);
+        assert!(backoffs(&outs).is_empty(), "{outs:?}");
+        assert_eq!(rr.attempt(), 0);
+        next_start(&mut rr, &mut now, outs);
+    }
+    // Exactly the threshold counts as healthy; just under it does not.
+    let outs = rpc_lasting(
+        &mut rr,
+        &mut now,
+        HEALTHY_RPC_DURATION,
+        ReadInput::RpcClosed,
+    );
+    assert!(backoffs(&outs).is_empty(), "{outs:?}");
+    next_start(&mut rr, &mut now, outs);
+    let open = HEALTHY_RPC_DURATION - Duration::from_millis(1);
+    let outs = rpc_lasting(&mut rr, &mut now, open, ReadInput::RpcClosed);
+    assert_eq!(backoffs(&outs), vec![(50, 0, false)]);
+}
+
+#[test]
+fn a_failure_after_a_long_healthy_stream_starts_the_backoff_over() {
+    let mut now = Instant::now();
+    let mut rr = RetryReader::new(ReadRequest {
+        block: true,
+        ..request(0)
+    });
+    let first = drain_at(&mut rr, now);
+    next_start(&mut rr, &mut now, first);
+    let broken = || ReadInput::RpcFailed(TransportError::Unavailable("reset".into()));
+    let mut seen = Vec::new();
+    for _ in 0..5 {
+        let outs = rpc_lasting(&mut rr, &mut now, Duration::from_millis(1), broken());
+        seen.extend(backoffs(&outs));
+        next_start(&mut rr, &mut now, outs);
+    }
+    assert_eq!(seen.last(), Some(&(1000, 4, true)));
+    // A stream that then stayed open for minutes before breaking is
+    // retried as a first failure.
+    let outs = rpc_lasting(&mut rr, &mut now, Duration::from_secs(600), broken());
+    assert_eq!(backoffs(&outs), vec![(50, 0, true)]);
+}
+
+#[test]
+fn without_a_clock_every_empty_stream_counts_as_short() {
+    // `poll_output` (no clock) keeps the quirk-10 behaviour.
+    let mut rr = RetryReader::new(request(0));
+    let mut seen = Vec::new();
+    for _ in 0..3 {
+        let outs: Vec<_> = std::iter::from_fn(|| rr.poll_output()).collect();
+        assert!(start_offset(&outs).is_some());
+        rr.handle(ReadInput::RpcStarted);
+        rr.handle(ReadInput::RpcClosed);
+        let outs: Vec<_> = std::iter::from_fn(|| rr.poll_output()).collect();
+        seen.extend(backoffs(&outs));
+        rr.handle(RetryInput::BackoffElapsed);
+    }
+    assert_eq!(seen, vec![(50, 0, false), (50, 1, false), (100, 2, false)]);
 }
