@@ -130,6 +130,196 @@ impl StatusError {
     }
 }
 
+/// A gRPC status code, as a driver's transport reports it (the numbers of
+/// the gRPC specification; unknown numbers read as [`RpcCode::Unknown`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum RpcCode {
+    /// 0: not an error.
+    Ok,
+    /// 1: the RPC was cancelled, by the caller or by a peer.
+    Cancelled,
+    /// 2: unknown error (brokers report validation failures this way).
+    Unknown,
+    /// 3: invalid argument.
+    InvalidArgument,
+    /// 4: a deadline passed, the caller's or a peer's.
+    DeadlineExceeded,
+    /// 5: not found.
+    NotFound,
+    /// 6: already exists.
+    AlreadyExists,
+    /// 7: permission denied.
+    PermissionDenied,
+    /// 8: resource exhausted.
+    ResourceExhausted,
+    /// 9: failed precondition.
+    FailedPrecondition,
+    /// 10: aborted.
+    Aborted,
+    /// 11: out of range.
+    OutOfRange,
+    /// 12: unimplemented.
+    Unimplemented,
+    /// 13: internal error.
+    Internal,
+    /// 14: the peer could not be reached or the connection broke.
+    Unavailable,
+    /// 15: data loss.
+    DataLoss,
+    /// 16: the call's authorization was refused.
+    Unauthenticated,
+}
+
+impl RpcCode {
+    /// The code of gRPC number `code`; numbers outside the specification
+    /// are [`RpcCode::Unknown`], as gRPC itself treats them.
+    pub fn from_i32(code: i32) -> Self {
+        use RpcCode::*;
+        match code {
+            0 => Ok,
+            1 => Cancelled,
+            3 => InvalidArgument,
+            4 => DeadlineExceeded,
+            5 => NotFound,
+            6 => AlreadyExists,
+            7 => PermissionDenied,
+            8 => ResourceExhausted,
+            9 => FailedPrecondition,
+            10 => Aborted,
+            11 => OutOfRange,
+            12 => Unimplemented,
+            13 => Internal,
+            14 => Unavailable,
+            15 => DataLoss,
+            16 => Unauthenticated,
+            _ => Unknown,
+        }
+    }
+
+    /// A short name of the code (`Unknown`, `Cancelled`, ...).
+    pub fn name(self) -> &'static str {
+        use RpcCode::*;
+        match self {
+            Ok => "Ok",
+            Cancelled => "Cancelled",
+            Unknown => "Unknown",
+            InvalidArgument => "InvalidArgument",
+            DeadlineExceeded => "DeadlineExceeded",
+            NotFound => "NotFound",
+            AlreadyExists => "AlreadyExists",
+            PermissionDenied => "PermissionDenied",
+            ResourceExhausted => "ResourceExhausted",
+            FailedPrecondition => "FailedPrecondition",
+            Aborted => "Aborted",
+            OutOfRange => "OutOfRange",
+            Unimplemented => "Unimplemented",
+            Internal => "Internal",
+            Unavailable => "Unavailable",
+            DataLoss => "DataLoss",
+            Unauthenticated => "Unauthenticated",
+        }
+    }
+}
+
+/// Whether the caller's own cancellation or deadline had fired when an RPC
+/// failed, as the driver knows it (Go: `ctx.Err()` at that moment).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
+pub enum LocalEnd {
+    /// Neither fired: whatever code the RPC ended with came from elsewhere
+    /// (a broker, a proxy, a load balancer).
+    #[default]
+    None,
+    /// The caller cancelled the call.
+    Cancelled,
+    /// The caller's deadline passed.
+    DeadlineExceeded,
+}
+
+/// The facts a driver reports about a failed RPC: its gRPC code and
+/// message, and whether the caller's own cancellation or deadline fired.
+/// [`RpcFailure::class`] decides what the failure means.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RpcFailure {
+    /// The gRPC code the RPC ended with.
+    pub code: RpcCode,
+    /// The status message.
+    pub message: String,
+    /// Whether the caller's cancellation or deadline had fired.
+    pub local: LocalEnd,
+}
+
+/// What a failed RPC means for the caller and for retry policies.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum RpcFailureClass {
+    /// The caller cancelled the call: surfaced, never retried.
+    Cancelled,
+    /// The caller's deadline passed: surfaced, never retried.
+    DeadlineExceeded,
+    /// The broker could not be reached or the connection broke.
+    Unavailable,
+    /// Any other failure, including a `CANCELLED` or `DEADLINE_EXCEEDED`
+    /// sent by a broker or a proxy while the caller's own context was
+    /// still live.
+    Other,
+}
+
+impl RpcFailure {
+    /// A failure with `code` and `message` that the caller did not cause.
+    pub fn remote(code: RpcCode, message: impl Into<String>) -> Self {
+        RpcFailure {
+            code,
+            message: message.into(),
+            local: LocalEnd::None,
+        }
+    }
+
+    /// Go's `mapGRPCCtxErr`: a `CANCELLED` code is the caller's
+    /// cancellation only when the caller did cancel, and a
+    /// `DEADLINE_EXCEEDED` code is the caller's deadline only when that
+    /// deadline passed. The same codes sent by a peer are ordinary
+    /// failures, which retry policies treat as transient.
+    pub fn class(&self) -> RpcFailureClass {
+        match (self.code, self.local) {
+            (RpcCode::Cancelled, LocalEnd::Cancelled) => RpcFailureClass::Cancelled,
+            (RpcCode::DeadlineExceeded, LocalEnd::DeadlineExceeded) => {
+                RpcFailureClass::DeadlineExceeded
+            }
+            (RpcCode::Unavailable, _) => RpcFailureClass::Unavailable,
+            _ => RpcFailureClass::Other,
+        }
+    }
+
+    /// The failure as text: `<code name>: <message>`.
+    pub fn describe(&self) -> String {
+        format!("{}: {}", self.code.name(), self.message)
+    }
+}
+
+impl From<RpcFailure> for crate::read::TransportError {
+    fn from(failure: RpcFailure) -> Self {
+        use crate::read::TransportError as T;
+        match failure.class() {
+            RpcFailureClass::Cancelled => T::Cancelled,
+            RpcFailureClass::DeadlineExceeded => T::DeadlineExceeded,
+            RpcFailureClass::Unavailable => T::Unavailable(failure.message),
+            RpcFailureClass::Other => T::Other(failure.describe()),
+        }
+    }
+}
+
+impl From<RpcFailure> for crate::append::TransportError {
+    fn from(failure: RpcFailure) -> Self {
+        use crate::append::TransportError as T;
+        match failure.class() {
+            RpcFailureClass::Cancelled => T::Cancelled,
+            RpcFailureClass::DeadlineExceeded => T::DeadlineExceeded,
+            RpcFailureClass::Unavailable => T::Unavailable(failure.message),
+            RpcFailureClass::Other => T::Other(failure.describe()),
+        }
+    }
+}
+
 /// The protobuf name of a status number (`JOURNAL_NOT_FOUND`), or
 /// `invalid status (<n>)` for a number the protocol does not define.
 pub fn status_name(status: i32) -> String {
@@ -176,5 +366,115 @@ mod tests {
         let e = StatusError::from_status(Operation::Append, 99, String::new).unwrap();
         assert_eq!(e, StatusError::Generic(99));
         assert_eq!(e.to_string(), "invalid status (99)");
+    }
+
+    #[test]
+    fn only_the_callers_own_cancellation_or_deadline_is_a_context_error() {
+        use RpcFailureClass as C;
+        let class = |code, local| {
+            RpcFailure {
+                code,
+                message: "m".into(),
+                local,
+            }
+            .class()
+        };
+        for local in [LocalEnd::None, LocalEnd::Cancelled, LocalEnd::DeadlineExceeded] {
+            assert_eq!(class(RpcCode::Unavailable, local), C::Unavailable);
+            assert_eq!(class(RpcCode::Unknown, local), C::Other);
+        }
+        assert_eq!(class(RpcCode::Cancelled, LocalEnd::Cancelled), C::Cancelled);
+        assert_eq!(class(RpcCode::Cancelled, LocalEnd::None), C::Other);
+        assert_eq!(class(RpcCode::Cancelled, LocalEnd::DeadlineExceeded), C::Other);
+        assert_eq!(
+            class(RpcCode::DeadlineExceeded, LocalEnd::DeadlineExceeded),
+            C::DeadlineExceeded
+        );
+        assert_eq!(class(RpcCode::DeadlineExceeded, LocalEnd::None), C::Other);
+        assert_eq!(class(RpcCode::DeadlineExceeded, LocalEnd::Cancelled), C::Other);
+        assert_eq!(RpcCode::from_i32(1), RpcCode::Cancelled);
+        assert_eq!(RpcCode::from_i32(99), RpcCode::Unknown);
+    }
+
+    #[test]
+    fn a_remote_cancelled_append_attempt_is_retried_by_the_append_service() {
+        use crate::append::{AppendError, BatchDecision, BatchRetryPolicy, TransportError};
+        let request = gazette_proto::AppendRequest {
+            journal: "a/journal".into(),
+            ..Default::default()
+        };
+        for policy in [BatchRetryPolicy::default(), BatchRetryPolicy::go()] {
+            for code in [RpcCode::Cancelled, RpcCode::DeadlineExceeded] {
+                let remote = AppendError::Transport(RpcFailure::remote(code, "proxy").into());
+                assert!(!remote.is_context_error(), "{remote}");
+                assert_eq!(policy.classify(&request, &remote), BatchDecision::Retry);
+            }
+            let ours = AppendError::Transport(TransportError::from(RpcFailure {
+                code: RpcCode::Cancelled,
+                message: "context canceled".into(),
+                local: LocalEnd::Cancelled,
+            }));
+            assert_eq!(policy.classify(&request, &ours), BatchDecision::Fail);
+        }
+    }
+
+    #[test]
+    fn a_remote_cancelled_read_is_retried_by_the_retry_reader() {
+        use crate::read::{
+            ReadAction, ReadError, ReadInput, RetryOutput, RetryReader, TransportError,
+        };
+        let starts = |reader: &mut RetryReader| {
+            let mut starts = 0;
+            let mut backoffs = 0;
+            let mut stopped = None;
+            while let Some(output) = reader.poll_output() {
+                match output {
+                    RetryOutput::Action(ReadAction::StartRpc { .. }) => starts += 1,
+                    RetryOutput::Backoff { .. } => backoffs += 1,
+                    RetryOutput::Stopped(err) => stopped = Some(err),
+                    _ => {}
+                }
+            }
+            (starts, backoffs, stopped)
+        };
+        for code in [RpcCode::Cancelled, RpcCode::DeadlineExceeded] {
+            let request = gazette_proto::ReadRequest {
+                journal: "a/journal".into(),
+                block: true,
+                ..Default::default()
+            };
+            let mut reader = RetryReader::new(request.clone());
+            assert_eq!(starts(&mut reader), (1, 0, None));
+            reader.handle(ReadInput::RpcStarted);
+            reader.handle(ReadInput::RpcFailed(
+                RpcFailure::remote(code, "proxy").into(),
+            ));
+            let (_, backoffs, stopped) = starts(&mut reader);
+            assert_eq!((backoffs, stopped), (1, None), "{code:?} is retried");
+
+            // The caller's own cancellation still stops the reader.
+            let mut reader = RetryReader::new(request);
+            starts(&mut reader);
+            reader.handle(ReadInput::RpcStarted);
+            let local = if code == RpcCode::Cancelled {
+                LocalEnd::Cancelled
+            } else {
+                LocalEnd::DeadlineExceeded
+            };
+            reader.handle(ReadInput::RpcFailed(TransportError::from(RpcFailure {
+                code,
+                message: String::new(),
+                local,
+            })));
+            let (_, backoffs, stopped) = starts(&mut reader);
+            assert_eq!(backoffs, 0);
+            assert!(
+                matches!(
+                    stopped,
+                    Some(ReadError::Cancelled | ReadError::DeadlineExceeded)
+                ),
+                "{stopped:?}"
+            );
+        }
     }
 }

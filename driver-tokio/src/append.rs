@@ -321,14 +321,10 @@ impl tokio::io::AsyncWrite for Appender {
     }
 }
 
-/// Maps a gRPC failure onto the core's transport classification.
+/// Maps a gRPC failure onto the core's transport classification (the
+/// decision is the core's: [`gazette_core::status::RpcFailure::class`]).
 pub(crate) fn transport_error(status: &tonic::Status) -> TransportError {
-    match status.code() {
-        tonic::Code::Unavailable => TransportError::Unavailable(status.message().to_string()),
-        tonic::Code::Cancelled => TransportError::Cancelled,
-        tonic::Code::DeadlineExceeded => TransportError::DeadlineExceeded,
-        code => TransportError::Other(format!("{code:?}: {}", status.message())),
-    }
+    crate::error::rpc_failure(status).into()
 }
 
 /// Appends the concatenation of `content` to `request.journal` as one

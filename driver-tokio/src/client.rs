@@ -13,7 +13,8 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use gazette_core::route::{
-    ConnState, DispatchHint, DispatchRouter, RouteCache, member_address, pick_member,
+    ConnState, DispatchHint, DispatchRouter, DispatchTarget, RouteCache, member_target,
+    pick_member,
 };
 use gazette_core::status::Operation;
 use gazette_proto::Route;
@@ -362,9 +363,12 @@ impl Client {
                 route.members[index].clone()
             }
         };
-        // Routes without usable endpoints fall back to the service address
-        // (Go panics there).
-        member_address(route, &member).ok().map(|a| a.endpoint)
+        // Members this transport cannot dial (no or a malformed endpoint,
+        // `unix://`, other schemes) are reached through the service address.
+        match member_target(route, &member, |endpoint| endpoint_uri(endpoint).is_ok()) {
+            DispatchTarget::Member(address) => Some(address.endpoint),
+            DispatchTarget::Default => None,
+        }
     }
 
     fn channel_for(&self, dispatch: &Dispatch) -> Result<Channel, Error> {
@@ -389,12 +393,9 @@ impl Client {
 
 pub use gazette_core::route::empty_route;
 
-/// Builds a lazily connected channel to `endpoint`.
-fn dial(
-    endpoint: &str,
-    connect_timeout: Duration,
-    tls: Option<&ClientTlsConfig>,
-) -> Result<Channel, Error> {
+/// Parses `endpoint` as a URL this transport can dial: `http` or `https`
+/// with a host.
+fn endpoint_uri(endpoint: &str) -> Result<http::Uri, Error> {
     let invalid = |reason: String| Error::InvalidEndpoint {
         endpoint: endpoint.to_string(),
         reason,
@@ -409,6 +410,21 @@ fn dial(
     if uri.host().is_none_or(str::is_empty) {
         return Err(invalid("no host".into()));
     }
+    Ok(uri)
+}
+
+/// Builds a lazily connected channel to `endpoint`.
+fn dial(
+    endpoint: &str,
+    connect_timeout: Duration,
+    tls: Option<&ClientTlsConfig>,
+) -> Result<Channel, Error> {
+    let invalid = |reason: String| Error::InvalidEndpoint {
+        endpoint: endpoint.to_string(),
+        reason,
+    };
+    let uri = endpoint_uri(endpoint)?;
+    let scheme = uri.scheme_str().unwrap_or_default();
     let mut builder = Endpoint::from_shared(endpoint.to_string())
         .map_err(|err| invalid(format!("{err}")))?
         .connect_timeout(connect_timeout)
@@ -569,6 +585,18 @@ mod tests {
         r.endpoints.clear();
         client.update_route("j", Some(r));
         assert_eq!(client.endpoint_for(&journal(true)), None);
+    }
+
+    #[tokio::test]
+    async fn members_this_transport_cannot_dial_are_reached_through_the_service_address() {
+        let client = Client::new("http://svc:1").unwrap();
+        for endpoint in ["unix://localhost/tmp/broker.sock", "ftp://two:2", "http://two:2/a b"] {
+            let mut r = route();
+            r.endpoints[1] = endpoint.into();
+            client.update_route("j", Some(r));
+            assert_eq!(client.endpoint_for(&journal(true)), None, "{endpoint}");
+            assert!(client.journal_client(&journal(true)).is_ok(), "{endpoint}");
+        }
     }
 
     #[tokio::test]

@@ -1,6 +1,6 @@
 //! The driver's typed error.
 
-use gazette_core::status::{Operation, StatusError};
+use gazette_core::status::{LocalEnd, Operation, RpcCode, RpcFailure, StatusError};
 
 /// Everything a call of this crate can fail with.
 #[derive(Debug, thiserror::Error)]
@@ -172,3 +172,19 @@ impl From<Error> for std::io::Error {
         }
     }
 }
+
+/// The facts of a failed RPC for the core's classification
+/// ([`gazette_core::status::RpcFailure::class`]).
+///
+/// This driver cancels a call by dropping its future and sets no local
+/// deadline on Read or Append streams, so a status it receives never stems
+/// from the caller's own cancellation or deadline: a `CANCELLED` or
+/// `DEADLINE_EXCEEDED` came from a broker or a proxy.
+pub(crate) fn rpc_failure(status: &tonic::Status) -> RpcFailure {
+    RpcFailure {
+        code: RpcCode::from_i32(status.code() as i32),
+        message: status.message().to_string(),
+        local: LocalEnd::None,
+    }
+}
+

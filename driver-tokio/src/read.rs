@@ -410,14 +410,10 @@ impl Drop for Engine {
     }
 }
 
-/// Maps a gRPC failure onto the read machine's transport classification.
+/// Maps a gRPC failure onto the core's transport classification (the
+/// decision is the core's: [`gazette_core::status::RpcFailure::class`]).
 fn transport_error(status: &tonic::Status) -> TransportError {
-    match status.code() {
-        tonic::Code::Unavailable => TransportError::Unavailable(status.message().to_string()),
-        tonic::Code::Cancelled => TransportError::Cancelled,
-        tonic::Code::DeadlineExceeded => TransportError::DeadlineExceeded,
-        code => TransportError::Other(format!("{code:?}: {}", status.message())),
-    }
+    crate::error::rpc_failure(status).into()
 }
 
 /// Carries out one direct fragment read: the IO of the core's

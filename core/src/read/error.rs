@@ -8,10 +8,12 @@ use super::frame::InvalidFrame;
 /// A failure of the Read RPC itself (start or receive), as classified by the
 /// driver.
 ///
-/// The driver maps its transport's failures onto these variants. `Cancelled`
-/// and `DeadlineExceeded` mean the *local* cancellation or deadline caused
-/// the failure (Go's `mapGRPCCtxErr`): a driver that sees a gRPC `CANCELLED`
-/// status it did not cause itself reports it as [`TransportError::Other`].
+/// Drivers build it from the facts of the failure with
+/// [`RpcFailure`](crate::status::RpcFailure) (`.into()`), which decides the
+/// variant. `Cancelled` and `DeadlineExceeded` mean the *caller's own*
+/// cancellation or deadline caused the failure (Go's `mapGRPCCtxErr`); a
+/// gRPC `CANCELLED` or `DEADLINE_EXCEEDED` sent by a broker or a proxy is
+/// [`TransportError::Other`], which the RetryReader retries.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum TransportError {
     /// The caller cancelled the read (Go: `context.Canceled`).

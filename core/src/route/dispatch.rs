@@ -221,6 +221,23 @@ pub fn member_address(route: &Route, id: &Id) -> Result<MemberAddress, DispatchE
     })
 }
 
+/// Where an RPC meant for `member` of `route` goes, given which endpoints
+/// the driver's transport can dial (`dialable`, a fact of the driver, e.g.
+/// "only `http` and `https` URLs it can parse").
+///
+/// The member when its endpoint is usable; otherwise the service address
+/// ([`DispatchTarget::Default`]), which proxies to the member: that covers
+/// a member absent from the route, no or an empty endpoint, an endpoint
+/// that is not a valid URL, and one the transport cannot dial (a `unix://`
+/// socket, an unknown scheme). Go panics or dials in these cases; failing
+/// the RPC instead would repeat for as long as the route is cached.
+pub fn member_target(route: &Route, member: &Id, dialable: impl Fn(&str) -> bool) -> DispatchTarget {
+    match member_address(route, member) {
+        Ok(address) if dialable(&address.endpoint) => DispatchTarget::Member(address),
+        _ => DispatchTarget::Default,
+    }
+}
+
 /// Where an RPC goes.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub enum DispatchTarget {
@@ -387,5 +404,48 @@ impl Dispatcher {
     /// with gRPC `UNAVAILABLE`. Returns the item whose route to invalidate.
     pub fn on_rpc_done<'h>(&self, hint: &'h DispatchHint, unavailable: bool) -> Option<&'h str> {
         hint.item_name().filter(|_| unavailable)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn members_that_cannot_be_dialled_fall_back_to_the_service_address() {
+        let id = |suffix: &str| Id {
+            zone: "z".into(),
+            suffix: suffix.into(),
+        };
+        let route = Route {
+            members: vec![id("http"), id("unix"), id("empty"), id("bad")],
+            primary: 0,
+            endpoints: vec![
+                "http://broker:8080".into(),
+                "unix://localhost/tmp/broker.sock".into(),
+                String::new(),
+                "::not a url".into(),
+            ],
+        };
+        let http_only = |endpoint: &str| endpoint.starts_with("http://");
+        match member_target(&route, &id("http"), http_only) {
+            DispatchTarget::Member(address) => {
+                assert_eq!(address.endpoint, "http://broker:8080");
+                assert_eq!(address.dial_addr, "broker:8080");
+            }
+            other => panic!("{other:?}"),
+        }
+        for suffix in ["unix", "empty", "bad", "absent"] {
+            assert_eq!(
+                member_target(&route, &id(suffix), http_only),
+                DispatchTarget::Default,
+                "{suffix}"
+            );
+        }
+        // A transport that dials unix sockets gets the member.
+        assert!(matches!(
+            member_target(&route, &id("unix"), |_| true),
+            DispatchTarget::Member(_)
+        ));
     }
 }

@@ -9,7 +9,8 @@
 //!   preference and connection bookkeeping as a pure machine; the driver owns
 //!   the connections and reports their states.
 //! * [`member_address`] / [`dial_address`]: endpoint → dial address, with a
-//!   typed [`DispatchError`] where Go panics (quirk 28).
+//!   typed [`DispatchError`] where Go panics (quirk 28); [`member_target`]
+//!   falls back to the service address for members that cannot be dialled.
 //! * [`route_update_from_header`] and [`redirect_hint`]: learning routes
 //!   from response headers, and adopting the route a broker returns with
 //!   `NOT_JOURNAL_BROKER` / `NOT_JOURNAL_PRIMARY_BROKER`.
@@ -21,7 +22,7 @@ mod learn;
 pub use cache::{DispatchRouter, NoopRouter, RouteCache};
 pub use dispatch::{
     ConnKey, ConnState, DispatchError, DispatchHint, DispatchTarget, Dispatcher, MemberAddress,
-    PickOutcome, dial_address, member_address, pick_member,
+    PickOutcome, dial_address, member_address, member_target, pick_member,
 };
 pub use learn::{RouteUpdate, redirect_hint, route_update_from_header};
 
