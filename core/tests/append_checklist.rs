@@ -994,3 +994,92 @@ fn one_shot_backoff_follows_go_schedule_and_surfaces_other_errors() {
         )));
     }
 }
+
+// ------------------------------------------------- issue 10: barriers (B1)
+
+/// A writer opens a tail batch behind an in-flight batch, another journal's
+/// append takes that tail as a `pending_except` barrier, the writer rolls
+/// back, and the in-flight batch fails terminally. The barrier stands for
+/// the lost write, so the dependent must fail (Go: "dependency failed")
+/// and never be sent.
+#[test]
+fn service_rolled_back_tail_on_a_poisoned_journal_fails_its_dependents() {
+    let mut s = service(AppendConfig::default());
+    let now = Instant::now();
+    let none = OpFutures::new();
+    let first = append(&mut s, &request(J), &none, "lost");
+    let d = s.poll_dispatch(now).expect("first batch dispatched");
+    let writer = s.start_append(&request(J), &none).unwrap();
+    assert_ne!(writer.batch(), d.batch, "the writer opens a new tail");
+    let barrier = s.pending_except("other/journal");
+    assert_eq!(barrier.len(), 1);
+    let dependent = append(&mut s, &request("other/journal"), &barrier, "checkpoint");
+    assert_eq!(s.poll_dispatch(now), None, "waits for its barrier");
+    s.require(&writer, AppendError::Rejected("rolled back".into()));
+    assert!(s.release(writer).is_err());
+    let _ = run_dispatch(&mut s, &d, 64, now, &mut |_| {
+        Ok(status_response(Status::WrongAppendOffset))
+    });
+    assert!(first.try_result().unwrap().is_err());
+    assert_eq!(s.poll_dispatch(now), None, "the dependent is never sent");
+    let err = dependent.try_result().expect("resolved").unwrap_err();
+    assert_eq!(
+        err.to_string(),
+        format!(
+            "dependency failed: {}",
+            first.try_result().unwrap().unwrap_err()
+        )
+    );
+    assert_eq!(barrier.outcome(), first.try_result());
+    assert_eq!(s.metrics().rpc_attempts, 1);
+}
+
+/// A rolled-back tail batch with its own dependency waits for it like any
+/// sealed batch: a failed dependency fails the tail, poisons its journal
+/// and fails whatever used the tail as a barrier.
+#[test]
+fn service_rolled_back_tail_waits_for_and_propagates_its_dependencies() {
+    for ok in [true, false] {
+        let mut s = service(AppendConfig::default());
+        let now = Instant::now();
+        let external = AsyncOperation::new();
+        let deps: OpFutures = [external.future()].into_iter().collect();
+        let writer = s.start_append(&request(J), &deps).unwrap();
+        let barrier = s.pending_except("other/journal");
+        let dependent = append(&mut s, &request("other/journal"), &barrier, "after");
+        s.require(&writer, AppendError::Rejected("rolled back".into()));
+        assert!(s.release(writer).is_err());
+        assert_eq!(s.poll_dispatch(now), None);
+        assert!(!dependent.is_done(), "the tail still waits for {deps:?}");
+        assert!(!barrier.iter().any(OpFuture::is_done));
+        let result = if ok {
+            Ok(())
+        } else {
+            Err(AppendError::Rejected("external failed".into()))
+        };
+        external.resolve(result).unwrap();
+        let dispatched = s.poll_dispatch(now);
+        if ok {
+            let d = dispatched.expect("the dependent is sent once the tail resolved");
+            assert_eq!(barrier.outcome(), Some(Ok(())));
+            let _ = run_dispatch(&mut s, &d, 64, now, &mut |_| {
+                Ok(ok_response("other/journal", 0, 5))
+            });
+            assert_eq!(dependent.try_result(), Some(Ok(())));
+            assert!(s.poison_of(J).is_none());
+        } else {
+            assert_eq!(dispatched, None);
+            assert_eq!(
+                s.poison_of(J).map(ToString::to_string).as_deref(),
+                Some("dependency failed: external failed")
+            );
+            assert_eq!(
+                dependent.try_result().unwrap().unwrap_err().to_string(),
+                "dependency failed: dependency failed: external failed"
+            );
+            let later = append(&mut s, &request(J), &OpFutures::new(), "later");
+            assert_eq!(s.poll_dispatch(now), None);
+            assert!(later.try_result().unwrap().is_err());
+        }
+    }
+}

@@ -81,7 +81,10 @@
 //!   once (Go waits, quirks 14 and 33).
 //! - FRAGMENT_STORE_UNHEALTHY is retried with backoff by default
 //!   ([`BatchRetryPolicy::retry_store_unhealthy`], gazette/core issue 462).
-//! - A batch whose every writer rolled back sends no RPC (quirk 13).
+//! - A batch whose every writer rolled back sends no RPC (quirk 13). It
+//!   still resolves like a sent one, failing on its journal's poison or a
+//!   failed dependency, because a `pending_except` barrier taken while it
+//!   was the tail stands for everything before it.
 //! - Poisoned journals appear in [`AppendService::pending_except`] as one
 //!   stable future, so batching keeps working (quirk 20).
 //! - A spool read error mid-RPC aborts the stream (quirk 18), and rollback

@@ -494,14 +494,11 @@ impl<S: Spool> AppendService<S> {
             match head.state {
                 BatchState::InFlight { .. } => return None,
                 BatchState::Open if writer_batch == Some(head.id) => return None,
-                BatchState::Open if head.released == 0 => {
-                    // Every writer rolled back: nothing to send and nobody
-                    // but `pending_except` observers waits (Go still sends an
-                    // empty append, quirk 13).
-                    self.resolve_head(j, Ok(()), None);
-                    continue;
-                }
                 BatchState::Open => {
+                    // Sealed even when every writer rolled back: such a batch
+                    // may be another append's `pending_except` barrier, so it
+                    // fails on poison and waits for its dependencies like any
+                    // other, and only then resolves without an RPC.
                     head.state = BatchState::Sealed;
                     continue;
                 }
@@ -532,6 +529,12 @@ impl<S: Spool> AppendService<S> {
                         continue;
                     }
                     None => return None,
+                    Some(Ok(())) if head.released == 0 => {
+                        // Every writer rolled back: nothing to send (Go still
+                        // sends an empty append, quirk 13).
+                        self.resolve_head(j, Ok(()), None);
+                        continue;
+                    }
                     Some(Ok(())) => return Some(self.dispatch(j, 0)),
                 },
             }

@@ -5,9 +5,12 @@
 //! steps and checks, after each step: per-journal FIFO (a batch is
 //! dispatched and resolved only after every earlier batch of its journal),
 //! no dispatch before every dependency resolved OK, only compatible appends
-//! share a batch (identical request, dependencies implied), and a dispatched
+//! share a batch (identical request, dependencies implied), a dispatched
 //! batch carries exactly the bytes of the appends released into it, in
-//! order (rolled-back writes contribute nothing).
+//! order (rolled-back writes contribute nothing), and no future resolves OK
+//! while anything it stands for (its journal's earlier batches, its
+//! dependencies, and through a `pending_except` barrier the other chains)
+//! failed or is still pending.
 #![allow(dead_code)]
 
 use std::collections::HashMap;
@@ -98,9 +101,20 @@ impl Step {
 
 const JOURNALS: [&str; 3] = ["model/a", "model/b", "model/c"];
 
+/// Something an append's dependencies stand for: when the append resolves
+/// OK, each of its claims must have truly succeeded.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Claim {
+    /// A harness external operation.
+    External(usize),
+    /// A batch (and, through its journal's chain, every batch before it).
+    Batch(BatchId),
+}
+
 struct Append {
     batch: BatchId,
     deps: OpFutures,
+    claims: Vec<Claim>,
     bytes: Vec<u8>,
     failed: bool,
     required: bool,
@@ -112,6 +126,9 @@ struct BatchRecord {
     journal: usize,
     request: AppendRequest,
     deps: OpFutures,
+    /// What the creating append's dependencies stand for (joiners' are
+    /// implied by them).
+    claims: Vec<Claim>,
     /// Bytes released into the batch, in order.
     expected: Vec<u8>,
     released: Vec<usize>,
@@ -183,6 +200,7 @@ impl Model {
         for step in steps {
             self.step(*step);
             self.check_resolution_order();
+            self.check_nothing_ok_without_its_prerequisites();
             self.log_resolutions();
         }
     }
@@ -236,12 +254,24 @@ impl Model {
     }
 
     fn start(&mut self, journal: usize, variant: u8, deps: DepChoice) {
-        let deps = match deps {
-            DepChoice::None => OpFutures::new(),
-            DepChoice::PendingExcept => self.service.pending_except(JOURNALS[journal]),
-            DepChoice::External(w) => [self.externals[w as usize % 2].future()]
-                .into_iter()
-                .collect(),
+        let (deps, claims) = match deps {
+            DepChoice::None => (OpFutures::new(), Vec::new()),
+            // Everything ever queued on the other journals: each chain's
+            // latest batch stands for the whole chain.
+            DepChoice::PendingExcept => (
+                self.service.pending_except(JOURNALS[journal]),
+                (0..JOURNALS.len())
+                    .filter(|&j| j != journal)
+                    .filter_map(|j| self.order[j].last().copied().map(Claim::Batch))
+                    .collect(),
+            ),
+            DepChoice::External(w) => {
+                let w = w as usize % 2;
+                (
+                    [self.externals[w].future()].into_iter().collect(),
+                    vec![Claim::External(w)],
+                )
+            }
         };
         let req = request(journal, variant);
         match self.service.start_append(&req, &deps) {
@@ -274,6 +304,7 @@ impl Model {
                                 journal,
                                 request: req,
                                 deps: deps.clone(),
+                                claims: claims.clone(),
                                 expected: Vec::new(),
                                 released: Vec::new(),
                                 committed: false,
@@ -292,6 +323,7 @@ impl Model {
                 self.appends.push(Append {
                     batch,
                     deps,
+                    claims,
                     bytes: Vec::new(),
                     failed: false,
                     required: false,
@@ -472,6 +504,68 @@ impl Model {
                 }
             }
         }
+    }
+
+    /// No future resolves OK while anything it stands for failed or is
+    /// still pending: its own batch, every earlier batch of that journal
+    /// (poison is permanent in this model), and everything its dependencies
+    /// stand for, transitively (a `pending_except` barrier stands for the
+    /// chains it was taken from, rolled-back tails included).
+    fn check_nothing_ok_without_its_prerequisites(&self) {
+        let mut memo = HashMap::new();
+        for (id, a) in self.appends.iter().enumerate() {
+            let Some(f) = &a.future else { continue };
+            if f.try_result() != Some(Ok(())) {
+                continue;
+            }
+            assert!(
+                self.batch_sound(a.batch, &mut memo),
+                "append #{id} resolved OK though its batch {:?} or an earlier one failed",
+                a.batch
+            );
+            for claim in &a.claims {
+                assert!(
+                    self.claim_sound(*claim, &mut memo),
+                    "append #{id} resolved OK though its dependency {claim:?} failed"
+                );
+            }
+        }
+    }
+
+    fn claim_sound(&self, claim: Claim, memo: &mut HashMap<BatchId, bool>) -> bool {
+        match claim {
+            Claim::External(w) => {
+                self.externals_resolved[w]
+                    && self.externals[w].future().try_result() == Some(Ok(()))
+            }
+            Claim::Batch(b) => self.batch_sound(b, memo),
+        }
+    }
+
+    /// True when `batch` truly succeeded: resolved, committed if anything
+    /// was released into it, and everything it stands for succeeded.
+    fn batch_sound(&self, batch: BatchId, memo: &mut HashMap<BatchId, bool>) -> bool {
+        if let Some(&known) = memo.get(&batch) {
+            return known;
+        }
+        let rec = &self.batches[&batch];
+        let resolved = self.service.batch_state(batch).is_none();
+        let mut sound = resolved && (rec.released.is_empty() || rec.committed);
+        if sound {
+            let chain = &self.order[rec.journal];
+            let pos = chain
+                .iter()
+                .position(|b| *b == batch)
+                .expect("batch in its chain");
+            if pos > 0 {
+                sound = self.batch_sound(chain[pos - 1], memo);
+            }
+        }
+        if sound {
+            sound = rec.claims.iter().all(|c| self.claim_sound(*c, memo));
+        }
+        memo.insert(batch, sound);
+        sound
     }
 
     fn log_resolutions(&mut self) {
