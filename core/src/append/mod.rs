@@ -63,8 +63,13 @@
 //!         None =>
 //!             wait for the first of: a release or an on_append_finished
 //!             (notify), service.next_wakeup() (timer), service.blocked_on()
-//!             (an external dependency future), then loop
+//!             (ready once any dependency a batch waits for resolved), then
+//!             loop
 //! ```
+//!
+//! `poll_dispatch` returning `None` is a promise: no batch can progress
+//! until one of those inputs (or a cancel) arrives, so a driver that waits
+//! on all of them never sleeps with a batch ready to send.
 //!
 //! A blocking driver is the same loop on a thread, with a `Condvar` in
 //! place of the notify and `recv_timeout(next_wakeup - now)` in place of the
@@ -108,7 +113,7 @@ pub use appender::{
 };
 pub use error::{AppendError, RequestError, TransportError};
 pub use future::{
-    AlreadyResolved, AsyncOperation, OpFuture, OpFutures, OpResult, finished_operation,
+    AlreadyResolved, AnyResolved, AsyncOperation, OpFuture, OpFutures, OpResult, finished_operation,
 };
 pub use metrics::AppendMetrics;
 pub use policy::{

@@ -14,6 +14,10 @@
 #![allow(dead_code)]
 
 use std::collections::HashMap;
+use std::future::Future;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::task::{Context, Wake, Waker};
 use std::time::{Duration, Instant};
 
 use gazette_core::append::*;
@@ -136,6 +140,16 @@ struct BatchRecord {
     dispatched: bool,
 }
 
+/// Records that a sleeping driver was woken.
+#[derive(Default)]
+struct WakeFlag(AtomicBool);
+
+impl Wake for WakeFlag {
+    fn wake(self: Arc<Self>) {
+        self.0.store(true, Ordering::SeqCst);
+    }
+}
+
 /// The harness: the service under test plus the model's expectations.
 pub struct Model {
     service: AppendService<MemorySpool>,
@@ -147,6 +161,13 @@ pub struct Model {
     batches: HashMap<BatchId, BatchRecord>,
     order: Vec<Vec<BatchId>>,
     in_flight: Vec<Dispatch>,
+    /// Set while a driver following the module docs would sleep: the last
+    /// poll returned nothing and no wake-up (a release, a finished attempt,
+    /// the backoff timer, the cancel, or this waker registered through
+    /// `blocked_on`) has happened since.
+    asleep: Option<Arc<WakeFlag>>,
+    /// The last step would have notified the driver's dispatch loop.
+    notified: bool,
     /// Human-readable log of what happened, for snapshot tests.
     pub transcript: Vec<String>,
 }
@@ -191,6 +212,8 @@ impl Model {
             batches: HashMap::new(),
             order: vec![Vec::new(); JOURNALS.len()],
             in_flight: Vec::new(),
+            asleep: None,
+            notified: false,
             transcript: Vec::new(),
         }
     }
@@ -201,12 +224,19 @@ impl Model {
             self.step(*step);
             self.check_resolution_order();
             self.check_nothing_ok_without_its_prerequisites();
+            self.check_no_sleep_while_ready(*step);
             self.log_resolutions();
         }
     }
 
     /// Applies one step and checks its immediate invariants.
     pub fn step(&mut self, step: Step) {
+        self.notified = match step {
+            Step::Release { journal } => self.open[journal as usize % 3].is_some(),
+            Step::RpcOk { .. } | Step::RpcFail { .. } => !self.in_flight.is_empty(),
+            Step::Cancel => true,
+            _ => false,
+        };
         match step {
             Step::Start {
                 journal,
@@ -250,6 +280,9 @@ impl Model {
                 self.service.cancel();
                 self.transcript.push("cancel".into());
             }
+        }
+        if self.notified {
+            self.asleep = None;
         }
     }
 
@@ -390,8 +423,24 @@ impl Model {
     fn poll(&mut self) {
         let Some(d) = self.service.poll_dispatch(self.now) else {
             self.transcript.push("poll: nothing".into());
+            if let Some(j) = self.ready_journal() {
+                panic!(
+                    "poll_dispatch returned nothing while {} can make progress",
+                    JOURNALS[j]
+                );
+            }
+            // The driver now sleeps, waiting on what the service blocks on.
+            let flag = Arc::new(WakeFlag::default());
+            let waker = Waker::from(flag.clone());
+            let ready = self.service.blocked_on().is_some_and(|mut blocked| {
+                std::pin::Pin::new(&mut blocked)
+                    .poll(&mut Context::from_waker(&waker))
+                    .is_ready()
+            });
+            self.asleep = (!ready).then_some(flag);
             return;
         };
+        self.asleep = None;
         let batch = self
             .batches
             .get_mut(&d.batch)
@@ -503,6 +552,49 @@ impl Model {
                     later_done |= f.is_done();
                 }
             }
+        }
+    }
+
+    /// A journal whose head batch the next `poll_dispatch` would advance
+    /// (dispatch it, or resolve it without an RPC), judged from the outside.
+    fn ready_journal(&self) -> Option<usize> {
+        let cancelled = self.service.is_cancelled();
+        (0..JOURNALS.len()).find(|&j| {
+            let Some(&(head, _)) = self.service.queued(JOURNALS[j]).first() else {
+                return false;
+            };
+            let poisoned = self.service.poison_of(JOURNALS[j]).is_some();
+            let writing = self.open[j]
+                .as_ref()
+                .is_some_and(|(t, _)| t.batch() == head);
+            match self
+                .service
+                .batch_state(head)
+                .expect("queued batch has a state")
+            {
+                BatchState::InFlight { .. } => false,
+                BatchState::Open if writing => false,
+                BatchState::Open | BatchState::Sealed => {
+                    poisoned || cancelled || self.batches[&head].deps.outcome().is_some()
+                }
+                BatchState::Backoff { until, .. } => poisoned || cancelled || until <= self.now,
+            }
+        })
+    }
+
+    /// Liveness: a driver sleeping as the module docs describe is woken
+    /// whenever some batch becomes ready.
+    fn check_no_sleep_while_ready(&mut self, step: Step) {
+        let Some(flag) = &self.asleep else { return };
+        let woken = flag.0.load(Ordering::SeqCst)
+            || self.service.next_wakeup().is_some_and(|t| t <= self.now);
+        if woken {
+            self.asleep = None;
+        } else if let Some(j) = self.ready_journal() {
+            panic!(
+                "the driver sleeps after {step:?} although {} can make progress",
+                JOURNALS[j]
+            );
         }
     }
 
