@@ -661,7 +661,9 @@ fn service_dependency_failure_fails_both_batches_and_poisons_journal() {
     let second = append(&mut s, &request(J), &deps_good, "two");
     assert_eq!(s.queued(J).len(), 2, "different dependencies: two batches");
     assert_eq!(s.poll_dispatch(now), None);
-    assert!(s.blocked_on().unwrap().same_as(&bad.future()));
+    let blocked = s.blocked_on().unwrap();
+    assert_eq!(blocked.futures().len(), 1, "only the head batch waits");
+    assert!(blocked.futures()[0].same_as(&bad.future()));
     good.resolve(Ok(())).unwrap();
     bad.resolve(Err(AppendError::Rejected("an error".into())))
         .unwrap();
@@ -993,4 +995,178 @@ fn one_shot_backoff_follows_go_schedule_and_surfaces_other_errors() {
             StatusError::Named(s)
         )));
     }
+}
+
+// ------------------------------------------------- issue 10: barriers (B1)
+
+/// A writer opens a tail batch behind an in-flight batch, another journal's
+/// append takes that tail as a `pending_except` barrier, the writer rolls
+/// back, and the in-flight batch fails terminally. The barrier stands for
+/// the lost write, so the dependent must fail (Go: "dependency failed")
+/// and never be sent.
+#[test]
+fn service_rolled_back_tail_on_a_poisoned_journal_fails_its_dependents() {
+    let mut s = service(AppendConfig::default());
+    let now = Instant::now();
+    let none = OpFutures::new();
+    let first = append(&mut s, &request(J), &none, "lost");
+    let d = s.poll_dispatch(now).expect("first batch dispatched");
+    let writer = s.start_append(&request(J), &none).unwrap();
+    assert_ne!(writer.batch(), d.batch, "the writer opens a new tail");
+    let barrier = s.pending_except("other/journal");
+    assert_eq!(barrier.len(), 1);
+    let dependent = append(&mut s, &request("other/journal"), &barrier, "checkpoint");
+    assert_eq!(s.poll_dispatch(now), None, "waits for its barrier");
+    s.require(&writer, AppendError::Rejected("rolled back".into()));
+    assert!(s.release(writer).is_err());
+    let _ = run_dispatch(&mut s, &d, 64, now, &mut |_| {
+        Ok(status_response(Status::WrongAppendOffset))
+    });
+    assert!(first.try_result().unwrap().is_err());
+    assert_eq!(s.poll_dispatch(now), None, "the dependent is never sent");
+    let err = dependent.try_result().expect("resolved").unwrap_err();
+    assert_eq!(
+        err.to_string(),
+        format!(
+            "dependency failed: {}",
+            first.try_result().unwrap().unwrap_err()
+        )
+    );
+    assert_eq!(barrier.outcome(), first.try_result());
+    assert_eq!(s.metrics().rpc_attempts, 1);
+}
+
+/// A rolled-back tail batch with its own dependency waits for it like any
+/// sealed batch: a failed dependency fails the tail, poisons its journal
+/// and fails whatever used the tail as a barrier.
+#[test]
+fn service_rolled_back_tail_waits_for_and_propagates_its_dependencies() {
+    for ok in [true, false] {
+        let mut s = service(AppendConfig::default());
+        let now = Instant::now();
+        let external = AsyncOperation::new();
+        let deps: OpFutures = [external.future()].into_iter().collect();
+        let writer = s.start_append(&request(J), &deps).unwrap();
+        let barrier = s.pending_except("other/journal");
+        let dependent = append(&mut s, &request("other/journal"), &barrier, "after");
+        s.require(&writer, AppendError::Rejected("rolled back".into()));
+        assert!(s.release(writer).is_err());
+        assert_eq!(s.poll_dispatch(now), None);
+        assert!(!dependent.is_done(), "the tail still waits for {deps:?}");
+        assert!(!barrier.iter().any(OpFuture::is_done));
+        let result = if ok {
+            Ok(())
+        } else {
+            Err(AppendError::Rejected("external failed".into()))
+        };
+        external.resolve(result).unwrap();
+        let dispatched = s.poll_dispatch(now);
+        if ok {
+            let d = dispatched.expect("the dependent is sent once the tail resolved");
+            assert_eq!(barrier.outcome(), Some(Ok(())));
+            let _ = run_dispatch(&mut s, &d, 64, now, &mut |_| {
+                Ok(ok_response("other/journal", 0, 5))
+            });
+            assert_eq!(dependent.try_result(), Some(Ok(())));
+            assert!(s.poison_of(J).is_none());
+        } else {
+            assert_eq!(dispatched, None);
+            assert_eq!(
+                s.poison_of(J).map(ToString::to_string).as_deref(),
+                Some("dependency failed: external failed")
+            );
+            assert_eq!(
+                dependent.try_result().unwrap().unwrap_err().to_string(),
+                "dependency failed: dependency failed: external failed"
+            );
+            let later = append(&mut s, &request(J), &OpFutures::new(), "later");
+            assert_eq!(s.poll_dispatch(now), None);
+            assert!(later.try_result().unwrap().is_err());
+        }
+    }
+}
+
+// ------------------------------------------- issue 10: liveness (B2)
+
+/// A waker that counts its wake-ups.
+struct CountingWaker(std::sync::atomic::AtomicUsize);
+
+impl std::task::Wake for CountingWaker {
+    fn wake(self: std::sync::Arc<Self>) {
+        self.0.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+    }
+}
+
+fn counting_waker() -> (std::sync::Arc<CountingWaker>, std::task::Waker) {
+    let count = std::sync::Arc::new(CountingWaker(Default::default()));
+    (count.clone(), std::task::Waker::from(count))
+}
+
+/// A batch resolved without an RPC during a pass (here a rolled-back tail)
+/// unblocks a journal visited earlier in the same pass: the same
+/// `poll_dispatch` call must return that journal's batch, since nothing
+/// else would wake a driver that sleeps on `None`.
+#[test]
+fn service_poll_dispatch_rechecks_journals_unblocked_during_the_pass() {
+    let mut s = service(AppendConfig::default());
+    let now = Instant::now();
+    let none = OpFutures::new();
+    const K: &str = "k/journal";
+    // K is known first, so a pass visits K before J.
+    append(&mut s, &request(K), &none, "k0");
+    let d = s.poll_dispatch(now).unwrap();
+    let _ = run_dispatch(&mut s, &d, 64, now, &mut |_| Ok(ok_response(K, 0, 2)));
+    append(&mut s, &request(J), &none, "j1");
+    let d = s.poll_dispatch(now).unwrap();
+    let writer = s.start_append(&request(J), &none).unwrap();
+    let barrier = s.pending_except(K);
+    let dependent = append(&mut s, &request(K), &barrier, "k1");
+    s.require(&writer, AppendError::Rejected("rolled back".into()));
+    assert!(s.release(writer).is_err());
+    let _ = run_dispatch(&mut s, &d, 64, now, &mut |_| Ok(ok_response(J, 0, 2)));
+    let next = s.poll_dispatch(now);
+    assert_eq!(
+        next.as_ref().map(|d| d.request.journal.as_str()),
+        Some(K),
+        "the dependent is dispatched by the same poll"
+    );
+    let _ = run_dispatch(&mut s, &next.unwrap(), 64, now, &mut |_| {
+        Ok(ok_response(K, 2, 4))
+    });
+    assert_eq!(dependent.try_result(), Some(Ok(())));
+}
+
+/// Two journals wait on two different external operations. Resolving the
+/// second one must wake what the driver waits on (`blocked_on`), not only
+/// resolving the first.
+#[test]
+fn service_blocked_on_wakes_when_any_blocking_dependency_resolves() {
+    let mut s = service(AppendConfig::default());
+    let now = Instant::now();
+    let (x, y) = (AsyncOperation::new(), AsyncOperation::new());
+    let on_x: OpFutures = [x.future()].into_iter().collect();
+    let on_y: OpFutures = [y.future()].into_iter().collect();
+    append(&mut s, &request("a/journal"), &on_x, "a");
+    let b = append(&mut s, &request("b/journal"), &on_y, "b");
+    assert_eq!(s.poll_dispatch(now), None);
+    let (count, waker) = counting_waker();
+    let mut cx = std::task::Context::from_waker(&waker);
+    let mut blocked = s.blocked_on().expect("blocked on dependencies");
+    assert!(
+        std::future::Future::poll(std::pin::Pin::new(&mut blocked), &mut cx).is_pending(),
+        "nothing resolved yet"
+    );
+    y.resolve(Ok(())).unwrap();
+    assert_eq!(
+        count.0.load(std::sync::atomic::Ordering::SeqCst),
+        1,
+        "resolving the second dependency wakes the driver"
+    );
+    let d = s.poll_dispatch(now).expect("b is dispatchable");
+    assert_eq!(d.request.journal, "b/journal");
+    let _ = run_dispatch(&mut s, &d, 64, now, &mut |_| {
+        Ok(ok_response("b/journal", 0, 1))
+    });
+    assert_eq!(b.try_result(), Some(Ok(())));
+    assert_eq!(s.poll_dispatch(now), None, "a still waits for x");
 }

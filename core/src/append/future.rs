@@ -133,7 +133,7 @@ impl OpFuture {
         Arc::ptr_eq(&self.shared, &other.shared)
     }
 
-    fn key(&self) -> usize {
+    pub(crate) fn key(&self) -> usize {
         Arc::as_ptr(&self.shared) as usize
     }
 }
@@ -248,5 +248,43 @@ impl FromIterator<OpFuture> for OpFutures {
         let mut set = OpFutures::new();
         iter.into_iter().for_each(|f| set.insert(f));
         set
+    }
+}
+
+/// Resolves (with `()`) once any one of a set of operations has resolved,
+/// registering the waiting task's waker with every member; returned by
+/// [`super::AppendService::blocked_on`]. Polling it again after a member
+/// resolved keeps returning `Ready`.
+#[derive(Clone, Debug)]
+pub struct AnyResolved {
+    members: Vec<OpFuture>,
+}
+
+impl AnyResolved {
+    pub(crate) fn new(members: Vec<OpFuture>) -> Self {
+        AnyResolved { members }
+    }
+
+    /// The operations waited on.
+    pub fn futures(&self) -> &[OpFuture] {
+        &self.members
+    }
+}
+
+impl Future for AnyResolved {
+    type Output = ();
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<()> {
+        // Every member is polled (not only up to the first pending one), so
+        // the waker is registered with all of them.
+        let mut ready = false;
+        for member in &mut self.get_mut().members {
+            ready |= Pin::new(member).poll(cx).is_ready();
+        }
+        if ready {
+            Poll::Ready(())
+        } else {
+            Poll::Pending
+        }
     }
 }

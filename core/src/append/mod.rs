@@ -63,8 +63,13 @@
 //!         None =>
 //!             wait for the first of: a release or an on_append_finished
 //!             (notify), service.next_wakeup() (timer), service.blocked_on()
-//!             (an external dependency future), then loop
+//!             (ready once any dependency a batch waits for resolved), then
+//!             loop
 //! ```
+//!
+//! `poll_dispatch` returning `None` is a promise: no batch can progress
+//! until one of those inputs (or a cancel) arrives, so a driver that waits
+//! on all of them never sleeps with a batch ready to send.
 //!
 //! A blocking driver is the same loop on a thread, with a `Condvar` in
 //! place of the notify and `recv_timeout(next_wakeup - now)` in place of the
@@ -81,7 +86,10 @@
 //!   once (Go waits, quirks 14 and 33).
 //! - FRAGMENT_STORE_UNHEALTHY is retried with backoff by default
 //!   ([`BatchRetryPolicy::retry_store_unhealthy`], gazette/core issue 462).
-//! - A batch whose every writer rolled back sends no RPC (quirk 13).
+//! - A batch whose every writer rolled back sends no RPC (quirk 13). It
+//!   still resolves like a sent one, failing on its journal's poison or a
+//!   failed dependency, because a `pending_except` barrier taken while it
+//!   was the tail stands for everything before it.
 //! - Poisoned journals appear in [`AppendService::pending_except`] as one
 //!   stable future, so batching keeps working (quirk 20).
 //! - A spool read error mid-RPC aborts the stream (quirk 18), and rollback
@@ -105,7 +113,7 @@ pub use appender::{
 };
 pub use error::{AppendError, RequestError, TransportError};
 pub use future::{
-    AlreadyResolved, AsyncOperation, OpFuture, OpFutures, OpResult, finished_operation,
+    AlreadyResolved, AnyResolved, AsyncOperation, OpFuture, OpFutures, OpResult, finished_operation,
 };
 pub use metrics::AppendMetrics;
 pub use policy::{

@@ -12,7 +12,7 @@ use gazette_proto::{AppendRequest, AppendResponse};
 
 use super::appender::{DEFAULT_CHUNK_SIZE, strip_append_meta, validate_preamble};
 use super::error::{AppendError, RequestError, TransportError};
-use super::future::{AsyncOperation, OpFuture, OpFutures, finished_operation};
+use super::future::{AnyResolved, AsyncOperation, OpFuture, OpFutures, finished_operation};
 use super::metrics::AppendMetrics;
 use super::policy::{BatchDecision, BatchRetryPolicy};
 use super::queue::{Batch, BatchId, BatchState, JournalQueue, Writer, may_join};
@@ -117,6 +117,9 @@ pub struct AppendService<S: Spool> {
     pool: Vec<SpoolBuffer<S::File>>,
     next_batch: u64,
     cursor: usize,
+    /// Batches resolved so far (tells `poll_dispatch` a pass changed
+    /// something).
+    resolutions: u64,
     cancelled: bool,
     metrics: AppendMetrics,
 }
@@ -132,6 +135,7 @@ impl<S: Spool> AppendService<S> {
             pool: Vec::new(),
             next_batch: 0,
             cursor: 0,
+            resolutions: 0,
             cancelled: false,
             metrics: AppendMetrics::default(),
         }
@@ -317,16 +321,27 @@ impl<S: Spool> AppendService<S> {
     /// The next batch to dispatch on any journal, advancing chains as far
     /// as possible (sealing, resolving empty or poisoned batches, failing
     /// on dependency failures). Journals are visited round-robin.
+    ///
+    /// `None` means nothing can progress until an input arrives: a release,
+    /// an attempt outcome, time reaching [`AppendService::next_wakeup`], a
+    /// dependency resolving ([`AppendService::blocked_on`]) or a cancel. A
+    /// batch resolved during the call may unblock a journal visited earlier
+    /// in it, so passes repeat until one resolves nothing.
     pub fn poll_dispatch(&mut self, now: Instant) -> Option<Dispatch> {
         let n = self.journals.len();
-        for i in 0..n {
-            let j = (self.cursor + i) % n;
-            if let Some(d) = self.advance(j, now) {
-                self.cursor = (j + 1) % n;
-                return Some(d);
+        loop {
+            let resolved_before = self.resolutions;
+            for i in 0..n {
+                let j = (self.cursor + i) % n;
+                if let Some(d) = self.advance(j, now) {
+                    self.cursor = (j + 1) % n;
+                    return Some(d);
+                }
+            }
+            if self.resolutions == resolved_before {
+                return None;
             }
         }
-        None
     }
 
     /// Like [`AppendService::poll_dispatch`], for one journal (a per-journal
@@ -347,19 +362,24 @@ impl<S: Spool> AppendService<S> {
             .min()
     }
 
-    /// An unresolved dependency that blocks some sealed batch. Dependencies
-    /// on this service's own batches resolve as the driver reports
-    /// outcomes; a driver awaits the returned future (which may belong to
-    /// another service or the application) before polling again.
-    pub fn blocked_on(&self) -> Option<OpFuture> {
-        self.journals.iter().find_map(|q| {
-            let head = q.batches.front()?;
-            if head.state == BatchState::Sealed {
-                head.deps.first_pending().cloned()
-            } else {
-                None
-            }
-        })
+    /// Every unresolved dependency that blocks a sealed batch, as one
+    /// future that is ready once any of them resolved; `None` when no batch
+    /// waits for a dependency. After [`AppendService::poll_dispatch`]
+    /// returned `None`, a driver awaits this (alongside its other wake-ups)
+    /// before polling again: dependencies may belong to the application or
+    /// another service, and any one of them resolving can unblock a batch.
+    pub fn blocked_on(&self) -> Option<AnyResolved> {
+        let mut seen = std::collections::HashSet::new();
+        let pending: Vec<OpFuture> = self
+            .journals
+            .iter()
+            .filter_map(|q| q.batches.front())
+            .filter(|head| head.state == BatchState::Sealed)
+            .flat_map(|head| head.deps.iter())
+            .filter(|dep| !dep.is_done() && seen.insert(dep.key()))
+            .cloned()
+            .collect();
+        (!pending.is_empty()).then(|| AnyResolved::new(pending))
     }
 
     /// Content bytes `[offset, offset + max_len)` of `batch`, clipped to its
@@ -509,14 +529,11 @@ impl<S: Spool> AppendService<S> {
             match head.state {
                 BatchState::InFlight { .. } => return None,
                 BatchState::Open if writer_batch == Some(head.id) => return None,
-                BatchState::Open if head.released == 0 => {
-                    // Every writer rolled back: nothing to send and nobody
-                    // but `pending_except` observers waits (Go still sends an
-                    // empty append, quirk 13).
-                    self.resolve_head(j, Ok(()), None);
-                    continue;
-                }
                 BatchState::Open => {
+                    // Sealed even when every writer rolled back: such a batch
+                    // may be another append's `pending_except` barrier, so it
+                    // fails on poison and waits for its dependencies like any
+                    // other, and only then resolves without an RPC.
                     head.state = BatchState::Sealed;
                     continue;
                 }
@@ -547,6 +564,12 @@ impl<S: Spool> AppendService<S> {
                         continue;
                     }
                     None => return None,
+                    Some(Ok(())) if head.released == 0 => {
+                        // Every writer rolled back: nothing to send (Go still
+                        // sends an empty append, quirk 13).
+                        self.resolve_head(j, Ok(()), None);
+                        continue;
+                    }
                     Some(Ok(())) => return Some(self.dispatch(j, 0)),
                 },
             }
@@ -587,6 +610,7 @@ impl<S: Spool> AppendService<S> {
     ) {
         let queue = &mut self.journals[j];
         let mut batch = queue.batches.pop_front().expect("head exists");
+        self.resolutions += 1;
         if result.is_ok() {
             self.metrics.batches_committed += 1;
         } else {

@@ -5,12 +5,19 @@
 //! steps and checks, after each step: per-journal FIFO (a batch is
 //! dispatched and resolved only after every earlier batch of its journal),
 //! no dispatch before every dependency resolved OK, only compatible appends
-//! share a batch (identical request, dependencies implied), and a dispatched
+//! share a batch (identical request, dependencies implied), a dispatched
 //! batch carries exactly the bytes of the appends released into it, in
-//! order (rolled-back writes contribute nothing).
+//! order (rolled-back writes contribute nothing), and no future resolves OK
+//! while anything it stands for (its journal's earlier batches, its
+//! dependencies, and through a `pending_except` barrier the other chains)
+//! failed or is still pending.
 #![allow(dead_code)]
 
 use std::collections::HashMap;
+use std::future::Future;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::task::{Context, Wake, Waker};
 use std::time::{Duration, Instant};
 
 use gazette_core::append::*;
@@ -98,9 +105,20 @@ impl Step {
 
 const JOURNALS: [&str; 3] = ["model/a", "model/b", "model/c"];
 
+/// Something an append's dependencies stand for: when the append resolves
+/// OK, each of its claims must have truly succeeded.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Claim {
+    /// A harness external operation.
+    External(usize),
+    /// A batch (and, through its journal's chain, every batch before it).
+    Batch(BatchId),
+}
+
 struct Append {
     batch: BatchId,
     deps: OpFutures,
+    claims: Vec<Claim>,
     bytes: Vec<u8>,
     failed: bool,
     required: bool,
@@ -112,11 +130,24 @@ struct BatchRecord {
     journal: usize,
     request: AppendRequest,
     deps: OpFutures,
+    /// What the creating append's dependencies stand for (joiners' are
+    /// implied by them).
+    claims: Vec<Claim>,
     /// Bytes released into the batch, in order.
     expected: Vec<u8>,
     released: Vec<usize>,
     committed: bool,
     dispatched: bool,
+}
+
+/// Records that a sleeping driver was woken.
+#[derive(Default)]
+struct WakeFlag(AtomicBool);
+
+impl Wake for WakeFlag {
+    fn wake(self: Arc<Self>) {
+        self.0.store(true, Ordering::SeqCst);
+    }
 }
 
 /// The harness: the service under test plus the model's expectations.
@@ -130,6 +161,13 @@ pub struct Model {
     batches: HashMap<BatchId, BatchRecord>,
     order: Vec<Vec<BatchId>>,
     in_flight: Vec<Dispatch>,
+    /// Set while a driver following the module docs would sleep: the last
+    /// poll returned nothing and no wake-up (a release, a finished attempt,
+    /// the backoff timer, the cancel, or this waker registered through
+    /// `blocked_on`) has happened since.
+    asleep: Option<Arc<WakeFlag>>,
+    /// The last step would have notified the driver's dispatch loop.
+    notified: bool,
     /// Human-readable log of what happened, for snapshot tests.
     pub transcript: Vec<String>,
 }
@@ -174,6 +212,8 @@ impl Model {
             batches: HashMap::new(),
             order: vec![Vec::new(); JOURNALS.len()],
             in_flight: Vec::new(),
+            asleep: None,
+            notified: false,
             transcript: Vec::new(),
         }
     }
@@ -183,12 +223,20 @@ impl Model {
         for step in steps {
             self.step(*step);
             self.check_resolution_order();
+            self.check_nothing_ok_without_its_prerequisites();
+            self.check_no_sleep_while_ready(*step);
             self.log_resolutions();
         }
     }
 
     /// Applies one step and checks its immediate invariants.
     pub fn step(&mut self, step: Step) {
+        self.notified = match step {
+            Step::Release { journal } => self.open[journal as usize % 3].is_some(),
+            Step::RpcOk { .. } | Step::RpcFail { .. } => !self.in_flight.is_empty(),
+            Step::Cancel => true,
+            _ => false,
+        };
         match step {
             Step::Start {
                 journal,
@@ -233,15 +281,30 @@ impl Model {
                 self.transcript.push("cancel".into());
             }
         }
+        if self.notified {
+            self.asleep = None;
+        }
     }
 
     fn start(&mut self, journal: usize, variant: u8, deps: DepChoice) {
-        let deps = match deps {
-            DepChoice::None => OpFutures::new(),
-            DepChoice::PendingExcept => self.service.pending_except(JOURNALS[journal]),
-            DepChoice::External(w) => [self.externals[w as usize % 2].future()]
-                .into_iter()
-                .collect(),
+        let (deps, claims) = match deps {
+            DepChoice::None => (OpFutures::new(), Vec::new()),
+            // Everything ever queued on the other journals: each chain's
+            // latest batch stands for the whole chain.
+            DepChoice::PendingExcept => (
+                self.service.pending_except(JOURNALS[journal]),
+                (0..JOURNALS.len())
+                    .filter(|&j| j != journal)
+                    .filter_map(|j| self.order[j].last().copied().map(Claim::Batch))
+                    .collect(),
+            ),
+            DepChoice::External(w) => {
+                let w = w as usize % 2;
+                (
+                    [self.externals[w].future()].into_iter().collect(),
+                    vec![Claim::External(w)],
+                )
+            }
         };
         let req = request(journal, variant);
         match self.service.start_append(&req, &deps) {
@@ -274,6 +337,7 @@ impl Model {
                                 journal,
                                 request: req,
                                 deps: deps.clone(),
+                                claims: claims.clone(),
                                 expected: Vec::new(),
                                 released: Vec::new(),
                                 committed: false,
@@ -292,6 +356,7 @@ impl Model {
                 self.appends.push(Append {
                     batch,
                     deps,
+                    claims,
                     bytes: Vec::new(),
                     failed: false,
                     required: false,
@@ -358,8 +423,24 @@ impl Model {
     fn poll(&mut self) {
         let Some(d) = self.service.poll_dispatch(self.now) else {
             self.transcript.push("poll: nothing".into());
+            if let Some(j) = self.ready_journal() {
+                panic!(
+                    "poll_dispatch returned nothing while {} can make progress",
+                    JOURNALS[j]
+                );
+            }
+            // The driver now sleeps, waiting on what the service blocks on.
+            let flag = Arc::new(WakeFlag::default());
+            let waker = Waker::from(flag.clone());
+            let ready = self.service.blocked_on().is_some_and(|mut blocked| {
+                std::pin::Pin::new(&mut blocked)
+                    .poll(&mut Context::from_waker(&waker))
+                    .is_ready()
+            });
+            self.asleep = (!ready).then_some(flag);
             return;
         };
+        self.asleep = None;
         let batch = self
             .batches
             .get_mut(&d.batch)
@@ -472,6 +553,111 @@ impl Model {
                 }
             }
         }
+    }
+
+    /// A journal whose head batch the next `poll_dispatch` would advance
+    /// (dispatch it, or resolve it without an RPC), judged from the outside.
+    fn ready_journal(&self) -> Option<usize> {
+        let cancelled = self.service.is_cancelled();
+        (0..JOURNALS.len()).find(|&j| {
+            let Some(&(head, _)) = self.service.queued(JOURNALS[j]).first() else {
+                return false;
+            };
+            let poisoned = self.service.poison_of(JOURNALS[j]).is_some();
+            let writing = self.open[j]
+                .as_ref()
+                .is_some_and(|(t, _)| t.batch() == head);
+            match self
+                .service
+                .batch_state(head)
+                .expect("queued batch has a state")
+            {
+                BatchState::InFlight { .. } => false,
+                BatchState::Open if writing => false,
+                BatchState::Open | BatchState::Sealed => {
+                    poisoned || cancelled || self.batches[&head].deps.outcome().is_some()
+                }
+                BatchState::Backoff { until, .. } => poisoned || cancelled || until <= self.now,
+            }
+        })
+    }
+
+    /// Liveness: a driver sleeping as the module docs describe is woken
+    /// whenever some batch becomes ready.
+    fn check_no_sleep_while_ready(&mut self, step: Step) {
+        let Some(flag) = &self.asleep else { return };
+        let woken = flag.0.load(Ordering::SeqCst)
+            || self.service.next_wakeup().is_some_and(|t| t <= self.now);
+        if woken {
+            self.asleep = None;
+        } else if let Some(j) = self.ready_journal() {
+            panic!(
+                "the driver sleeps after {step:?} although {} can make progress",
+                JOURNALS[j]
+            );
+        }
+    }
+
+    /// No future resolves OK while anything it stands for failed or is
+    /// still pending: its own batch, every earlier batch of that journal
+    /// (poison is permanent in this model), and everything its dependencies
+    /// stand for, transitively (a `pending_except` barrier stands for the
+    /// chains it was taken from, rolled-back tails included).
+    fn check_nothing_ok_without_its_prerequisites(&self) {
+        let mut memo = HashMap::new();
+        for (id, a) in self.appends.iter().enumerate() {
+            let Some(f) = &a.future else { continue };
+            if f.try_result() != Some(Ok(())) {
+                continue;
+            }
+            assert!(
+                self.batch_sound(a.batch, &mut memo),
+                "append #{id} resolved OK though its batch {:?} or an earlier one failed",
+                a.batch
+            );
+            for claim in &a.claims {
+                assert!(
+                    self.claim_sound(*claim, &mut memo),
+                    "append #{id} resolved OK though its dependency {claim:?} failed"
+                );
+            }
+        }
+    }
+
+    fn claim_sound(&self, claim: Claim, memo: &mut HashMap<BatchId, bool>) -> bool {
+        match claim {
+            Claim::External(w) => {
+                self.externals_resolved[w]
+                    && self.externals[w].future().try_result() == Some(Ok(()))
+            }
+            Claim::Batch(b) => self.batch_sound(b, memo),
+        }
+    }
+
+    /// True when `batch` truly succeeded: resolved, committed if anything
+    /// was released into it, and everything it stands for succeeded.
+    fn batch_sound(&self, batch: BatchId, memo: &mut HashMap<BatchId, bool>) -> bool {
+        if let Some(&known) = memo.get(&batch) {
+            return known;
+        }
+        let rec = &self.batches[&batch];
+        let resolved = self.service.batch_state(batch).is_none();
+        let mut sound = resolved && (rec.released.is_empty() || rec.committed);
+        if sound {
+            let chain = &self.order[rec.journal];
+            let pos = chain
+                .iter()
+                .position(|b| *b == batch)
+                .expect("batch in its chain");
+            if pos > 0 {
+                sound = self.batch_sound(chain[pos - 1], memo);
+            }
+        }
+        if sound {
+            sound = rec.claims.iter().all(|c| self.claim_sound(*c, memo));
+        }
+        memo.insert(batch, sound);
+        sound
     }
 
     fn log_resolutions(&mut self) {
