@@ -379,19 +379,29 @@ mod tests {
             }
             .class()
         };
-        for local in [LocalEnd::None, LocalEnd::Cancelled, LocalEnd::DeadlineExceeded] {
+        for local in [
+            LocalEnd::None,
+            LocalEnd::Cancelled,
+            LocalEnd::DeadlineExceeded,
+        ] {
             assert_eq!(class(RpcCode::Unavailable, local), C::Unavailable);
             assert_eq!(class(RpcCode::Unknown, local), C::Other);
         }
         assert_eq!(class(RpcCode::Cancelled, LocalEnd::Cancelled), C::Cancelled);
         assert_eq!(class(RpcCode::Cancelled, LocalEnd::None), C::Other);
-        assert_eq!(class(RpcCode::Cancelled, LocalEnd::DeadlineExceeded), C::Other);
+        assert_eq!(
+            class(RpcCode::Cancelled, LocalEnd::DeadlineExceeded),
+            C::Other
+        );
         assert_eq!(
             class(RpcCode::DeadlineExceeded, LocalEnd::DeadlineExceeded),
             C::DeadlineExceeded
         );
         assert_eq!(class(RpcCode::DeadlineExceeded, LocalEnd::None), C::Other);
-        assert_eq!(class(RpcCode::DeadlineExceeded, LocalEnd::Cancelled), C::Other);
+        assert_eq!(
+            class(RpcCode::DeadlineExceeded, LocalEnd::Cancelled),
+            C::Other
+        );
         assert_eq!(RpcCode::from_i32(1), RpcCode::Cancelled);
         assert_eq!(RpcCode::from_i32(99), RpcCode::Unknown);
     }

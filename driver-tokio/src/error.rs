@@ -187,4 +187,3 @@ pub(crate) fn rpc_failure(status: &tonic::Status) -> RpcFailure {
         local: LocalEnd::None,
     }
 }
-
