@@ -1170,3 +1170,36 @@ fn service_blocked_on_wakes_when_any_blocking_dependency_resolves() {
     assert_eq!(b.try_result(), Some(Ok(())));
     assert_eq!(s.poll_dispatch(now), None, "a still waits for x");
 }
+
+// ----------------------------------------- issue 10: close and cancel (B3)
+
+/// Closing refuses new writers (also of journals not seen before) but lets
+/// open writers release and every queued batch go out; the service is idle
+/// once they resolved.
+#[test]
+fn service_close_refuses_new_writers_and_flushes_queued_batches() {
+    let mut s = service(AppendConfig::default());
+    let now = Instant::now();
+    let none = OpFutures::new();
+    let queued = append(&mut s, &request(J), &none, "queued");
+    let open = s.start_append(&request("other/journal"), &none).unwrap();
+    s.close();
+    assert!(s.is_closed());
+    for journal in [J, "other/journal", "new/journal"] {
+        assert_eq!(
+            s.start_append(&request(journal), &none).unwrap_err(),
+            StartError::Closed
+        );
+    }
+    s.write(&open, b"still open").unwrap();
+    let released = s.release(open).unwrap();
+    while let Some(d) = s.poll_dispatch(now) {
+        let journal = d.request.journal.clone();
+        let _ = run_dispatch(&mut s, &d, 64, now, &mut |_| {
+            Ok(ok_response(&journal, 0, 1))
+        });
+    }
+    assert_eq!(queued.try_result(), Some(Ok(())));
+    assert_eq!(released.try_result(), Some(Ok(())));
+    assert!(s.is_idle());
+}

@@ -2,8 +2,10 @@
 //! start, write, require, release, dispatch, RPC success and failure,
 //! dependency resolution, spool failures and cancellation keeps per-journal
 //! FIFO, never dispatches before dependencies, merges only compatible
-//! appends, and rolls back exactly the right bytes (see
-//! `append_support/model.rs`).
+//! appends, rolls back exactly the right bytes, resolves no future OK while
+//! anything it stands for failed, and never lets a driver sleep (poll
+//! `None`, then wait on the documented wake-ups) while a batch can progress
+//! (see `append_support/model.rs`).
 
 mod append_support;
 

@@ -41,7 +41,12 @@ use crate::{Client, Error, Result};
 
 /// Batched, ordered, asynchronous appends (Go's `AppendService`). Cheap to
 /// clone; clones share the dispatch loop, which runs on the private
-/// runtime until the last clone is dropped.
+/// runtime. Released appends are delivered even after the last clone is
+/// dropped: the loop stops only once each of them resolved. [`close`]
+/// waits for that; [`cancel`] fails what is pending instead.
+///
+/// [`close`]: AppendService::close
+/// [`cancel`]: AppendService::cancel
 #[derive(Debug, Clone)]
 pub struct AppendService {
     inner: gazette_tokio::AppendService,
@@ -62,7 +67,10 @@ impl AppendService {
 
     /// Opens a writer of an append of `request` that commits only after
     /// every future of `dependencies` succeeded. Blocks while another
-    /// writer of the journal is open.
+    /// writer of the journal is open (until it releases, or
+    /// [`cancel`](Self::cancel) is called from another thread); see
+    /// [`start_append_timeout`](Self::start_append_timeout) for a bounded
+    /// wait.
     pub fn start_append(
         &self,
         request: AppendRequest,
@@ -70,6 +78,53 @@ impl AppendService {
     ) -> Result<AsyncAppend> {
         let inner = block_on(self.inner.start_append(request, dependencies))??;
         Ok(AsyncAppend { inner })
+    }
+
+    /// Like [`start_append`](Self::start_append), giving up (`None`) when
+    /// another writer of the journal is still open after `timeout`.
+    pub fn start_append_timeout(
+        &self,
+        request: AppendRequest,
+        dependencies: &AppendFutures,
+        timeout: Duration,
+    ) -> Result<Option<AsyncAppend>> {
+        // The timer is created inside the runtime (in the async block).
+        let started = block_on(async {
+            tokio::time::timeout(timeout, self.inner.start_append(request, dependencies)).await
+        })?;
+        match started {
+            Err(_elapsed) => Ok(None),
+            Ok(inner) => Ok(Some(AsyncAppend { inner: inner? })),
+        }
+    }
+
+    /// Takes no more appends (for every clone), blocks until every released
+    /// append committed or failed, then stops the dispatch loop. Writers
+    /// that are still open may release (close waits for them, so do not
+    /// hold one on this thread). Pending appends are retried as long as the
+    /// retry policy says, e.g. while brokers are unreachable; use
+    /// [`close_timeout`](Self::close_timeout) to bound the wait, or
+    /// [`cancel`](Self::cancel) (from any thread) to fail them.
+    pub fn close(&self) -> Result<()> {
+        block_on(self.inner.close())
+    }
+
+    /// Like [`close`](Self::close), returning `false` if appends are still
+    /// pending after `timeout` (the service stays closed; call again or
+    /// [`cancel`](Self::cancel)).
+    pub fn close_timeout(&self, timeout: Duration) -> Result<bool> {
+        let closed = block_on(async { tokio::time::timeout(timeout, self.inner.close()).await })?;
+        Ok(closed.is_ok())
+    }
+
+    /// Fails everything pending (Go's cancellation of the service's
+    /// context): running attempts are abandoned and every unresolved append
+    /// fails with a cancellation error ([`AppendFuture::err`] returns it),
+    /// as do writers blocked in [`start_append`](Self::start_append).
+    /// Returns at once; [`close`](Self::close) then waits for the loop to
+    /// stop.
+    pub fn cancel(&self) {
+        self.inner.cancel();
     }
 
     /// Appends `content` as one append of `request` and returns its future
@@ -142,7 +197,10 @@ pub struct AppendFuture {
 
 impl AppendFuture {
     /// Blocks until the append's batch committed (`Ok`) or failed (Go's
-    /// `Err()` after `Done()`).
+    /// `Err()` after `Done()`). Resolution does not depend on the service
+    /// handle staying alive; to bound the wait use
+    /// [`err_timeout`](Self::err_timeout), or fail everything pending with
+    /// [`AppendService::cancel`].
     pub fn err(&self) -> Result<()> {
         let outcome = block_on(self.inner.clone())?;
         outcome.map_err(|err| Error::Driver(gazette_tokio::Error::Append(err)))

@@ -7,9 +7,16 @@
 //! This module runs its dispatch loop on tokio: it sends each dispatched
 //! batch through an [`Appender`], feeds outcomes back,
 //! sleeps until the scheduler's next wake-up and exports its counters.
+//!
+//! The loop is a spawned task that outlives the service handles: dropping
+//! the last [`AppendService`] clone still delivers every released append
+//! (the loop stops once nothing is left to do), as Go's serve goroutines
+//! do. [`AppendService::close`] waits for that explicitly;
+//! [`AppendService::cancel`] fails whatever is still pending instead.
 
 use std::io::Write;
 use std::os::unix::fs::FileExt;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Instant;
 
@@ -19,7 +26,8 @@ use gazette_core::append::{
     SpoolError, SpoolWriteError, StartError, TransportError,
 };
 use gazette_proto::AppendRequest;
-use tokio::sync::Notify;
+use tokio::sync::{Notify, watch};
+use tokio_util::sync::CancellationToken;
 use tracing::Instrument;
 
 use crate::append::transport_error;
@@ -89,6 +97,13 @@ struct Shared {
     work: Notify,
     /// Wakes writers waiting for a journal's active writer to release.
     released: Notify,
+    /// Set once the last service handle is gone: the loop stops when idle.
+    detached: AtomicBool,
+    /// Cancelled by [`AppendService::cancel`]: ends running attempts and
+    /// writers waiting for a journal.
+    cancel: CancellationToken,
+    /// True once the dispatch loop has stopped.
+    stopped: watch::Sender<bool>,
 }
 
 impl Shared {
@@ -97,12 +112,15 @@ impl Shared {
     }
 }
 
-/// Stops the dispatch loop when the last handle is dropped.
-struct LoopGuard(tokio::task::JoinHandle<()>);
+/// Held by every service handle (and so by every open [`AsyncAppend`]):
+/// when the last one is dropped, the dispatch loop is told to finish the
+/// work it has and then stop.
+struct Handle(Arc<Shared>);
 
-impl Drop for LoopGuard {
+impl Drop for Handle {
     fn drop(&mut self) {
-        self.0.abort();
+        self.0.detached.store(true, Ordering::SeqCst);
+        self.0.work.notify_one();
     }
 }
 
@@ -112,10 +130,18 @@ impl Drop for LoopGuard {
 /// consecutive appends with the same request and dependencies share one
 /// Append RPC. A journal whose batch fails terminally rejects every later
 /// append (no write lands after a lost one).
+///
+/// Released appends are delivered even if every handle is dropped before
+/// they committed: the dispatch loop keeps running until each of them
+/// resolved (retrying as long as the retry policy says). Use
+/// [`close`](AppendService::close) to wait for that, and
+/// [`cancel`](AppendService::cancel) to give up on pending appends. The
+/// loop is a task of the runtime the service was created on, so shutting
+/// that runtime down abandons whatever is still pending.
 #[derive(Clone)]
 pub struct AppendService {
     shared: Arc<Shared>,
-    _guard: Arc<LoopGuard>,
+    _handle: Arc<Handle>,
 }
 
 impl std::fmt::Debug for AppendService {
@@ -138,20 +164,28 @@ impl AppendService {
             scheduler: Mutex::new(Scheduler::new(TempFileSpool::default(), config)),
             work: Notify::new(),
             released: Notify::new(),
+            detached: AtomicBool::new(false),
+            cancel: CancellationToken::new(),
+            stopped: watch::Sender::new(false),
         });
-        let task = tokio::spawn(
+        // Detached: the task holds the shared state, not a handle, and ends
+        // by itself once its work is done and no handle is left.
+        tokio::spawn(
             dispatch_loop(shared.clone())
                 .instrument(tracing::debug_span!("gazette.append_service")),
         );
         AppendService {
+            _handle: Arc::new(Handle(shared.clone())),
             shared,
-            _guard: Arc::new(LoopGuard(task)),
         }
     }
 
     /// Opens a writer of an append of `request` that commits only after
     /// every future of `dependencies` succeeded. Waits while another writer
-    /// of the journal is open.
+    /// of the journal is open. Fails with [`AppendError::ServiceClosed`]
+    /// after [`close`](AppendService::close), and a waiting call fails with
+    /// [`TransportError::Cancelled`] after
+    /// [`cancel`](AppendService::cancel).
     pub async fn start_append(
         &self,
         request: AppendRequest,
@@ -170,10 +204,57 @@ impl AppendService {
                         ticket: Some(ticket),
                     });
                 }
-                Err(StartError::WriterActive { .. }) => released.await,
+                Err(StartError::WriterActive { .. }) => {
+                    if self.shared.cancel.is_cancelled() {
+                        return Err(Error::Append(AppendError::Transport(
+                            TransportError::Cancelled,
+                        )));
+                    }
+                    tokio::select! {
+                        () = released => {}
+                        () = self.shared.cancel.cancelled() => {}
+                    }
+                }
                 Err(StartError::InvalidRequest(err)) => return Err(Error::Append(err.into())),
+                Err(StartError::Closed) => return Err(Error::Append(AppendError::ServiceClosed)),
+                Err(other) => {
+                    return Err(Error::Append(AppendError::Rejected(other.to_string())));
+                }
             }
         }
+    }
+
+    /// Takes no more appends, waits until every released append has
+    /// committed or failed, then stops the dispatch loop. Applies to every
+    /// clone of this service: later [`start_append`](Self::start_append)
+    /// calls fail with [`AppendError::ServiceClosed`]. Writers that are
+    /// still open may write and release (close waits for them, so do not
+    /// hold one across this call). Pending appends are retried as the retry
+    /// policy says, possibly for a long time while brokers are unreachable;
+    /// bound the wait with a timeout, or call
+    /// [`cancel`](Self::cancel) to fail them instead.
+    pub async fn close(&self) {
+        self.shared.lock().close();
+        self.shared.released.notify_waiters();
+        self.shared.work.notify_one();
+        let mut stopped = self.shared.stopped.subscribe();
+        // The sender lives in `shared`, which this handle keeps alive.
+        let _ = stopped.wait_for(|stopped| *stopped).await;
+    }
+
+    /// Gives up on everything pending (Go's cancellation of the service's
+    /// context): running attempts are abandoned, and every unresolved
+    /// append — in flight, in backoff or waiting for dependencies — fails
+    /// with [`TransportError::Cancelled`] (dependents of those with
+    /// [`AppendError::DependencyFailed`]), poisoning its journal. Writers
+    /// waiting for a journal fail the same way; appends started later fail
+    /// once released. Returns at once; [`close`](Self::close) waits until
+    /// everything resolved and the loop stopped.
+    pub fn cancel(&self) {
+        self.shared.lock().cancel();
+        self.shared.cancel.cancel();
+        self.shared.released.notify_waiters();
+        self.shared.work.notify_one();
     }
 
     /// Appends `content` as one append of `request` and returns its future.
@@ -276,9 +357,14 @@ impl Drop for AsyncAppend {
     }
 }
 
+/// The scheduler's driver loop (core `append` module docs): dispatch
+/// everything ready, then sleep until a release or finished attempt
+/// (`work`), the next backoff deadline, or any dependency a batch waits for
+/// resolves. Stops once the scheduler is idle and either the service was
+/// closed or its last handle dropped.
 async fn dispatch_loop(shared: Arc<Shared>) {
     loop {
-        let (dispatches, wakeup, blocked, metrics) = {
+        let (dispatches, wakeup, blocked, metrics, idle, closed) = {
             let mut scheduler = shared.lock();
             let now = Instant::now();
             let mut dispatches = Vec::new();
@@ -290,11 +376,19 @@ async fn dispatch_loop(shared: Arc<Shared>) {
                 scheduler.next_wakeup(),
                 scheduler.blocked_on(),
                 scheduler.metrics(),
+                scheduler.is_idle(),
+                scheduler.is_closed(),
             )
         };
         export(&metrics);
         for dispatch in dispatches {
             tokio::spawn(run_attempt(shared.clone(), dispatch));
+        }
+        // `detached` is read after the scheduler: a handle dropped since
+        // then has stored a `work` permit, so the select below returns.
+        if idle && (closed || shared.detached.load(Ordering::SeqCst)) {
+            shared.stopped.send_replace(true);
+            return;
         }
         let sleep = async {
             match wakeup {
@@ -304,9 +398,7 @@ async fn dispatch_loop(shared: Arc<Shared>) {
         };
         let dependency = async {
             match blocked {
-                Some(future) => {
-                    let _ = future.await;
-                }
+                Some(any_resolved) => any_resolved.await,
                 None => std::future::pending().await,
             }
         };
@@ -325,7 +417,14 @@ async fn run_attempt(shared: Arc<Shared>, dispatch: Dispatch) {
         len = dispatch.len,
         attempt = dispatch.attempt
     );
-    let result = attempt(&shared, &dispatch).instrument(span).await;
+    // A cancel abandons the attempt: its stream is dropped, and a broker
+    // discards an append whose stream ends before the commit marker. (One
+    // already committed is still reported as cancelled, as in Go.)
+    let result = tokio::select! {
+        biased;
+        () = shared.cancel.cancelled() => Err(AppendError::Transport(TransportError::Cancelled)),
+        result = attempt(&shared, &dispatch).instrument(span) => result,
+    };
     if let Err(err) = &result {
         tracing::debug!(error = %err, "append batch attempt failed");
     }

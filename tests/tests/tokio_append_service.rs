@@ -214,3 +214,182 @@ async fn writers_of_one_journal_wait_for_each_other_and_keep_their_order() {
     }
     assert_eq!(next, [N; TASKS]);
 }
+
+/// Awaits every future with one overall bound, returning their outcomes.
+async fn resolve_all(
+    futures: Vec<gazette_tokio::AppendFuture>,
+) -> Vec<gazette_core::append::OpResult> {
+    tokio::time::timeout(Duration::from_secs(30), futures::future::join_all(futures))
+        .await
+        .expect("every released append resolves")
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn released_appends_are_delivered_after_the_service_is_dropped() {
+    let client = client();
+    let journal = unique("dropped-service");
+    create(&client, vec![spec(&journal, CompressionCodec::None, None)]).await;
+    const N: usize = 200;
+    let futures = {
+        let service = AppendService::new(&client);
+        let mut futures = Vec::new();
+        for i in 0..N {
+            let line = format!("{i:05}\n");
+            futures.push(
+                service
+                    .append(request(&journal), line.as_bytes())
+                    .await
+                    .unwrap(),
+            );
+        }
+        futures
+        // The only service handle is dropped here, with appends pending.
+    };
+    for outcome in resolve_all(futures).await {
+        outcome.unwrap();
+    }
+    let expect: String = (0..N).map(|i| format!("{i:05}\n")).collect();
+    let got = read_all(&client, &journal, expect.len() as i64).await;
+    assert_eq!(String::from_utf8(got).unwrap(), expect);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn close_flushes_every_released_append_then_refuses_new_ones() {
+    let client = client();
+    let prefix = unique("close");
+    let journals: Vec<String> = (0..3).map(|j| format!("{prefix}/{j}")).collect();
+    create(
+        &client,
+        journals
+            .iter()
+            .map(|n| spec(n, CompressionCodec::None, None))
+            .collect(),
+    )
+    .await;
+    let service = AppendService::new(&client);
+    let mut futures = Vec::new();
+    for i in 0..30 {
+        let journal = &journals[i % 3];
+        let line = format!("{i:03}\n");
+        futures.push(
+            service
+                .append(request(journal), line.as_bytes())
+                .await
+                .unwrap(),
+        );
+    }
+    let clone = service.clone();
+    tokio::time::timeout(Duration::from_secs(30), clone.close())
+        .await
+        .expect("close returns once everything is flushed");
+    assert!(
+        futures.iter().all(|f| f.try_result() == Some(Ok(()))),
+        "close returned before every append committed: {futures:?}"
+    );
+    let err = service
+        .append(request(&journals[0]), b"too late")
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(
+            err,
+            gazette_tokio::Error::Append(gazette_core::append::AppendError::ServiceClosed)
+        ),
+        "{err}"
+    );
+    for (j, journal) in journals.iter().enumerate() {
+        let expect: String = (0..30)
+            .filter(|i| i % 3 == j)
+            .map(|i| format!("{i:03}\n"))
+            .collect();
+        let got = read_all(&client, journal, expect.len() as i64).await;
+        assert_eq!(String::from_utf8(got).unwrap(), expect);
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn cancel_fails_pending_appends_and_waiting_writers_with_a_typed_error() {
+    use gazette_core::append::{AppendError, AsyncOperation, TransportError};
+    let client = client();
+    let prefix = unique("cancel");
+    let (a, b) = (format!("{prefix}/a"), format!("{prefix}/b"));
+    create(
+        &client,
+        vec![
+            spec(&a, CompressionCodec::None, None),
+            spec(&b, CompressionCodec::None, None),
+        ],
+    )
+    .await;
+    let service = AppendService::new(&client);
+    // Held back by a dependency that never resolves.
+    let never = AsyncOperation::new();
+    let deps: AppendFutures = [never.future()].into_iter().collect();
+    let mut writer = service.start_append(request(&a), &deps).await.unwrap();
+    writer.write(b"held back").unwrap();
+    let held = writer.release().unwrap();
+    // A writer of b waits behind an open writer of b.
+    let open = service
+        .start_append(request(&b), &AppendFutures::new())
+        .await
+        .unwrap();
+    let waiting = tokio::spawn({
+        let service = service.clone();
+        let b = b.clone();
+        async move {
+            service
+                .start_append(request(&b), &AppendFutures::new())
+                .await
+                .map(drop)
+        }
+    });
+    service.cancel();
+    let cancelled = AppendError::Transport(TransportError::Cancelled);
+    assert_eq!(resolve_all(vec![held]).await, vec![Err(cancelled.clone())]);
+    let err = tokio::time::timeout(Duration::from_secs(30), waiting)
+        .await
+        .expect("the waiting writer returns")
+        .unwrap()
+        .unwrap_err();
+    assert!(
+        matches!(&err, gazette_tokio::Error::Append(e) if *e == cancelled),
+        "{err}"
+    );
+    drop(open);
+    tokio::time::timeout(Duration::from_secs(30), service.close())
+        .await
+        .expect("close returns after a cancel");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn any_external_dependency_resolving_wakes_the_dispatch_loop() {
+    use gazette_core::append::AsyncOperation;
+    let client = client();
+    let prefix = unique("two-deps");
+    let (a, b) = (format!("{prefix}/a"), format!("{prefix}/b"));
+    create(
+        &client,
+        vec![
+            spec(&a, CompressionCodec::None, None),
+            spec(&b, CompressionCodec::None, None),
+        ],
+    )
+    .await;
+    let service = AppendService::new(&client);
+    let (x, y) = (AsyncOperation::new(), AsyncOperation::new());
+    let on = |op: &AsyncOperation| -> AppendFutures { [op.future()].into_iter().collect() };
+    let mut writer = service.start_append(request(&a), &on(&x)).await.unwrap();
+    writer.write(b"after x").unwrap();
+    let after_x = writer.release().unwrap();
+    let mut writer = service.start_append(request(&b), &on(&y)).await.unwrap();
+    writer.write(b"after y").unwrap();
+    let after_y = writer.release().unwrap();
+    // Let the loop go to sleep on its dependencies before resolving.
+    tokio::task::yield_now().await;
+    y.resolve(Ok(())).unwrap();
+    assert_eq!(resolve_all(vec![after_y]).await, vec![Ok(())]);
+    assert!(!after_x.is_done(), "a still waits for x");
+    x.resolve(Ok(())).unwrap();
+    assert_eq!(resolve_all(vec![after_x]).await, vec![Ok(())]);
+    assert_eq!(read_all(&client, &b, 7).await, b"after y");
+}

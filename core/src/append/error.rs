@@ -62,6 +62,9 @@ pub enum AppendError {
     /// a protocol violation because the content was not all delivered.
     #[error("broker answered OK before the append was committed")]
     PrematureCommit,
+    /// The AppendService was closed and takes no new appends.
+    #[error("append service is closed")]
+    ServiceClosed,
 }
 
 impl AppendError {

@@ -71,6 +71,10 @@
 //! until one of those inputs (or a cancel) arrives, so a driver that waits
 //! on all of them never sleeps with a batch ready to send.
 //!
+//! The loop runs until [`AppendService::is_idle`] once the application is
+//! done with the service ([`AppendService::close`], or its last handle
+//! dropped), so released appends are never abandoned silently.
+//!
 //! A blocking driver is the same loop on a thread, with a `Condvar` in
 //! place of the notify and `recv_timeout(next_wakeup - now)` in place of the
 //! timer. Cancelling the service's context is [`AppendService::cancel`]

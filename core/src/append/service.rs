@@ -61,6 +61,7 @@ impl Default for AppendConfig {
 
 /// Why `start_append` could not open a writer.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
 pub enum StartError {
     /// Another writer of this journal has not released yet. Go blocks on
     /// the journal lock; a driver waits for that writer's release and calls
@@ -73,6 +74,10 @@ pub enum StartError {
     /// The request is not a valid preamble.
     #[error(transparent)]
     InvalidRequest(#[from] RequestError),
+    /// [`AppendService::close`] was called: the service takes no new
+    /// appends (drivers report [`AppendError::ServiceClosed`]).
+    #[error("append service is closed")]
+    Closed,
 }
 
 /// An open writer's claim on its batch (Go's AsyncAppend between
@@ -120,6 +125,7 @@ pub struct AppendService<S: Spool> {
     /// Batches resolved so far (tells `poll_dispatch` a pass changed
     /// something).
     resolutions: u64,
+    closed: bool,
     cancelled: bool,
     metrics: AppendMetrics,
 }
@@ -136,6 +142,7 @@ impl<S: Spool> AppendService<S> {
             next_batch: 0,
             cursor: 0,
             resolutions: 0,
+            closed: false,
             cancelled: false,
             metrics: AppendMetrics::default(),
         }
@@ -176,6 +183,9 @@ impl<S: Spool> AppendService<S> {
         request: &AppendRequest,
         deps: &OpFutures,
     ) -> Result<AppendTicket, StartError> {
+        if self.closed {
+            return Err(StartError::Closed);
+        }
         let stripped;
         let request = if request.journal.contains(';') {
             validate_preamble(request)?;
@@ -311,6 +321,20 @@ impl<S: Spool> AppendService<S> {
     /// poisons its journal.
     pub fn cancel(&mut self) {
         self.cancelled = true;
+    }
+
+    /// Stops taking appends: every later `start_append` fails with
+    /// [`StartError::Closed`]. Open writers may still write and release, and
+    /// every queued batch is dispatched and resolved as usual; the service
+    /// is done once [`AppendService::is_idle`], which is when a driver stops
+    /// its dispatch loop.
+    pub fn close(&mut self) {
+        self.closed = true;
+    }
+
+    /// True once [`AppendService::close`] was called.
+    pub fn is_closed(&self) -> bool {
+        self.closed
     }
 
     /// True once [`AppendService::cancel`] was called.

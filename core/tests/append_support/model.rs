@@ -10,7 +10,10 @@
 //! order (rolled-back writes contribute nothing), and no future resolves OK
 //! while anything it stands for (its journal's earlier batches, its
 //! dependencies, and through a `pending_except` barrier the other chains)
-//! failed or is still pending.
+//! failed or is still pending. Liveness: `poll_dispatch` returns `None` only
+//! when no batch can progress, and a driver then waiting on the documented
+//! wake-ups (a release, an attempt outcome, `next_wakeup`, `blocked_on`, a
+//! cancel) is woken whenever one can.
 #![allow(dead_code)]
 
 use std::collections::HashMap;
