@@ -1,3 +1,4 @@
+//! Creates a journal, appends two records and reads them back.
 use bytes::Bytes;
 use gazette_tokio::proto::{AppendRequest, ApplyRequest, JournalSpec, ReadRequest};
 use gazette_tokio::{Client, RetryReader};
