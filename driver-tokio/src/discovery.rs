@@ -46,6 +46,13 @@ async fn with_deadline<T>(
 
 /// Lists the journals matching `request` (which must not watch) as one
 /// snapshot, and caches each journal's route for later dispatch.
+///
+/// An invalid selector fails at once with [`ListError::InvalidRequest`],
+/// without an RPC. The whole call is bounded by the client's
+/// [`request_timeout`](crate::ClientBuilder::request_timeout)
+/// ([`ListError::DeadlineExceeded`]), as are [`get_journal`], [`apply`],
+/// [`apply_in_batches`], [`list_all_fragments`] and
+/// [`fragment_store_health`].
 pub async fn list_all_journals(client: &Client, request: ListRequest) -> Result<ListResponse> {
     if request.watch {
         return Err(Error::Validation {
@@ -85,7 +92,8 @@ pub async fn list_all_journals(client: &Client, request: ListRequest) -> Result<
 }
 
 /// The spec of `journal` (any `;meta` suffix is ignored for the lookup).
-/// A journal that does not exist is [`ListError::JournalDoesNotExist`].
+/// A journal that does not exist is [`ListError::JournalDoesNotExist`]; an
+/// invalid name fails at once with [`ListError::InvalidRequest`].
 pub async fn get_journal(client: &Client, journal: &str) -> Result<JournalSpec> {
     let snapshot = list_all_journals(client, get_journal_request(journal)?).await?;
     Ok(get_journal_spec(journal, &snapshot)?)
