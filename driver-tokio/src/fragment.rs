@@ -210,7 +210,8 @@ pub enum FragmentProxy {
     /// From the environment, as Go's `ProxyFromEnvironment`: `HTTP_PROXY`
     /// for `http` URLs, `HTTPS_PROXY` for `https` ones (`ALL_PROXY` as a
     /// fallback; lower-case names too), except for hosts in `NO_PROXY`.
-    /// Read once, when the opener is built.
+    /// Read once, when the opener is built. Unlike Go, loopback hosts are
+    /// proxied too unless `NO_PROXY` names them.
     #[default]
     Environment,
     /// No proxy, whatever the environment says.

@@ -316,13 +316,12 @@ impl Engine {
                             }
                             Err(status) => {
                                 let status = crate::client::normalize_status(status);
-                                if status.code() == tonic::Code::Unavailable {
-                                    if let Some(endpoint) = &endpoint {
-                                        client.record_endpoint_health(endpoint, true);
-                                    }
-                                    if let Dispatch::Journal { journal, .. } = &dispatch {
-                                        client.update_route(journal, None);
-                                    }
+                                // The machine invalidates the cached route
+                                // (UpdateRoute with an empty route).
+                                if status.code() == tonic::Code::Unavailable
+                                    && let Some(endpoint) = &endpoint
+                                {
+                                    client.record_endpoint_health(endpoint, true);
                                 }
                                 Err(status)
                             }

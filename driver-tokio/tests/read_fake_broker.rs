@@ -8,6 +8,7 @@ use std::sync::{Arc, Mutex};
 
 use bytes::Bytes;
 use futures::Stream;
+use gazette_core::read::{ReadError, TransportError};
 use gazette_proto::journal_server::{Journal, JournalServer};
 use gazette_proto::process_spec::Id;
 use gazette_proto::*;
@@ -234,4 +235,29 @@ async fn a_readers_status_error_repeats_on_every_later_read() {
         assert!(not_found, "{err}");
     }
     assert!(buf.is_empty());
+}
+
+#[tokio::test]
+async fn a_broker_lost_mid_stream_invalidates_the_cached_route() {
+    let fake = Fake::default();
+    let addr = serve(fake.clone()).await;
+    *fake.scripts.lock().unwrap() = vec![vec![
+        Item::Frame(metadata(addr, 0)),
+        Item::Frame(content(0, b"hello")),
+        Item::Fail(tonic::Code::Unavailable),
+    ]];
+    let client = Client::new(format!("http://{addr}")).unwrap();
+    let mut reader = gazette_tokio::Reader::new(&client, request());
+    let mut buf = [0u8; 64];
+    assert_eq!(reader.read(&mut buf).await.unwrap(), 5);
+    // The metadata frame's header taught the route.
+    assert_eq!(client.route(JOURNAL), route(addr));
+    let err = reader.read(&mut buf).await.unwrap_err();
+    let unavailable = matches!(
+        inner(&err),
+        Error::Read(ReadError::Transport(TransportError::Unavailable(_)))
+    );
+    assert!(unavailable, "{err}");
+    // The broker is gone: its route is no longer cached.
+    assert!(client.route(JOURNAL).members.is_empty());
 }

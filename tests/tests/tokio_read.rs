@@ -80,6 +80,12 @@ async fn non_blocking_reader_at_the_write_head_reports_offset_not_yet_available(
         err.to_string().contains("OFFSET_NOT_YET_AVAILABLE"),
         "{err}"
     );
+    // The failure is sticky: reading on never looks like a clean end.
+    for _ in 0..2 {
+        let again = reader.read_to_end(&mut got).await.unwrap_err();
+        assert_eq!(again.to_string(), err.to_string());
+    }
+    assert_eq!(got, b"abc");
 }
 
 #[tokio::test]

@@ -250,7 +250,7 @@ enum Stage {
 }
 
 /// Sequences one direct fragment read for a [`Reader`](super::Reader): see
-/// the [module docs](self).
+/// the [module docs](crate::read).
 ///
 /// Pure: it never does I/O, and everything it yields comes out of
 /// [`poll_input`](Self::poll_input) in order. Content moves as `Bytes`

@@ -37,8 +37,9 @@ pub enum ReadAction {
     },
     /// Cancel the running Read RPC: the machine will not consume it further.
     CancelRpc,
-    /// Record `route` for `journal` in the route cache (an empty route
-    /// invalidates the entry).
+    /// Record `route` for `journal` in the route cache (an empty route, one
+    /// without members, invalidates the entry: emitted when an RPC
+    /// dispatched by the cache meets an unavailable broker).
     UpdateRoute {
         /// The request's journal, as given.
         journal: String,
@@ -190,6 +191,9 @@ pub struct Reader {
     fragment_url: String,
     /// Frames received on the current stream.
     frames: u64,
+    /// The current RPC was dispatched by the route cache
+    /// ([`RouteHint::Journal`]).
+    by_cache: bool,
     /// Journal offset of the next byte the direct source will feed.
     direct_pos: i64,
     outputs: VecDeque<ReadOutput>,
@@ -208,6 +212,7 @@ impl Reader {
             fragment: None,
             fragment_url: String::new(),
             frames: 0,
+            by_cache: false,
             direct_pos: 0,
             outputs: VecDeque::new(),
         }
@@ -307,14 +312,14 @@ impl Reader {
             }
             ReadInput::RpcStartFailed(err) => {
                 if self.phase == Phase::Starting {
-                    self.finish(Err(err.into()));
+                    self.rpc_failed(err);
                 }
             }
             ReadInput::Frame(frame) => self.on_frame(frame),
             ReadInput::RpcClosed => self.on_closed(),
             ReadInput::RpcFailed(err) => {
                 if self.is_streaming() {
-                    self.finish(Err(err.into()));
+                    self.rpc_failed(err);
                 }
             }
             ReadInput::DirectOpened => {
@@ -405,6 +410,7 @@ impl Reader {
             Some(h) => RouteHint::Route(h.route.clone().unwrap_or_default()),
             None => RouteHint::Journal(self.request.journal.clone()),
         };
+        self.by_cache = matches!(route, RouteHint::Journal(_));
         // Forget the previous stream's last frame (Go clears its response).
         self.status = Status::Ok as i32;
         self.header = None;
@@ -418,6 +424,21 @@ impl Reader {
                 request: self.request.clone(),
                 route,
             }));
+    }
+
+    /// The RPC failed to start or broke. An unavailable broker invalidates
+    /// the cached route the RPC was dispatched by, whether it failed at the
+    /// start or mid-stream, as Go's dispatcher does when any RPC of an item
+    /// ends with Unavailable; the next RPC then goes where the cache's
+    /// fallback (the service address) leads.
+    fn rpc_failed(&mut self, err: TransportError) {
+        if self.by_cache && matches!(err, TransportError::Unavailable(_)) {
+            self.push_action(ReadAction::UpdateRoute {
+                journal: self.request.journal.clone(),
+                route: Route::default(),
+            });
+        }
+        self.finish(Err(err.into()));
     }
 
     fn on_frame(&mut self, frame: ReadResponse) {

@@ -621,3 +621,81 @@ fn reader_content_frame_with_metadata_fields_is_invalid() {
         "ReadResponse: unexpected WriteHead with Content (9)"
     );
 }
+
+fn invalidate() -> ReadOutput {
+    ReadOutput::Action(ReadAction::UpdateRoute {
+        journal: JOURNAL.into(),
+        route: Route::default(),
+    })
+}
+
+fn unavailable() -> TransportError {
+    TransportError::Unavailable("broker gone".into())
+}
+
+#[test]
+fn unavailable_mid_stream_invalidates_the_cached_route() {
+    // Dispatched by the route cache; the broker dies after some content.
+    let mut t = Transcript::new(Reader::new(request(0)));
+    start(&mut t);
+    t.feed(ReadInput::Frame(first_metadata(0)));
+    t.feed(ReadInput::Frame(content(0, "abc")));
+    let outs = t.feed(ReadInput::RpcFailed(unavailable()));
+    assert_eq!(
+        outs,
+        vec![
+            invalidate(),
+            ReadOutput::Finished(Err(ReadError::Transport(unavailable())))
+        ]
+    );
+}
+
+#[test]
+fn unavailable_at_start_invalidates_the_cached_route() {
+    let mut t = Transcript::new(Reader::new(request(0)));
+    t.drain();
+    let outs = t.feed(ReadInput::RpcStartFailed(unavailable()));
+    assert_eq!(
+        outs,
+        vec![
+            invalidate(),
+            ReadOutput::Finished(Err(ReadError::Transport(unavailable())))
+        ]
+    );
+}
+
+#[test]
+fn only_unavailable_of_a_cache_dispatched_rpc_invalidates() {
+    // Another failure keeps the route.
+    let mut t = Transcript::new(Reader::new(request(0)));
+    start(&mut t);
+    let other = TransportError::Other("Internal: boom".into());
+    let outs = t.feed(ReadInput::RpcFailed(other.clone()));
+    assert_eq!(
+        outs,
+        vec![ReadOutput::Finished(Err(ReadError::Transport(other)))]
+    );
+    // An RPC sent to the route of the last header (not the cache) does not
+    // touch the cache when it fails.
+    let mut t = Transcript::new(Reader::new(request(0)));
+    start(&mut t);
+    t.feed(ReadInput::Frame(first_metadata(0)));
+    t.feed(ReadInput::RpcClosed);
+    t.m.restart();
+    let outs = t.drain();
+    assert!(matches!(
+        &outs[..],
+        [ReadOutput::Action(ReadAction::StartRpc {
+            route: RouteHint::Route(_),
+            ..
+        })]
+    ));
+    t.feed(ReadInput::RpcStarted);
+    let outs = t.feed(ReadInput::RpcFailed(unavailable()));
+    assert_eq!(
+        outs,
+        vec![ReadOutput::Finished(Err(ReadError::Transport(
+            unavailable()
+        )))]
+    );
+}
