@@ -1,9 +1,16 @@
 //! The driver's typed error.
 
-use gazette_core::status::{LocalEnd, Operation, RpcCode, RpcFailure, StatusError};
+use gazette_core::status::{
+    BrokerStatus, LocalEnd, Operation, RpcCode, RpcFailure, StatusError,
+};
 
 /// Everything a call of this crate can fail with.
+///
+/// Broker statuses come inside the operation's own variant ([`Error::Read`],
+/// [`Error::Append`], [`Error::List`]); [`Error::status`] and
+/// [`Error::is_status`] find them for every operation.
 #[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
 pub enum Error {
     /// A broker endpoint URL that cannot be dialled.
     #[error("invalid broker endpoint {endpoint:?}: {reason}")]
@@ -31,15 +38,6 @@ pub enum Error {
         op: Operation,
         /// The gRPC status.
         status: Box<tonic::Status>,
-    },
-    /// The broker answered with a non-OK `Status`, classified as Go does.
-    #[error("{op:?}: {source}")]
-    Status {
-        /// The RPC whose response carried the status.
-        op: Operation,
-        /// The classified status.
-        #[source]
-        source: StatusError,
     },
     /// An append failed, as the core's append machines classify it
     /// (broker statuses, invalid requests or responses, spool failures).
@@ -135,18 +133,41 @@ impl Error {
         }
     }
 
-    /// The broker status error, when the broker answered with one.
-    pub fn status(&self) -> Option<&StatusError> {
+    /// The classified broker status the call failed with, for every
+    /// operation (read, append, list, get, apply, list fragments, fragment
+    /// store health), through an append's failed dependency too.
+    pub fn status_error(&self) -> Option<&StatusError> {
         match self {
-            Error::Status { source, .. } => Some(source),
+            Error::Read(err) => err.status_error(),
+            Error::Append(err) => err.status_error(),
+            Error::List(err) => err.status_error(),
+            _ => None,
+        }
+    }
+
+    /// The broker status the call failed with, whether the operation names
+    /// it or not: `err.status() == Some(Status::JournalNotFound)` tells a
+    /// missing journal for every operation (a GetJournal of a journal that
+    /// does not exist included). None for failures that carry no status.
+    pub fn status(&self) -> Option<gazette_proto::Status> {
+        match self {
+            Error::Read(err) => err.broker_status(),
+            Error::Append(err) => err.broker_status(),
+            Error::List(err) => err.broker_status(),
             _ => None,
         }
     }
 
     /// True for transport failures that Go's client retries (gRPC
-    /// `Unavailable`, e.g. a broker restarting).
+    /// `Unavailable`, e.g. a broker restarting), for every operation.
     pub fn is_unavailable(&self) -> bool {
-        self.grpc_code() == Some(tonic::Code::Unavailable)
+        use gazette_core::append::{AppendError, TransportError as AppendTransport};
+        use gazette_core::read::{ReadError, TransportError as ReadTransport};
+        match self {
+            Error::Read(ReadError::Transport(ReadTransport::Unavailable(_)))
+            | Error::Append(AppendError::Transport(AppendTransport::Unavailable(_))) => true,
+            other => other.grpc_code() == Some(tonic::Code::Unavailable),
+        }
     }
 
     /// True when the broker refused the call's authorization.
@@ -154,13 +175,13 @@ impl Error {
         self.grpc_code() == Some(tonic::Code::Unauthenticated)
     }
 
-    /// True when the broker answered with `status` (unwrap-aware, Go's
-    /// `errors.Is`).
+    /// Go's `errors.Is(err, ErrStatus)` for every operation: true when the
+    /// broker answered with `status` and the operation names it (Read's
+    /// JOURNAL_NOT_FOUND, ListFragments' SUSPENDED, Append's wrapped
+    /// REGISTER_MISMATCH, ...). A status the operation does not name is
+    /// generic and gives false; use [`Error::status`] to match any status.
     pub fn is_status(&self, status: gazette_proto::Status) -> bool {
-        match self {
-            Error::Append(err) => err.is_status(status),
-            other => other.status().is_some_and(|s| s.is(status)),
-        }
+        self.status_error().is_some_and(|s| s.is(status))
     }
 }
 
@@ -187,4 +208,3 @@ pub(crate) fn rpc_failure(status: &tonic::Status) -> RpcFailure {
         local: LocalEnd::None,
     }
 }
-
