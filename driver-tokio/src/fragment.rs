@@ -9,7 +9,7 @@ use std::path::{Path, PathBuf};
 
 use bytes::{Bytes, BytesMut};
 use gazette_core::fragment::{ContentEncoding, FragmentEvent, FragmentReader, accept_encoding};
-use gazette_core::read::file_url_path;
+use gazette_core::read::{file_url_path, redact_url};
 use gazette_proto::{CompressionCodec, Fragment};
 use http_body_util::{BodyExt, Empty};
 use hyper::body::Incoming;
@@ -182,12 +182,12 @@ impl FragmentOpener {
         let opened = self.open(url, codec).await?;
         let reader = FragmentReader::new(fragment, offset, opened.encoding).map_err(|err| {
             Error::Fragment {
-                url: url.to_string(),
+                url: redact_url(url).to_string(),
                 reason: err.to_string(),
             }
         })?;
         Ok(FragmentContent {
-            url: url.to_string(),
+            url: redact_url(url).to_string(),
             reader,
             body: opened.body,
         })
@@ -198,7 +198,7 @@ impl FragmentOpener {
     /// others by an HTTP/1.1 GET asking for the core's `Accept-Encoding`.
     pub async fn open(&self, url: &str, codec: CompressionCodec) -> Result<OpenedFragment, Error> {
         let fail = |reason: String| Error::Fragment {
-            url: url.to_string(),
+            url: redact_url(url).to_string(),
             reason,
         };
         if url
@@ -218,7 +218,7 @@ impl FragmentOpener {
                     encoding: ContentEncoding::Stored,
                 }),
                 None => Err(Error::FragmentStatus {
-                    url: url.to_string(),
+                    url: redact_url(url).to_string(),
                     status: "404 Not Found".into(),
                 }),
             };
@@ -226,7 +226,7 @@ impl FragmentOpener {
         let response = self.get(url, accept_encoding(codec)).await?;
         if response.status != http::StatusCode::OK {
             return Err(Error::FragmentStatus {
-                url: url.to_string(),
+                url: redact_url(url).to_string(),
                 status: response.status.to_string(),
             });
         }
@@ -242,7 +242,7 @@ impl FragmentOpener {
     /// only: the status is not checked).
     pub async fn get(&self, url: &str, accept: &str) -> Result<HttpFragment, Error> {
         let fail = |reason: String| Error::Fragment {
-            url: url.to_string(),
+            url: redact_url(url).to_string(),
             reason,
         };
         let uri: http::Uri = url.parse().map_err(|err| fail(format!("{err}")))?;
