@@ -445,19 +445,29 @@ mod tests {
             }
             .class()
         };
-        for local in [LocalEnd::None, LocalEnd::Cancelled, LocalEnd::DeadlineExceeded] {
+        for local in [
+            LocalEnd::None,
+            LocalEnd::Cancelled,
+            LocalEnd::DeadlineExceeded,
+        ] {
             assert_eq!(class(RpcCode::Unavailable, local), C::Unavailable);
             assert_eq!(class(RpcCode::Unknown, local), C::Other);
         }
         assert_eq!(class(RpcCode::Cancelled, LocalEnd::Cancelled), C::Cancelled);
         assert_eq!(class(RpcCode::Cancelled, LocalEnd::None), C::Other);
-        assert_eq!(class(RpcCode::Cancelled, LocalEnd::DeadlineExceeded), C::Other);
+        assert_eq!(
+            class(RpcCode::Cancelled, LocalEnd::DeadlineExceeded),
+            C::Other
+        );
         assert_eq!(
             class(RpcCode::DeadlineExceeded, LocalEnd::DeadlineExceeded),
             C::DeadlineExceeded
         );
         assert_eq!(class(RpcCode::DeadlineExceeded, LocalEnd::None), C::Other);
-        assert_eq!(class(RpcCode::DeadlineExceeded, LocalEnd::Cancelled), C::Other);
+        assert_eq!(
+            class(RpcCode::DeadlineExceeded, LocalEnd::Cancelled),
+            C::Other
+        );
         assert_eq!(RpcCode::from_i32(1), RpcCode::Cancelled);
         assert_eq!(RpcCode::from_i32(99), RpcCode::Unknown);
     }
@@ -563,14 +573,20 @@ mod tests {
 
         let list = ListError::Status(named(Operation::List, Status::JournalNotFound));
         assert_eq!(list.broker_status(), Some(Status::JournalNotFound));
-        assert!(!list.is_named_or_wrapped(Status::JournalNotFound), "generic for List");
+        assert!(
+            !list.is_named_or_wrapped(Status::JournalNotFound),
+            "generic for List"
+        );
 
         let fragments = ListError::Status(named(Operation::ListFragments, Status::Suspended));
         assert!(fragments.is_named_or_wrapped(Status::Suspended));
 
         let get = ListError::JournalDoesNotExist("a/journal".into());
         assert_eq!(get.broker_status(), Some(Status::JournalNotFound));
-        assert!(!get.is_named_or_wrapped(Status::JournalNotFound), "Go: a plain error");
+        assert!(
+            !get.is_named_or_wrapped(Status::JournalNotFound),
+            "Go: a plain error"
+        );
 
         let unknown = ListError::Status(StatusError::Generic(99));
         assert_eq!(unknown.broker_status(), None);

@@ -127,23 +127,54 @@ mod tests {
         use gazette_tokio::Error as E;
         let jnf = Status::JournalNotFound;
         vec![
-            ("read", E::Read(ReadError::Status(status(Operation::Read, jnf))), Some(jnf), true),
+            (
+                "read",
+                E::Read(ReadError::Status(status(Operation::Read, jnf))),
+                Some(jnf),
+                true,
+            ),
             (
                 "read generic",
-                E::Read(ReadError::Status(status(Operation::Read, Status::NotAllowed))),
+                E::Read(ReadError::Status(status(
+                    Operation::Read,
+                    Status::NotAllowed,
+                ))),
                 Some(Status::NotAllowed),
                 false,
             ),
-            ("append", E::Append(AppendError::Status(status(Operation::Append, jnf))), Some(jnf), true),
-            ("list", E::List(ListError::Status(status(Operation::List, jnf))), Some(jnf), false),
-            ("apply", E::List(ListError::Status(status(Operation::Apply, jnf))), Some(jnf), false),
+            (
+                "append",
+                E::Append(AppendError::Status(status(Operation::Append, jnf))),
+                Some(jnf),
+                true,
+            ),
+            (
+                "list",
+                E::List(ListError::Status(status(Operation::List, jnf))),
+                Some(jnf),
+                false,
+            ),
+            (
+                "apply",
+                E::List(ListError::Status(status(Operation::Apply, jnf))),
+                Some(jnf),
+                false,
+            ),
             (
                 "list fragments",
-                E::List(ListError::Status(status(Operation::ListFragments, Status::Suspended))),
+                E::List(ListError::Status(status(
+                    Operation::ListFragments,
+                    Status::Suspended,
+                ))),
                 Some(Status::Suspended),
                 true,
             ),
-            ("get", E::List(ListError::JournalDoesNotExist("j".into())), Some(jnf), false),
+            (
+                "get",
+                E::List(ListError::JournalDoesNotExist("j".into())),
+                Some(jnf),
+                false,
+            ),
             ("eof", E::List(ListError::Eof), None, false),
         ]
     }
@@ -159,11 +190,13 @@ mod tests {
             assert_eq!(blocking.is_status(named_status), named, "blocking {what}");
             assert_eq!(
                 blocking.status_error().map(StatusError::status_code),
-                blocking.driver().and_then(|e| e.status_error()).map(StatusError::status_code),
+                blocking
+                    .driver()
+                    .and_then(|e| e.status_error())
+                    .map(StatusError::status_code),
                 "{what}"
             );
         }
         assert_eq!(Error::Cancelled.status(), None);
     }
 }
-

@@ -13,8 +13,7 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use gazette_core::route::{
-    ConnState, DispatchHint, DispatchRouter, DispatchTarget, RouteCache, member_target,
-    pick_member,
+    ConnState, DispatchHint, DispatchRouter, DispatchTarget, RouteCache, member_target, pick_member,
 };
 use gazette_core::status::Operation;
 use gazette_proto::Route;
@@ -598,7 +597,11 @@ mod tests {
     #[tokio::test]
     async fn members_this_transport_cannot_dial_are_reached_through_the_service_address() {
         let client = Client::new("http://svc:1").unwrap();
-        for endpoint in ["unix://localhost/tmp/broker.sock", "ftp://two:2", "http://two:2/a b"] {
+        for endpoint in [
+            "unix://localhost/tmp/broker.sock",
+            "ftp://two:2",
+            "http://two:2/a b",
+        ] {
             let mut r = route();
             r.endpoints[1] = endpoint.into();
             client.update_route("j", Some(r));

@@ -1,9 +1,7 @@
 //! The driver's typed error.
 
 use gazette_core::read::redact_url;
-use gazette_core::status::{
-    BrokerStatus, LocalEnd, Operation, RpcCode, RpcFailure, StatusError,
-};
+use gazette_core::status::{BrokerStatus, LocalEnd, Operation, RpcCode, RpcFailure, StatusError};
 
 /// Everything a call of this crate can fail with.
 ///
@@ -216,8 +214,7 @@ pub(crate) fn rpc_failure(status: &tonic::Status) -> RpcFailure {
 mod tests {
     use super::*;
 
-    const SIGNED: &str =
-        "https://bucket.s3.amazonaws.com/a/journal/0-1-abc.gz?X-Amz-Signature=5ecre7&X-Amz-Credential=AKIA";
+    const SIGNED: &str = "https://bucket.s3.amazonaws.com/a/journal/0-1-abc.gz?X-Amz-Signature=5ecre7&X-Amz-Credential=AKIA";
 
     #[test]
     fn fragment_errors_print_signed_urls_without_their_query() {

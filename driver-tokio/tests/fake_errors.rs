@@ -286,16 +286,16 @@ async fn the_append_service_retries_a_cancelled_status_sent_by_the_broker() {
 #[tokio::test]
 async fn a_one_shot_append_surfaces_a_remote_cancelled_as_an_rpc_error_not_as_ours() {
     let (fake, client) = serve(Mode::CancelFirst, None).await;
-    let err = gazette_tokio::append(&client, append_request(), &[bytes::Bytes::from_static(b"x")])
-        .await
-        .unwrap_err();
+    let err = gazette_tokio::append(
+        &client,
+        append_request(),
+        &[bytes::Bytes::from_static(b"x")],
+    )
+    .await
+    .unwrap_err();
     // Go's `Append` retries only UNAVAILABLE: the status is returned as it
     // came, with its gRPC code.
-    assert_eq!(
-        err.grpc_code(),
-        Some(tonic::Code::Cancelled),
-        "{err:?}"
-    );
+    assert_eq!(err.grpc_code(), Some(tonic::Code::Cancelled), "{err:?}");
     assert_eq!(fake.appends.load(Ordering::SeqCst), 1);
 }
 
@@ -315,9 +315,13 @@ async fn every_operation_reports_the_broker_status_in_one_call() {
     assert_eq!(err.status(), jnf, "read: {err:?}");
     assert!(err.is_status(Status::JournalNotFound), "read: {err:?}");
 
-    let err = gazette_tokio::append(&client, append_request(), &[bytes::Bytes::from_static(b"x")])
-        .await
-        .unwrap_err();
+    let err = gazette_tokio::append(
+        &client,
+        append_request(),
+        &[bytes::Bytes::from_static(b"x")],
+    )
+    .await
+    .unwrap_err();
     assert_eq!(err.status(), jnf, "append: {err:?}");
     assert!(err.is_status(Status::JournalNotFound), "append: {err:?}");
 
@@ -376,17 +380,25 @@ async fn a_member_endpoint_the_driver_cannot_dial_falls_back_to_the_service_addr
     ] {
         let (fake, client) = serve(Mode::Status(Status::Ok), Some(endpoint)).await;
         // The first append teaches the route naming the unusable endpoint.
-        gazette_tokio::append(&client, append_request(), &[bytes::Bytes::from_static(b"a")])
-            .await
-            .unwrap();
+        gazette_tokio::append(
+            &client,
+            append_request(),
+            &[bytes::Bytes::from_static(b"a")],
+        )
+        .await
+        .unwrap();
         assert_eq!(
             client.route("a/journal").endpoints,
             vec![endpoint.to_string()]
         );
         // The next ones go to the service address instead of failing.
-        gazette_tokio::append(&client, append_request(), &[bytes::Bytes::from_static(b"b")])
-            .await
-            .unwrap_or_else(|err| panic!("{endpoint}: {err}"));
+        gazette_tokio::append(
+            &client,
+            append_request(),
+            &[bytes::Bytes::from_static(b"b")],
+        )
+        .await
+        .unwrap_or_else(|err| panic!("{endpoint}: {err}"));
         assert_eq!(fake.appends.load(Ordering::SeqCst), 2, "{endpoint}");
         let mut reader = gazette_tokio::Reader::new(&client, read_request());
         let outcome = loop {
@@ -395,10 +407,7 @@ async fn a_member_endpoint_the_driver_cannot_dial_falls_back_to_the_service_addr
                 other => break other,
             }
         };
-        assert!(
-            matches!(outcome, Ok(None)),
-            "{endpoint}: read: {outcome:?}"
-        );
+        assert!(matches!(outcome, Ok(None)), "{endpoint}: read: {outcome:?}");
         assert_eq!(fake.reads.load(Ordering::SeqCst), 1, "{endpoint}");
     }
 }

@@ -247,6 +247,8 @@ async fn every_operation_on_a_missing_journal_reports_journal_not_found_in_one_c
     .unwrap_err();
     assert_eq!(err.status(), jnf, "list fragments: {err:?}");
     // ListFragments names only SUSPENDED: JOURNAL_NOT_FOUND is generic.
-    assert!(!err.is_status(Status::JournalNotFound), "list fragments: {err:?}");
+    assert!(
+        !err.is_status(Status::JournalNotFound),
+        "list fragments: {err:?}"
+    );
 }
-

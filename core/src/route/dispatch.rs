@@ -231,7 +231,11 @@ pub fn member_address(route: &Route, id: &Id) -> Result<MemberAddress, DispatchE
 /// that is not a valid URL, and one the transport cannot dial (a `unix://`
 /// socket, an unknown scheme). Go panics or dials in these cases; failing
 /// the RPC instead would repeat for as long as the route is cached.
-pub fn member_target(route: &Route, member: &Id, dialable: impl Fn(&str) -> bool) -> DispatchTarget {
+pub fn member_target(
+    route: &Route,
+    member: &Id,
+    dialable: impl Fn(&str) -> bool,
+) -> DispatchTarget {
     match member_address(route, member) {
         Ok(address) if dialable(&address.endpoint) => DispatchTarget::Member(address),
         _ => DispatchTarget::Default,
