@@ -130,6 +130,72 @@ impl StatusError {
     }
 }
 
+impl StatusError {
+    /// The broker status, when it is one the protocol defines (unknown
+    /// numbers give `None`), whatever the classification.
+    pub fn status(&self) -> Option<Status> {
+        Status::try_from(self.status_code()).ok()
+    }
+}
+
+/// The one classification of broker statuses for every operation's error
+/// (read, append, list, apply, list fragments, get, fragment store health),
+/// which both drivers expose unchanged.
+pub trait BrokerStatus {
+    /// The classified broker status the operation failed with, if any
+    /// (through an append's failed dependency too).
+    fn status_error(&self) -> Option<&StatusError>;
+
+    /// The broker status the operation failed with, named or generic
+    /// (`err.status() == Some(Status::JournalNotFound)`). A GetJournal of
+    /// a journal that does not exist reports `JOURNAL_NOT_FOUND` as well.
+    fn broker_status(&self) -> Option<Status> {
+        self.status_error().and_then(StatusError::status)
+    }
+
+    /// Go's `errors.Is(err, ErrStatus)`: true for the operation's named
+    /// (or wrapped) error of `status`, false for a generic one.
+    fn is_named_or_wrapped(&self, status: Status) -> bool {
+        self.status_error().is_some_and(|e| e.is(status))
+    }
+}
+
+impl BrokerStatus for crate::read::ReadError {
+    fn status_error(&self) -> Option<&StatusError> {
+        match self {
+            crate::read::ReadError::Status(err) => Some(err),
+            _ => None,
+        }
+    }
+}
+
+impl BrokerStatus for crate::append::AppendError {
+    fn status_error(&self) -> Option<&StatusError> {
+        use crate::append::AppendError as A;
+        match self {
+            A::Status(err) => Some(err),
+            A::DependencyFailed(inner) => inner.status_error(),
+            _ => None,
+        }
+    }
+}
+
+impl BrokerStatus for crate::list::ListError {
+    fn status_error(&self) -> Option<&StatusError> {
+        match self {
+            crate::list::ListError::Status(err) => Some(err),
+            _ => None,
+        }
+    }
+
+    fn broker_status(&self) -> Option<Status> {
+        match self {
+            crate::list::ListError::JournalDoesNotExist(_) => Some(Status::JournalNotFound),
+            other => other.status_error().and_then(StatusError::status),
+        }
+    }
+}
+
 /// A gRPC status code, as a driver's transport reports it (the numbers of
 /// the gRPC specification; unknown numbers read as [`RpcCode::Unknown`]).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -486,5 +552,45 @@ mod tests {
                 "{stopped:?}"
             );
         }
+    }
+
+    #[test]
+    fn every_operations_error_reports_its_broker_status() {
+        use crate::append::AppendError;
+        use crate::list::ListError;
+        use crate::read::ReadError;
+        let named = |op, s: Status| StatusError::from_status(op, s as i32, String::new).unwrap();
+        let read = ReadError::Status(named(Operation::Read, Status::JournalNotFound));
+        assert_eq!(read.broker_status(), Some(Status::JournalNotFound));
+        assert!(read.is_named_or_wrapped(Status::JournalNotFound));
+
+        let append = AppendError::DependencyFailed(Box::new(AppendError::Status(named(
+            Operation::Append,
+            Status::JournalNotFound,
+        ))));
+        assert_eq!(append.broker_status(), Some(Status::JournalNotFound));
+        assert!(append.is_named_or_wrapped(Status::JournalNotFound));
+
+        let list = ListError::Status(named(Operation::List, Status::JournalNotFound));
+        assert_eq!(list.broker_status(), Some(Status::JournalNotFound));
+        assert!(
+            !list.is_named_or_wrapped(Status::JournalNotFound),
+            "generic for List"
+        );
+
+        let fragments = ListError::Status(named(Operation::ListFragments, Status::Suspended));
+        assert!(fragments.is_named_or_wrapped(Status::Suspended));
+
+        let get = ListError::JournalDoesNotExist("a/journal".into());
+        assert_eq!(get.broker_status(), Some(Status::JournalNotFound));
+        assert!(
+            !get.is_named_or_wrapped(Status::JournalNotFound),
+            "Go: a plain error"
+        );
+
+        let unknown = ListError::Status(StatusError::Generic(99));
+        assert_eq!(unknown.broker_status(), None);
+        assert_eq!(ListError::Eof.broker_status(), None);
+        assert_eq!(ReadError::Cancelled.broker_status(), None);
     }
 }

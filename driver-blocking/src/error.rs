@@ -4,6 +4,7 @@ use gazette_core::status::StatusError;
 
 /// Everything a blocking call can fail with.
 #[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
 pub enum Error {
     /// The call was made from a thread inside a tokio runtime's context (a
     /// task, `block_on`, or a `spawn_blocking` thread, which tokio cannot
@@ -41,8 +42,16 @@ impl Error {
         self.driver().and_then(gazette_tokio::Error::grpc_code)
     }
 
-    /// The broker status error, when the broker answered with one.
-    pub fn status(&self) -> Option<&StatusError> {
+    /// The classified broker status the call failed with, for every
+    /// operation (as [`gazette_tokio::Error::status_error`]).
+    pub fn status_error(&self) -> Option<&StatusError> {
+        self.driver().and_then(gazette_tokio::Error::status_error)
+    }
+
+    /// The broker status the call failed with, named or generic, for every
+    /// operation: `err.status() == Some(Status::JournalNotFound)` (as
+    /// [`gazette_tokio::Error::status`]).
+    pub fn status(&self) -> Option<gazette_proto::Status> {
         self.driver().and_then(gazette_tokio::Error::status)
     }
 
@@ -52,14 +61,16 @@ impl Error {
             .is_some_and(gazette_tokio::Error::is_unavailable)
     }
 
-    /// True when the broker answered with `status` (unwrap-aware, Go's
-    /// `errors.Is`), including statuses surfaced by reads.
+    /// True when the broker refused the call's authorization.
+    pub fn is_unauthenticated(&self) -> bool {
+        self.driver()
+            .is_some_and(gazette_tokio::Error::is_unauthenticated)
+    }
+
+    /// Go's `errors.Is(err, ErrStatus)` for every operation, exactly as
+    /// [`gazette_tokio::Error::is_status`].
     pub fn is_status(&self, status: gazette_proto::Status) -> bool {
-        match self.driver() {
-            Some(gazette_tokio::Error::Read(err)) => err.is_named(status),
-            Some(err) => err.is_status(status),
-            None => false,
-        }
+        self.driver().is_some_and(|err| err.is_status(status))
     }
 
     /// Recovers the typed error carried by an `io::Error` from a `Read`,
@@ -97,3 +108,95 @@ impl From<Error> for std::io::Error {
 
 /// The result of this crate's calls.
 pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use gazette_core::append::AppendError;
+    use gazette_core::list::ListError;
+    use gazette_core::read::ReadError;
+    use gazette_core::status::{Operation, StatusError};
+    use gazette_proto::Status;
+
+    fn status(op: Operation, s: Status) -> StatusError {
+        StatusError::from_status(op, s as i32, || "detail".into()).unwrap()
+    }
+
+    /// One error per operation, with the status it carries.
+    fn errors() -> Vec<(&'static str, gazette_tokio::Error, Option<Status>, bool)> {
+        use gazette_tokio::Error as E;
+        let jnf = Status::JournalNotFound;
+        vec![
+            (
+                "read",
+                E::Read(ReadError::Status(status(Operation::Read, jnf))),
+                Some(jnf),
+                true,
+            ),
+            (
+                "read generic",
+                E::Read(ReadError::Status(status(
+                    Operation::Read,
+                    Status::NotAllowed,
+                ))),
+                Some(Status::NotAllowed),
+                false,
+            ),
+            (
+                "append",
+                E::Append(AppendError::Status(status(Operation::Append, jnf))),
+                Some(jnf),
+                true,
+            ),
+            (
+                "list",
+                E::List(ListError::Status(status(Operation::List, jnf))),
+                Some(jnf),
+                false,
+            ),
+            (
+                "apply",
+                E::List(ListError::Status(status(Operation::Apply, jnf))),
+                Some(jnf),
+                false,
+            ),
+            (
+                "list fragments",
+                E::List(ListError::Status(status(
+                    Operation::ListFragments,
+                    Status::Suspended,
+                ))),
+                Some(Status::Suspended),
+                true,
+            ),
+            (
+                "get",
+                E::List(ListError::JournalDoesNotExist("j".into())),
+                Some(jnf),
+                false,
+            ),
+            ("eof", E::List(ListError::Eof), None, false),
+        ]
+    }
+
+    #[test]
+    fn both_drivers_classify_every_operations_status_alike() {
+        for (what, tokio_err, expected, named) in errors() {
+            let named_status = expected.unwrap_or(Status::Ok);
+            assert_eq!(tokio_err.status(), expected, "tokio {what}");
+            assert_eq!(tokio_err.is_status(named_status), named, "tokio {what}");
+            let blocking = Error::Driver(tokio_err);
+            assert_eq!(blocking.status(), expected, "blocking {what}");
+            assert_eq!(blocking.is_status(named_status), named, "blocking {what}");
+            assert_eq!(
+                blocking.status_error().map(StatusError::status_code),
+                blocking
+                    .driver()
+                    .and_then(|e| e.status_error())
+                    .map(StatusError::status_code),
+                "{what}"
+            );
+        }
+        assert_eq!(Error::Cancelled.status(), None);
+    }
+}

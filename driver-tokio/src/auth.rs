@@ -151,11 +151,12 @@ impl Auth {
             Auth::Bearer(token) => token.clone(),
             Auth::Keyed(keys) => sign_hs256(&keys[0], claims, SystemTime::now())?,
         };
-        let value = format!("Bearer {token}");
-        value
+        let mut value: MetadataValue<tonic::metadata::Ascii> = format!("Bearer {token}")
             .parse()
-            .map(Some)
-            .map_err(|_| Error::Auth("token is not valid ASCII metadata".into()))
+            .map_err(|_| Error::Auth("token is not valid ASCII metadata".into()))?;
+        // Kept out of HPACK tables and of debug output.
+        value.set_sensitive(true);
+        Ok(Some(value))
     }
 
     /// Attaches the `authorization` metadata for `claims` to `request`.
@@ -223,6 +224,22 @@ fn selector_json(selector: &LabelSelector) -> serde_json::Value {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_authorization_value_is_marked_sensitive() {
+        let claims = Claims::for_journal(Capability::READ, "a/journal");
+        for auth in [
+            Auth::Bearer("a-token".into()),
+            Auth::keyed("c2VjcmV0").unwrap(),
+        ] {
+            let value = auth.header(&claims).unwrap().expect("a header");
+            assert!(value.is_sensitive(), "{auth:?}");
+            let mut request = tonic::Request::new(());
+            auth.authorize(&mut request, &claims).unwrap();
+            let sent = request.metadata().get("authorization").expect("attached");
+            assert!(sent.is_sensitive(), "{auth:?}");
+        }
+    }
 
     #[test]
     fn keyed_auth_skips_the_no_auth_entry_and_rejects_bad_base64() {

@@ -39,8 +39,9 @@ pub const STREAM_WINDOW: u32 = 1 << 20;
 /// five minutes with GOAWAY `ENHANCE_YOUR_CALM` (protocol.md §1.3).
 pub const KEEPALIVE_INTERVAL: Duration = Duration::from_secs(300);
 
-/// Builder of a [`Client`].
-#[derive(Debug, Clone)]
+/// Builder of a [`Client`]. Its `Debug` output omits the TLS settings
+/// (which may hold a private key) and the credentials.
+#[derive(Clone)]
 pub struct ClientBuilder {
     endpoint: String,
     zone: String,
@@ -52,6 +53,23 @@ pub struct ClientBuilder {
     route_directly: bool,
     route_cache_size: usize,
     route_ttl: Duration,
+}
+
+impl std::fmt::Debug for ClientBuilder {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ClientBuilder")
+            .field("endpoint", &self.endpoint)
+            .field("zone", &self.zone)
+            .field("auth", &self.auth)
+            .field("connect_timeout", &self.connect_timeout)
+            .field("request_timeout", &self.request_timeout)
+            .field("tls", &self.tls.as_ref().map(|_| ".."))
+            .field("fragment_root", &self.fragment_root)
+            .field("route_directly", &self.route_directly)
+            .field("route_cache_size", &self.route_cache_size)
+            .field("route_ttl", &self.route_ttl)
+            .finish()
+    }
 }
 
 impl ClientBuilder {
@@ -600,6 +618,21 @@ mod tests {
             assert_eq!(client.endpoint_for(&journal(true)), None, "{endpoint}");
             assert!(client.journal_client(&journal(true)).is_ok(), "{endpoint}");
         }
+    }
+
+    #[test]
+    fn the_builders_debug_output_does_not_show_the_tls_private_key() {
+        let key = "-----BEGIN PRIVATE KEY-----\nS3CR3T-KEY-BYTES\n-----END PRIVATE KEY-----\n";
+        let cert = "-----BEGIN CERTIFICATE-----\nPUBLIC\n-----END CERTIFICATE-----\n";
+        let identity = tonic::transport::Identity::from_pem(cert, key);
+        let builder = Client::builder("https://svc:1")
+            .auth(Auth::Bearer("a-token".into()))
+            .tls(ClientTlsConfig::new().identity(identity));
+        let debug = format!("{builder:?}");
+        for secret in ["S3CR3T", "83, 51, 67", "a-token"] {
+            assert!(!debug.contains(secret), "{secret} in {debug}");
+        }
+        assert!(debug.contains("https://svc:1"), "{debug}");
     }
 
     #[tokio::test]

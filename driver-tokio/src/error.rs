@@ -1,9 +1,15 @@
 //! The driver's typed error.
 
-use gazette_core::status::{LocalEnd, Operation, RpcCode, RpcFailure, StatusError};
+use gazette_core::read::redact_url;
+use gazette_core::status::{BrokerStatus, LocalEnd, Operation, RpcCode, RpcFailure, StatusError};
 
 /// Everything a call of this crate can fail with.
+///
+/// Broker statuses come inside the operation's own variant ([`Error::Read`],
+/// [`Error::Append`], [`Error::List`]); [`Error::status`] and
+/// [`Error::is_status`] find them for every operation.
 #[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
 pub enum Error {
     /// A broker endpoint URL that cannot be dialled.
     #[error("invalid broker endpoint {endpoint:?}: {reason}")]
@@ -32,15 +38,6 @@ pub enum Error {
         /// The gRPC status.
         status: Box<tonic::Status>,
     },
-    /// The broker answered with a non-OK `Status`, classified as Go does.
-    #[error("{op:?}: {source}")]
-    Status {
-        /// The RPC whose response carried the status.
-        op: Operation,
-        /// The classified status.
-        #[source]
-        source: StatusError,
-    },
     /// An append failed, as the core's append machines classify it
     /// (broker statuses, invalid requests or responses, spool failures).
     #[error("append: {0}")]
@@ -63,7 +60,9 @@ pub enum Error {
         reason: String,
     },
     /// Fetching or decoding a fragment directly from its store failed.
-    #[error("fragment {url}: {reason}")]
+    /// Texts print the URL without its query (signed URLs carry
+    /// credentials there), as do the two variants below.
+    #[error("fragment {}: {reason}", redact_url(url))]
     Fragment {
         /// The fragment URL.
         url: String,
@@ -71,7 +70,7 @@ pub enum Error {
         reason: String,
     },
     /// A fragment store answered with an HTTP status other than 200.
-    #[error("!OK fetching ({status}, {url:?})")]
+    #[error("!OK fetching ({status}, {:?})", redact_url(url))]
     FragmentStatus {
         /// The fragment URL.
         url: String,
@@ -79,7 +78,7 @@ pub enum Error {
         status: String,
     },
     /// A fragment body failed the core's decoding or end checks.
-    #[error("fragment {url}: {source}")]
+    #[error("fragment {}: {source}", redact_url(url))]
     FragmentContent {
         /// The fragment URL.
         url: String,
@@ -135,18 +134,41 @@ impl Error {
         }
     }
 
-    /// The broker status error, when the broker answered with one.
-    pub fn status(&self) -> Option<&StatusError> {
+    /// The classified broker status the call failed with, for every
+    /// operation (read, append, list, get, apply, list fragments, fragment
+    /// store health), through an append's failed dependency too.
+    pub fn status_error(&self) -> Option<&StatusError> {
         match self {
-            Error::Status { source, .. } => Some(source),
+            Error::Read(err) => err.status_error(),
+            Error::Append(err) => err.status_error(),
+            Error::List(err) => err.status_error(),
+            _ => None,
+        }
+    }
+
+    /// The broker status the call failed with, whether the operation names
+    /// it or not: `err.status() == Some(Status::JournalNotFound)` tells a
+    /// missing journal for every operation (a GetJournal of a journal that
+    /// does not exist included). None for failures that carry no status.
+    pub fn status(&self) -> Option<gazette_proto::Status> {
+        match self {
+            Error::Read(err) => err.broker_status(),
+            Error::Append(err) => err.broker_status(),
+            Error::List(err) => err.broker_status(),
             _ => None,
         }
     }
 
     /// True for transport failures that Go's client retries (gRPC
-    /// `Unavailable`, e.g. a broker restarting).
+    /// `Unavailable`, e.g. a broker restarting), for every operation.
     pub fn is_unavailable(&self) -> bool {
-        self.grpc_code() == Some(tonic::Code::Unavailable)
+        use gazette_core::append::{AppendError, TransportError as AppendTransport};
+        use gazette_core::read::{ReadError, TransportError as ReadTransport};
+        match self {
+            Error::Read(ReadError::Transport(ReadTransport::Unavailable(_)))
+            | Error::Append(AppendError::Transport(AppendTransport::Unavailable(_))) => true,
+            other => other.grpc_code() == Some(tonic::Code::Unavailable),
+        }
     }
 
     /// True when the broker refused the call's authorization.
@@ -154,13 +176,13 @@ impl Error {
         self.grpc_code() == Some(tonic::Code::Unauthenticated)
     }
 
-    /// True when the broker answered with `status` (unwrap-aware, Go's
-    /// `errors.Is`).
+    /// Go's `errors.Is(err, ErrStatus)` for every operation: true when the
+    /// broker answered with `status` and the operation names it (Read's
+    /// JOURNAL_NOT_FOUND, ListFragments' SUSPENDED, Append's wrapped
+    /// REGISTER_MISMATCH, ...). A status the operation does not name is
+    /// generic and gives false; use [`Error::status`] to match any status.
     pub fn is_status(&self, status: gazette_proto::Status) -> bool {
-        match self {
-            Error::Append(err) => err.is_status(status),
-            other => other.status().is_some_and(|s| s.is(status)),
-        }
+        self.status_error().is_some_and(|s| s.is(status))
     }
 }
 
@@ -185,5 +207,66 @@ pub(crate) fn rpc_failure(status: &tonic::Status) -> RpcFailure {
         code: RpcCode::from_i32(status.code() as i32),
         message: status.message().to_string(),
         local: LocalEnd::None,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const SIGNED: &str = "https://bucket.s3.amazonaws.com/a/journal/0-1-abc.gz?X-Amz-Signature=5ecre7&X-Amz-Credential=AKIA";
+
+    #[test]
+    fn fragment_errors_print_signed_urls_without_their_query() {
+        let errors = [
+            Error::Fragment {
+                url: SIGNED.into(),
+                reason: "connection reset".into(),
+            },
+            Error::FragmentStatus {
+                url: SIGNED.into(),
+                status: "403 Forbidden".into(),
+            },
+            Error::FragmentContent {
+                url: SIGNED.into(),
+                source: gazette_core::fragment::FragmentError::DidNotReadExpectedEof { end: 1 },
+            },
+            Error::Read(gazette_core::read::ReadError::Direct(
+                gazette_core::read::DirectError::HttpStatus {
+                    status: "403 Forbidden".into(),
+                    url: SIGNED.into(),
+                },
+            )),
+        ];
+        for err in errors {
+            // Debug output shows fields as constructed; the driver builds
+            // its fragment errors with redacted URLs (see below).
+            let debug = matches!(err, Error::Read(_)).then(|| format!("{err:?}"));
+            for text in [Some(err.to_string()), debug].into_iter().flatten() {
+                assert!(!text.contains("5ecre7"), "{text}");
+                assert!(!text.contains("AKIA"), "{text}");
+                assert!(
+                    text.contains("bucket.s3.amazonaws.com/a/journal/0-1-abc.gz"),
+                    "{text}"
+                );
+            }
+        }
+    }
+
+    #[tokio::test]
+    async fn a_failed_fetch_of_a_signed_url_shows_no_query_in_text_or_debug() {
+        let opener = crate::fragment::FragmentOpener::new(None);
+        // Port 1 on loopback refuses the connection at once.
+        let url = "http://127.0.0.1:1/a/journal/0-1-abc.gz?X-Amz-Signature=5ecre7";
+        let Err(err) = opener
+            .open(url, gazette_proto::CompressionCodec::None)
+            .await
+        else {
+            panic!("the fetch cannot succeed");
+        };
+        for text in [err.to_string(), format!("{err:?}")] {
+            assert!(!text.contains("5ecre7"), "{text}");
+            assert!(text.contains("127.0.0.1:1/a/journal/0-1-abc.gz"), "{text}");
+        }
     }
 }

@@ -10,7 +10,7 @@ use std::time::Duration;
 
 use bytes::{Bytes, BytesMut};
 use gazette_core::fragment::{ContentEncoding, FragmentEvent, FragmentReader, accept_encoding};
-use gazette_core::read::file_url_path;
+use gazette_core::read::{file_url_path, redact_url};
 use gazette_proto::{CompressionCodec, Fragment};
 use tokio::io::AsyncReadExt;
 
@@ -308,12 +308,12 @@ impl FragmentOpener {
         let opened = self.open(url, codec).await?;
         let reader = FragmentReader::new(fragment, offset, opened.encoding).map_err(|err| {
             Error::Fragment {
-                url: url.to_string(),
+                url: redact_url(url).to_string(),
                 reason: err.to_string(),
             }
         })?;
         Ok(FragmentContent {
-            url: url.to_string(),
+            url: redact_url(url).to_string(),
             reader,
             body: opened.body,
         })
@@ -324,7 +324,7 @@ impl FragmentOpener {
     /// others by an HTTP/1.1 GET asking for the core's `Accept-Encoding`.
     pub async fn open(&self, url: &str, codec: CompressionCodec) -> Result<OpenedFragment, Error> {
         let fail = |reason: String| Error::Fragment {
-            url: url.to_string(),
+            url: redact_url(url).to_string(),
             reason,
         };
         if url
@@ -344,7 +344,7 @@ impl FragmentOpener {
                     encoding: ContentEncoding::Stored,
                 }),
                 None => Err(Error::FragmentStatus {
-                    url: url.to_string(),
+                    url: redact_url(url).to_string(),
                     status: "404 Not Found".into(),
                 }),
             };
@@ -352,7 +352,7 @@ impl FragmentOpener {
         let response = self.get(url, accept_encoding(codec)).await?;
         if response.status != http::StatusCode::OK {
             return Err(Error::FragmentStatus {
-                url: url.to_string(),
+                url: redact_url(url).to_string(),
                 status: response.status.to_string(),
             });
         }
@@ -368,7 +368,7 @@ impl FragmentOpener {
     /// redirects (transport only: the final status is not checked).
     pub async fn get(&self, url: &str, accept: &str) -> Result<HttpFragment, Error> {
         let fail = |reason: String| Error::Fragment {
-            url: url.to_string(),
+            url: redact_url(url).to_string(),
             reason,
         };
         let response = self

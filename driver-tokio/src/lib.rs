@@ -51,7 +51,8 @@
 //! * The dispatcher's connection states are approximated: a member whose
 //!   last RPC failed as unavailable counts as TransientFailure until an RPC
 //!   to it succeeds; member channels are never swept. `unix://` endpoints
-//!   are not supported.
+//!   are not dialled: members advertising one (or any endpoint other than
+//!   an `http`/`https` URL) are reached through the service address.
 //! * As an `AsyncRead`, an offset jump is returned once as an error
 //!   ([`Error::OffsetJump`]) and reading continues; metadata frames are
 //!   skipped. [`Reader::next_event`] / [`RetryReader::next_event`] expose

@@ -258,8 +258,9 @@ async fn a_retry_reader_retries_a_cancelled_status_sent_by_the_broker() {
         let err = retry_reader_outcome(&client).await;
         // The remote CANCELLED was retried: the second RPC answered, and
         // its OFFSET_NOT_YET_AVAILABLE ends the non-blocking read.
-        assert!(
-            err.to_string().contains("OFFSET_NOT_YET_AVAILABLE"),
+        assert_eq!(
+            err.status(),
+            Some(Status::OffsetNotYetAvailable),
             "{mode:?}: {err}"
         );
         assert_eq!(fake.reads.load(Ordering::SeqCst), 2, "{mode:?}");
@@ -296,6 +297,78 @@ async fn a_one_shot_append_surfaces_a_remote_cancelled_as_an_rpc_error_not_as_ou
     // came, with its gRPC code.
     assert_eq!(err.grpc_code(), Some(tonic::Code::Cancelled), "{err:?}");
     assert_eq!(fake.appends.load(Ordering::SeqCst), 1);
+}
+
+#[tokio::test]
+async fn every_operation_reports_the_broker_status_in_one_call() {
+    let (_fake, client) = serve(Mode::Status(Status::JournalNotFound), None).await;
+    let jnf = Some(Status::JournalNotFound);
+
+    let mut reader = gazette_tokio::Reader::new(&client, read_request());
+    let err = loop {
+        match reader.next_event().await {
+            Ok(Some(ReadEvent::Metadata(_))) => continue,
+            Ok(other) => panic!("read: {other:?}"),
+            Err(err) => break err,
+        }
+    };
+    assert_eq!(err.status(), jnf, "read: {err:?}");
+    assert!(err.is_status(Status::JournalNotFound), "read: {err:?}");
+
+    let err = gazette_tokio::append(
+        &client,
+        append_request(),
+        &[bytes::Bytes::from_static(b"x")],
+    )
+    .await
+    .unwrap_err();
+    assert_eq!(err.status(), jnf, "append: {err:?}");
+    assert!(err.is_status(Status::JournalNotFound), "append: {err:?}");
+
+    let err = gazette_tokio::list_all_journals(&client, ListRequest::default())
+        .await
+        .unwrap_err();
+    assert_eq!(err.status(), jnf, "list: {err:?}");
+    // Go's List names no status: the error is generic.
+    assert!(!err.is_status(Status::JournalNotFound), "list: {err:?}");
+
+    let err = gazette_tokio::get_journal(&client, "a/journal")
+        .await
+        .unwrap_err();
+    assert_eq!(err.status(), jnf, "get: {err:?}");
+
+    let err = gazette_tokio::apply(&client, ApplyRequest::default())
+        .await
+        .unwrap_err();
+    assert_eq!(err.status(), jnf, "apply: {err:?}");
+
+    let fragments = FragmentsRequest {
+        journal: "a/journal".into(),
+        ..Default::default()
+    };
+    let err = gazette_tokio::list_all_fragments(&client, fragments)
+        .await
+        .unwrap_err();
+    assert_eq!(err.status(), jnf, "list fragments: {err:?}");
+
+    let err = gazette_tokio::fragment_store_health(&client, "s3://bucket/prefix/", None)
+        .await
+        .unwrap_err();
+    assert_eq!(err.status(), jnf, "fragment store health: {err:?}");
+}
+
+#[tokio::test]
+async fn suspended_is_named_for_list_fragments() {
+    let (_fake, client) = serve(Mode::Status(Status::Suspended), None).await;
+    let fragments = FragmentsRequest {
+        journal: "a/journal".into(),
+        ..Default::default()
+    };
+    let err = gazette_tokio::list_all_fragments(&client, fragments)
+        .await
+        .unwrap_err();
+    assert!(err.is_status(Status::Suspended), "{err:?}");
+    assert_eq!(err.status(), Some(Status::Suspended));
 }
 
 #[tokio::test]

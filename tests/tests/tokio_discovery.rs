@@ -111,6 +111,9 @@ async fn apply_in_batches_applies_every_change_and_invalid_specs_are_refused() {
     };
     let err = gazette_tokio::apply(&client, again).await.unwrap_err();
     assert!(err.to_string().contains("ETCD_TRANSACTION_FAILED"), "{err}");
+    // One call tells the status; Go's Apply names none, so it is generic.
+    assert_eq!(err.status(), Some(Status::EtcdTransactionFailed), "{err:?}");
+    assert!(!err.is_status(Status::EtcdTransactionFailed), "{err:?}");
 
     // An invalid journal name is refused by validation before any RPC.
     let mut bad = specs[0].clone();
@@ -187,4 +190,65 @@ async fn an_unreachable_broker_is_a_typed_unavailable_error() {
         .await
         .unwrap_err();
     assert!(err.is_unavailable(), "{err:?}");
+}
+
+#[tokio::test]
+async fn every_operation_on_a_missing_journal_reports_journal_not_found_in_one_call() {
+    use bytes::Bytes;
+    use gazette_proto::{AppendRequest, FragmentsRequest, ReadRequest};
+    let client = client();
+    let name = unique("missing");
+    let jnf = Some(Status::JournalNotFound);
+
+    let err = gazette_tokio::get_journal(&client, &name)
+        .await
+        .unwrap_err();
+    assert_eq!(err.status(), jnf, "get: {err:?}");
+
+    let mut reader = gazette_tokio::Reader::new(
+        &client,
+        ReadRequest {
+            journal: name.clone(),
+            block: false,
+            ..Default::default()
+        },
+    );
+    let err = loop {
+        match reader.next_event().await {
+            Ok(Some(gazette_tokio::ReadEvent::Metadata(_))) => continue,
+            Ok(other) => panic!("read of a missing journal: {other:?}"),
+            Err(err) => break err,
+        }
+    };
+    assert_eq!(err.status(), jnf, "read: {err:?}");
+    assert!(err.is_status(Status::JournalNotFound), "read: {err:?}");
+
+    let err = gazette_tokio::append(
+        &client,
+        AppendRequest {
+            journal: name.clone(),
+            ..Default::default()
+        },
+        &[Bytes::from_static(b"x")],
+    )
+    .await
+    .unwrap_err();
+    assert_eq!(err.status(), jnf, "append: {err:?}");
+    assert!(err.is_status(Status::JournalNotFound), "append: {err:?}");
+
+    let err = gazette_tokio::list_all_fragments(
+        &client,
+        FragmentsRequest {
+            journal: name.clone(),
+            ..Default::default()
+        },
+    )
+    .await
+    .unwrap_err();
+    assert_eq!(err.status(), jnf, "list fragments: {err:?}");
+    // ListFragments names only SUSPENDED: JOURNAL_NOT_FOUND is generic.
+    assert!(
+        !err.is_status(Status::JournalNotFound),
+        "list fragments: {err:?}"
+    );
 }

@@ -31,6 +31,13 @@ pub enum TransportError {
     Other(String),
 }
 
+/// `url` without its query and fragment parts, for error texts and logs:
+/// signed fragment URLs carry their credentials (signature, key id, token)
+/// in the query, which must not end up in logs.
+pub fn redact_url(url: &str) -> &str {
+    url.split(['?', '#']).next().unwrap_or(url)
+}
+
 /// A failure to open or read a fragment directly (from its signed URL),
 /// reported by the driver's fragment source.
 ///
@@ -39,7 +46,10 @@ pub enum TransportError {
 /// the two others are ordinary retried failures.
 ///
 /// [`RetryReader`]: super::RetryReader
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+///
+/// Its `Display` and `Debug` print the URL of [`DirectError::HttpStatus`]
+/// without its query ([`redact_url`]).
+#[derive(Clone, PartialEq, Eq, thiserror::Error)]
 pub enum DirectError {
     /// The fragment body ended before the requested offset was reached while
     /// opening (Go's plain `EOF` from the pre-seek, or from an empty gzip body).
@@ -53,7 +63,7 @@ pub enum DirectError {
     DidNotReadExpectedEof,
     /// The store answered with an HTTP status other than 200.
     /// `status` is the code and reason, such as `404 Not Found`.
-    #[error("!OK fetching ({status}, {url:?})")]
+    #[error("!OK fetching ({status}, {:?})", redact_url(url))]
     HttpStatus {
         /// Status code and reason phrase.
         status: String,
@@ -63,6 +73,22 @@ pub enum DirectError {
     /// Any other open, transport or decompression failure, as text.
     #[error("{0}")]
     Other(String),
+}
+
+impl std::fmt::Debug for DirectError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            DirectError::Eof => f.write_str("Eof"),
+            DirectError::UnexpectedEof => f.write_str("UnexpectedEof"),
+            DirectError::DidNotReadExpectedEof => f.write_str("DidNotReadExpectedEof"),
+            DirectError::HttpStatus { status, url } => f
+                .debug_struct("HttpStatus")
+                .field("status", status)
+                .field("url", &redact_url(url))
+                .finish(),
+            DirectError::Other(text) => f.debug_tuple("Other").field(text).finish(),
+        }
+    }
 }
 
 /// Why a read ended unsuccessfully.
@@ -122,4 +148,28 @@ pub enum SeekError {
     /// a new Read RPC at the target is needed (Go: `ErrSeekRequiresNewReader`).
     #[error("seek offset requires new Reader")]
     RequiresNewReader,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn signed_urls_are_printed_without_their_query() {
+        let url = "https://b.example/j/0-1-a.gz?X-Goog-Signature=5ecre7&X-Goog-Credential=k#f";
+        assert_eq!(redact_url(url), "https://b.example/j/0-1-a.gz");
+        assert_eq!(redact_url("file:///j/0-1-a.gz"), "file:///j/0-1-a.gz");
+        let err = ReadError::Direct(DirectError::HttpStatus {
+            status: "403 Forbidden".into(),
+            url: url.into(),
+        });
+        for text in [err.to_string(), format!("{err:?}")] {
+            assert!(!text.contains("5ecre7"), "{text}");
+            assert!(text.contains("https://b.example/j/0-1-a.gz"), "{text}");
+        }
+        assert_eq!(
+            err.to_string(),
+            "!OK fetching (403 Forbidden, \"https://b.example/j/0-1-a.gz\")"
+        );
+    }
 }

@@ -93,7 +93,7 @@ mod reader;
 mod retry;
 
 pub use direct::{DirectFetch, FetchTarget, FileUrlError, file_url_path};
-pub use error::{DirectError, ReadError, SeekError, TransportError};
+pub use error::{DirectError, ReadError, SeekError, TransportError, redact_url};
 pub use frame::{InvalidFrame, check_frame_offset, validate_frame};
 pub use reader::{Metadata, ReadAction, ReadInput, ReadOutput, Reader, RouteHint};
 pub use retry::{AdjustedSeek, HEALTHY_RPC_DURATION, RetryInput, RetryOutput, RetryReader};
