@@ -50,6 +50,7 @@ use crate::validate::{ValidationError, strip_meta};
 
 /// Why a listing or administrative call failed.
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]
+#[non_exhaustive]
 pub enum ListError {
     /// The stream ended cleanly before the first message of a snapshot
     /// (Go's `io.EOF`). A watcher treats it as a clean close.
