@@ -22,7 +22,7 @@ use tonic::transport::{Channel, ClientTlsConfig, Endpoint};
 
 use crate::Error;
 use crate::auth::{Auth, Claims};
-use crate::fragment::FragmentOpener;
+use crate::fragment::{FragmentHttpConfig, FragmentOpener};
 
 /// The decode limit of every response (Go's client uses 16 MiB; a
 /// `FragmentsResponse` with many signed URLs exceeds 4 MiB).
@@ -50,6 +50,7 @@ pub struct ClientBuilder {
     request_timeout: Option<Duration>,
     tls: Option<ClientTlsConfig>,
     fragment_root: Option<PathBuf>,
+    fragment_http: FragmentHttpConfig,
     route_directly: bool,
     route_cache_size: usize,
     route_ttl: Duration,
@@ -65,6 +66,7 @@ impl std::fmt::Debug for ClientBuilder {
             .field("request_timeout", &self.request_timeout)
             .field("tls", &self.tls.as_ref().map(|_| ".."))
             .field("fragment_root", &self.fragment_root)
+            .field("fragment_http", &self.fragment_http)
             .field("route_directly", &self.route_directly)
             .field("route_cache_size", &self.route_cache_size)
             .field("route_ttl", &self.route_ttl)
@@ -125,6 +127,14 @@ impl ClientBuilder {
         self
     }
 
+    /// How fragment URLs are fetched over HTTP(S) for direct reads:
+    /// timeouts, TCP keepalive, redirects and proxy (default
+    /// [`FragmentHttpConfig::default`]).
+    pub fn fragment_http(mut self, config: FragmentHttpConfig) -> Self {
+        self.fragment_http = config;
+        self
+    }
+
     /// Whether calls go straight to the broker a route names (the
     /// journal's primary for appends, a same-zone member for reads).
     /// Default true; with false, every call goes to the service address and
@@ -137,7 +147,8 @@ impl ClientBuilder {
     /// Builds the client. No connection is made until the first call.
     pub fn build(self) -> Result<Client, Error> {
         let service = dial(&self.endpoint, self.connect_timeout, self.tls.as_ref())?;
-        let fragments = FragmentOpener::new(self.fragment_root.clone());
+        let fragments =
+            FragmentOpener::with_http(self.fragment_root.clone(), self.fragment_http.clone())?;
         Ok(Client {
             inner: Arc::new(Inner {
                 service,
@@ -214,6 +225,7 @@ impl Client {
             request_timeout: None,
             tls: None,
             fragment_root: None,
+            fragment_http: FragmentHttpConfig::default(),
             route_directly: true,
             route_cache_size: 1024,
             route_ttl: Duration::from_secs(300),
@@ -506,6 +518,21 @@ pub fn op_name(op: Operation) -> &'static str {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[tokio::test]
+    async fn the_builders_fragment_http_config_reaches_the_opener() {
+        use crate::fragment::FragmentProxy;
+        let bad = FragmentHttpConfig::default().proxy(FragmentProxy::Url("::not a url".into()));
+        let err = Client::builder("http://127.0.0.1:1")
+            .fragment_http(bad)
+            .build()
+            .unwrap_err();
+        assert!(matches!(err, Error::Validation { .. }), "{err}");
+        Client::builder("http://127.0.0.1:1")
+            .fragment_http(FragmentHttpConfig::default().proxy(FragmentProxy::Disabled))
+            .build()
+            .expect("a valid fragment HTTP config builds");
+    }
 
     #[test]
     fn connection_closures_surface_as_unavailable_and_broker_statuses_do_not() {
