@@ -7,7 +7,7 @@
 
 use std::time::Duration;
 
-/// The Go backoff for `attempt` (§1.3 of the behaviour spec).
+/// The Go backoff for `attempt` (docs/behaviour.md#backoff).
 pub fn backoff(attempt: i32) -> Duration {
     match attempt {
         -1 => Duration::ZERO,

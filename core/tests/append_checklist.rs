@@ -1,4 +1,4 @@
-//! The Go append checklist (behaviour spec §11.3 Appender/Append and §11.4
+//! The Go append checklist (docs/behaviour.md#appender-checklist for Appender/Append and #appendservice-checklist for
 //! AppendService), one test per item, named after it.
 
 mod append_support;
@@ -12,7 +12,7 @@ use gazette_core::status::StatusError;
 
 const J: &str = "a/journal";
 
-// ---------------------------------------------------------------- §11.3
+// ---------------------------------------------------------------- docs/behaviour.md#appender-checklist
 
 #[test]
 fn appender_two_writes_then_close_sends_preamble_chunks_marker_and_caches_route() {
@@ -288,7 +288,7 @@ fn append_with_cancelled_context_returns_context_error() {
     }
 }
 
-// ---------------------------------------------------------------- §11.4
+// ---------------------------------------------------------------- docs/behaviour.md#appendservice-checklist
 
 fn service(config: AppendConfig) -> AppendService<MemorySpool> {
     AppendService::new(MemorySpool::new(), config)

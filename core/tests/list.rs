@@ -1,5 +1,5 @@
-//! Listing, fragments, apply and health: the checklist of §11.5 of the
-//! behaviour spec, plus property tests and transcript snapshots.
+//! Listing, fragments, apply and health: the checklist in
+//! docs/behaviour.md#listing-checklist, plus property tests and transcript snapshots.
 
 use std::fmt::Write as _;
 use std::time::Duration;

@@ -1,5 +1,5 @@
-//! Routing: RouteCache (§11.6 of the behaviour spec), dispatcher member
-//! preference (§2.5), dial addresses (§2.5.1) and route learning.
+//! Routing: RouteCache (docs/behaviour.md#route-cache-checklist), dispatcher member
+//! preference (docs/behaviour.md#dispatcher), dial addresses (#dial-addresses) and route learning.
 
 use std::num::NonZeroUsize;
 use std::time::{Duration, Instant};

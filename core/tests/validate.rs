@@ -1,6 +1,6 @@
-//! Validation: Go's rule tables (§3 of the protocol facts, §2.1 of the
-//! behaviour spec) as named tests, and property tests that generate names
-//! from the character classes of §3.1 and check acceptance against an
+//! Validation: Go's rule tables (docs/protocol.md#validation-rules and
+//! docs/behaviour.md#validation) as named tests, and property tests that generate names
+//! from the character classes of docs/protocol.md#character-classes and check acceptance against an
 //! independent model of Go's rules.
 
 use gazette_core::proto::{
@@ -700,7 +700,7 @@ fn label_selector_validation_and_matching() {
     );
 }
 
-// ---- Property tests over the character classes of §3.1 ----
+// ---- Property tests over the character classes of docs/protocol.md#character-classes ----
 
 /// Characters the test knows the class of: (char, in token class, in path class).
 const CHARS: &[(char, bool, bool)] = &[

@@ -1,7 +1,7 @@
 //! Authorization of broker RPCs: bearer tokens attached to every call.
 //!
 //! A broker started with `--broker.auth-keys` verifies an HMAC-signed JWT in
-//! the `authorization: Bearer <token>` metadata of each call (protocol.md §7).
+//! the `authorization: Bearer <token>` metadata of each call (docs/protocol.md#authorization).
 //! [`Auth`] offers the same three modes as Go's client: no authorization, a
 //! ready-made bearer token (`BROKER_AUTH_TOKEN`), or keys from which a token is
 //! signed per call with the claims the call needs (`BROKER_AUTH_KEYS`).
@@ -17,7 +17,7 @@ use tonic::metadata::MetadataValue;
 
 use crate::Error;
 
-/// Capability bits a token grants (protocol.md §7.3).
+/// Capability bits a token grants (docs/protocol.md#claims-and-capabilities).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub struct Capability(pub u32);
 
@@ -192,7 +192,7 @@ pub fn sign_hs256(key: &[u8], claims: &Claims, now: SystemTime) -> Result<String
     Ok(format!("{signing_input}.{signature}"))
 }
 
-/// A label selector in Go's default JSON form (protocol.md §7.3).
+/// A label selector in Go's default JSON form (docs/protocol.md#claims-and-capabilities).
 fn selector_json(selector: &LabelSelector) -> serde_json::Value {
     fn set(set: Option<&LabelSet>) -> serde_json::Value {
         let labels: Vec<serde_json::Value> = set

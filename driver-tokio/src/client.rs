@@ -4,7 +4,7 @@
 //! channel per broker endpoint it learns from routes. Channels connect on
 //! first use (`connect_lazy`), so a client can be built while brokers are
 //! down; the broker's multiplexer drops connections that stay silent for
-//! 7.5 s, which lazy connection avoids (protocol.md §1.2).
+//! 7.5 s, which lazy connection avoids (docs/protocol.md#transport).
 
 use std::collections::{HashMap, HashSet};
 use std::num::NonZeroUsize;
@@ -36,7 +36,7 @@ pub const CONNECTION_WINDOW: u32 = i32::MAX as u32;
 pub const STREAM_WINDOW: u32 = 1 << 20;
 
 /// Keepalive ping interval. Brokers answer pings more frequent than every
-/// five minutes with GOAWAY `ENHANCE_YOUR_CALM` (protocol.md §1.3).
+/// five minutes with GOAWAY `ENHANCE_YOUR_CALM` (docs/protocol.md#limits-and-keepalive).
 pub const KEEPALIVE_INTERVAL: Duration = Duration::from_secs(300);
 
 /// Builder of a [`Client`]. Its `Debug` output omits the TLS settings
@@ -163,7 +163,7 @@ impl ClientBuilder {
     }
 }
 
-/// Where one RPC goes (Go's dispatch hints, client-behaviour.md §2.4).
+/// Where one RPC goes (Go's dispatch hints, docs/behaviour.md#dispatch-hints).
 #[derive(Debug, Clone, PartialEq)]
 pub enum Dispatch {
     /// The dialled service address.

@@ -1,5 +1,5 @@
 //! Listing journals and fragments, watching journal sets, applying specs
-//! and probing fragment stores (client-behaviour.md §8), driven over the
+//! and probing fragment stores (docs/behaviour.md#listing-and-administration), driven over the
 //! core's list machines (snapshot assembly, watch policy, fragment pager,
 //! apply batches, health classification).
 
@@ -128,7 +128,7 @@ fn list_error(err: Error) -> ListError {
 }
 
 /// A watch of the journals matching a selector: a stream of snapshots,
-/// re-established with Go's backoff whenever the List stream fails (§8.5).
+/// re-established with Go's backoff whenever the List stream fails (docs/behaviour.md#watchedlist).
 ///
 /// Each item is a new snapshot (`Ok`) or an informational error (`Err`);
 /// the watch keeps retrying until dropped. Items are never queued: they are

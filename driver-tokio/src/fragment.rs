@@ -3,7 +3,7 @@
 //!
 //! This is transport only. Decompression, the pre-seek discard and the
 //! end-of-fragment checks are the core's fragment decoder; the reader feeds
-//! it the chunks returned here (client-behaviour.md §4).
+//! it the chunks returned here (docs/behaviour.md#fragment-reads).
 
 use std::path::{Path, PathBuf};
 use std::time::Duration;
@@ -296,7 +296,7 @@ impl FragmentOpener {
     }
 
     /// Opens `fragment` at `url` and positions it at `offset`
-    /// (client-behaviour.md §4.1–4.2).
+    /// (docs/behaviour.md#opening-a-fragment-url, #fragment-reader).
     pub async fn open_fragment(
         &self,
         fragment: &Fragment,
@@ -320,7 +320,7 @@ impl FragmentOpener {
     }
 
     /// Opens the raw body at `url` for a fragment compressed with `codec`
-    /// (client-behaviour.md §4.1): `file://` URLs below the file root,
+    /// (docs/behaviour.md#opening-a-fragment-url): `file://` URLs below the file root,
     /// others by an HTTP/1.1 GET asking for the core's `Accept-Encoding`.
     pub async fn open(&self, url: &str, codec: CompressionCodec) -> Result<OpenedFragment, Error> {
         let fail = |reason: String| Error::Fragment {

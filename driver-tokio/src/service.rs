@@ -1,5 +1,5 @@
 //! The AppendService: batched, ordered, asynchronous appends to many
-//! journals (Go's `AppendService`, client-behaviour.md §7).
+//! journals (Go's `AppendService`, docs/behaviour.md#appendservice).
 //!
 //! Writers spool their content to temporary files through the core's
 //! `AppendService` scheduler, which groups appends of a journal into

@@ -3,7 +3,7 @@
 //! `protocol.Journal`. With the `server` feature, the `JournalServer` trait
 //! is generated too, for in-process test brokers.
 //!
-//! The `.proto` is this project's own, written from the protocol facts sheet;
+//! The `.proto` is this project's own, written from docs/protocol.md;
 //! names and field numbers match an unmodified Gazette broker.
 //!
 //! Messages are plain prost structs; the ones users write by hand have

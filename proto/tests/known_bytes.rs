@@ -1,6 +1,6 @@
 //! Known-bytes checks: the wire layout of messages whose encoding an
 //! unmodified Gazette broker depends on, written out byte by byte from the
-//! protocol facts (field numbers, wire types, fixed-width little-endian
+//! docs/protocol.md#schema (field numbers, wire types, fixed-width little-endian
 //! integers, negative int32 as 10-byte varints, enum numbers).
 
 use bytes::Bytes;

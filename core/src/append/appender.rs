@@ -1,5 +1,5 @@
-//! The Appender: framing of one Append RPC (behaviour spec §6.1–6.4,
-//! protocol §5.2).
+//! The Appender: framing of one Append RPC (docs/behaviour.md#appender,
+//! docs/protocol.md#append).
 //!
 //! Wire sequence of a committed append: the preamble (the request, without
 //! content) → zero or more content chunks → one empty message (the commit
@@ -305,7 +305,7 @@ pub fn validate_preamble(request: &AppendRequest) -> Result<(), RequestError> {
     crate::validate::validate_append_preamble(request).map_err(RequestError::Invalid)
 }
 
-/// Structural validation of an AppendResponse (protocol §3.8): status
+/// Structural validation of an AppendResponse (docs/protocol.md#per-rpc-message-rules): status
 /// defined, header present, OK ⇒ a valid commit, OK or REGISTER_MISMATCH ⇒
 /// registers present. Returns the validation text on failure.
 pub fn validate_response(response: &AppendResponse) -> Result<(), String> {
@@ -335,7 +335,7 @@ pub fn validate_response(response: &AppendResponse) -> Result<(), String> {
     Ok(())
 }
 
-/// Maps a (valid) response's status onto the Appender's error (§6.4 step 5).
+/// Maps a (valid) response's status onto the Appender's error (docs/behaviour.md#appender-response, step 4).
 pub fn status_error(request: &AppendRequest, response: &AppendResponse) -> Option<StatusError> {
     StatusError::from_status(Operation::Append, response.status, || {
         if response.status == Status::RegisterMismatch as i32 {

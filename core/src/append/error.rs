@@ -8,7 +8,7 @@ use gazette_proto::Status;
 /// receive). The driver maps its transport's error codes onto these; a
 /// cancellation or deadline caused by the *local* context is reported as
 /// [`TransportError::Cancelled`] / [`TransportError::DeadlineExceeded`]
-/// (Go's `mapGRPCCtxErr`, behaviour spec §1.4).
+/// (Go's `mapGRPCCtxErr`, docs/behaviour.md#context-errors).
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum TransportError {
     /// gRPC `UNAVAILABLE`: the broker could not be reached. Retried, and the

@@ -1,4 +1,4 @@
-//! Runtime-agnostic completion futures (behaviour spec §7.1).
+//! Runtime-agnostic completion futures (docs/behaviour.md#futures).
 //!
 //! An [`AsyncOperation`] is resolved once with a result; any number of
 //! [`OpFuture`] handles observe it. `OpFuture` implements

@@ -1,6 +1,6 @@
 //! Retry policies of the append path: the one-shot `append` of re-readable
-//! content (behaviour spec §6.5) and the AppendService's classification of
-//! a batch's failed attempt (§7.6).
+//! content (docs/behaviour.md#one-shot-append) and the AppendService's classification of
+//! a batch's failed attempt (docs/behaviour.md#serve-loop).
 
 use std::time::Duration;
 
@@ -30,7 +30,7 @@ pub enum AppendStep {
     Fail(AppendError),
 }
 
-/// The retry loop of one-shot `append(request, sources…)` (§6.5): retries
+/// The retry loop of one-shot `append(request, sources…)` (docs/behaviour.md#one-shot-append): retries
 /// only transport unavailability and the routing statuses
 /// NOT_JOURNAL_PRIMARY_BROKER, NO_JOURNAL_PRIMARY_BROKER and
 /// INSUFFICIENT_JOURNAL_BROKERS (by plain equality, as Go), waiting Go's
@@ -87,7 +87,7 @@ impl OneShotAppend {
     }
 }
 
-/// True for the errors `append` (§6.5) retries.
+/// True for the errors `append` (docs/behaviour.md#one-shot-append) retries.
 pub fn is_one_shot_retryable(err: &AppendError) -> bool {
     matches!(err, AppendError::Transport(TransportError::Unavailable(_)))
         || err.is_named_status(Status::NotJournalPrimaryBroker)
@@ -134,7 +134,7 @@ impl BatchRetryPolicy {
         }
     }
 
-    /// Classifies a failed attempt of a batch sending `request` (§7.6):
+    /// Classifies a failed attempt of a batch sending `request` (docs/behaviour.md#serve-loop):
     /// context errors always fail; FRAGMENT_STORE_UNHEALTHY (unless
     /// configured to retry), INDEX_HAS_GREATER_OFFSET, JOURNAL_NOT_FOUND,
     /// NOT_ALLOWED, REGISTER_MISMATCH and WRONG_APPEND_OFFSET (unwrap-aware)

@@ -1,4 +1,4 @@
-//! One journal's FIFO chain of batches (behaviour spec §7.3–7.4): the data
+//! One journal's FIFO chain of batches (docs/behaviour.md#batch-chains, #starting-an-append): the data
 //! the [`super::AppendService`] schedules, and the join-or-chain decision.
 
 use std::collections::VecDeque;
@@ -82,7 +82,7 @@ impl<F> JournalQueue<F> {
 }
 
 /// True when an append of `request` with `deps` may join the open `tail`
-/// (§7.4 step 5): the tail is not past the cutoff (strictly greater), the
+/// (docs/behaviour.md#starting-an-append, step 5): the tail is not past the cutoff (strictly greater), the
 /// dependencies are implied by the tail's, and the request is
 /// field-for-field equal.
 pub fn may_join(

@@ -1,4 +1,4 @@
-//! The AppendService scheduler (behaviour spec §7.3–7.9) as a pure state
+//! The AppendService scheduler (docs/behaviour.md#appendservice) as a pure state
 //! machine: per-journal FIFO chains of batches, batching of compatible
 //! appends, dependencies, rollback of a writer's own bytes, retries with
 //! backoff, and journal poisoning. See the [module docs](super) for the
@@ -169,7 +169,7 @@ impl<S: Spool> AppendService<S> {
     }
 
     /// Opens a writer for an append of `request` that must commit only
-    /// after every member of `deps` succeeded (§7.4). The append joins the
+    /// after every member of `deps` succeeded (docs/behaviour.md#starting-an-append). The append joins the
     /// journal's open tail batch when the request is identical, `deps` is a
     /// subset of the tail's, and the tail is within the cutoff; otherwise a
     /// new batch is queued behind it. Order within a journal is preserved.
@@ -289,7 +289,7 @@ impl<S: Spool> AppendService<S> {
         writer.error.get_or_insert(err);
     }
 
-    /// Releases the writer (§7.5). Without a recorded error its bytes
+    /// Releases the writer (docs/behaviour.md#release-and-rollback). Without a recorded error its bytes
     /// become part of the batch and the batch's future is returned; with one,
     /// exactly this writer's bytes are rolled back and the error returned.
     pub fn release(&mut self, ticket: AppendTicket) -> Result<OpFuture, AppendError> {
@@ -314,7 +314,7 @@ impl<S: Spool> AppendService<S> {
         Ok(batch.op.future())
     }
 
-    /// Marks the service's context as cancelled (§7.6): in-flight attempts
+    /// Marks the service's context as cancelled (docs/behaviour.md#serve-loop): in-flight attempts
     /// are expected to fail with [`TransportError::Cancelled`]; every other
     /// unresolved batch — also one waiting for dependencies or in backoff,
     /// unlike Go (quirks 14, 33) — fails with it at the next poll, and
@@ -430,7 +430,7 @@ impl<S: Spool> AppendService<S> {
         Ok(bytes)
     }
 
-    /// Reports the outcome of `batch`'s running attempt (§7.6): success
+    /// Reports the outcome of `batch`'s running attempt (docs/behaviour.md#serve-loop): success
     /// resolves the batch; a retryable failure schedules the next attempt
     /// after a backoff; any other failure resolves the batch with the error
     /// and poisons the journal. Unknown or not-in-flight batches are ignored.

@@ -1,4 +1,4 @@
-//! Spool storage for batched append content (behaviour spec §7.7).
+//! Spool storage for batched append content (docs/behaviour.md#spool-files).
 //!
 //! The core never touches a file. A driver implements [`Spool`] (typically
 //! over unlinked temporary files); [`MemorySpool`] keeps everything in

@@ -1,6 +1,6 @@
 //! Fragment content names and paths, and SHA-1 digests.
 //!
-//! A fragment file is named `<begin>-<end>-<sha1><ext>` (protocol.md §6.2):
+//! A fragment file is named `<begin>-<end>-<sha1><ext>` (docs/protocol.md#file-names-and-paths):
 //! `begin` and `end` as 16 lowercase zero-padded hex digits, the SHA-1 of the
 //! uncompressed content as 40 hex digits (all zeros for an empty fragment),
 //! and the codec's extension. In a store it sits at

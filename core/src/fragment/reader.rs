@@ -1,5 +1,5 @@
 //! The fragment reader: codec decoding plus Go's offset accounting
-//! (client-behaviour.md §4.2–4.3).
+//! (docs/behaviour.md#fragment-reader).
 
 use bytes::{Buf, Bytes};
 use gazette_proto::{CompressionCodec, Fragment};

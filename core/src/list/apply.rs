@@ -1,4 +1,4 @@
-//! Apply in batches (§8.6).
+//! Apply in batches (docs/behaviour.md#apply-in-batches).
 
 use std::ops::Range;
 

@@ -1,4 +1,4 @@
-//! Paging through ListFragments (§8.7).
+//! Paging through ListFragments (docs/behaviour.md#listallfragments).
 
 use gazette_proto::{FragmentsRequest, FragmentsResponse};
 

@@ -1,4 +1,4 @@
-//! FragmentStoreHealth (§8.8).
+//! FragmentStoreHealth (docs/behaviour.md#store-health).
 
 use gazette_proto::{FragmentStoreHealthRequest, FragmentStoreHealthResponse, Status};
 

@@ -1,5 +1,5 @@
-//! Listing and administrative calls (§8 of the behaviour spec, §5.3–5.6 of
-//! the protocol facts) as sans-IO machines:
+//! Listing and administrative calls (docs/behaviour.md#listing-and-administration;
+//! docs/protocol.md#list, #apply, #listfragments, #fragmentstorehealth) as sans-IO machines:
 //!
 //! * [`SnapshotAssembler`]: List stream messages → complete snapshots
 //!   (unary and watch mode, the end-of-snapshot marker, resume checks).
@@ -12,7 +12,7 @@
 //!   and FragmentStoreHealth ([`fragment_store_health_request`],
 //!   [`fragment_store_health_result`]).
 //!
-//! Go quirks (§12 of the behaviour spec), as decided here:
+//! Go quirks (docs/behaviour.md#go-quirks-and-our-decisions), as decided here:
 //! * 22 — only the first message of a snapshot is validated: changed; the
 //!   journals of continuation messages are validated too.
 //! * 23 — a server-sent `CANCELLED` surfaces as local cancellation: kept;

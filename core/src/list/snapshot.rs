@@ -1,4 +1,4 @@
-//! Assembling List snapshots from streamed responses (§8.2).
+//! Assembling List snapshots from streamed responses (docs/behaviour.md#list-snapshots).
 
 use gazette_proto::{ListRequest, ListResponse};
 

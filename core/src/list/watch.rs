@@ -1,4 +1,4 @@
-//! The WatchedList machine (§8.5).
+//! The WatchedList machine (docs/behaviour.md#watchedlist).
 
 use std::collections::VecDeque;
 use std::sync::Arc;

@@ -8,7 +8,7 @@
 //! 2. Ask it where the bytes are ([`DirectFetch::target`]): an HTTP GET of
 //!    the URL with the [`request_headers`](DirectFetch::request_headers), or
 //!    a local file below the configured file root for `file://` URLs (Go's
-//!    `InstallFileTransport`, client-behaviour.md §4.4).
+//!    `InstallFileTransport`, docs/behaviour.md#file-transport).
 //! 3. Report how opening went ([`http_response`](DirectFetch::http_response),
 //!    [`file_opened`](DirectFetch::file_opened),
 //!    [`file_not_found`](DirectFetch::file_not_found),
@@ -149,7 +149,7 @@ impl From<FileUrlError> for DirectError {
 /// The local path of a `file://` fragment URL below `root`.
 ///
 /// The URL path is taken literally (brokers concatenate it without
-/// percent-encoding, protocol.md §6.3), the host must be empty or
+/// percent-encoding, docs/protocol.md#file-urls), the host must be empty or
 /// `localhost`, and any `..` component, NUL byte or empty path is refused
 /// so the result always lies below `root`. `.` and repeated `/` are
 /// dropped. Go's `http.Dir` cleans `..` away instead; refusing it is

@@ -105,7 +105,7 @@ pub enum ReadError {
     #[error("context deadline exceeded")]
     DeadlineExceeded,
     /// The broker answered with a non-OK status; the Reader's statuses are
-    /// named, every other one is generic (§1.2).
+    /// named, every other one is generic (docs/behaviour.md#named-errors).
     #[error(transparent)]
     Status(#[from] StatusError),
     /// The RPC failed to start or broke while streaming.

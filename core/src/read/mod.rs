@@ -53,7 +53,7 @@
 //! assert_eq!(got, b"foo"); // trimmed at end_offset
 //! ```
 //!
-//! # Go quirks (behaviour spec §12): reproduced or fixed
+//! # Go quirks (docs/behaviour.md#go-quirks-and-our-decisions): reproduced or fixed
 //!
 //! | # | Go | here |
 //! |---|---|---|
@@ -69,7 +69,7 @@
 //!
 //! Other decisions:
 //!
-//! - Reproduced: the attempt schedule and the surfaced set of §5.2
+//! - Reproduced: the attempt schedule and the surfaced set of docs/behaviour.md#retry-table
 //!   (JOURNAL_NOT_FOUND surfaces on the fifth consecutive failure, or at once
 //!   when the request has a header); an OFFSET_NOT_YET_AVAILABLE frame moves
 //!   the offset to the broker's resolved one, so a non-blocking −1 read

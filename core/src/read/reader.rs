@@ -159,7 +159,7 @@ enum Phase {
     Finished,
 }
 
-/// The Read machine (Go's `Reader`): rules R1–R4 of the behaviour spec §3.2
+/// The Read machine (Go's `Reader`): rules R1–R4 of docs/behaviour.md#read-rules
 /// as a transition table.
 ///
 /// Create it with a request, then alternate [`Reader::poll_output`] until it

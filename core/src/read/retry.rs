@@ -110,10 +110,10 @@ enum Decision {
     RetryAfterBackoff { log: bool },
 }
 
-/// The RetryReader machine (Go's `RetryReader`, behaviour spec §5).
+/// The RetryReader machine (Go's `RetryReader`, docs/behaviour.md#retryreader).
 ///
 /// It drives one [`Reader`] at a time. When the reader finishes, the
-/// outcome is classified (§5.2):
+/// outcome is classified (docs/behaviour.md#retry-table):
 ///
 /// | outcome | decision |
 /// |---|---|
@@ -444,7 +444,7 @@ impl RetryReader {
     }
 }
 
-/// Go's §5.2 table for a failed read.
+/// Go's retry table (docs/behaviour.md#retry-table) for a failed read.
 fn classify(err: &ReadError, request: &ReadRequest, attempt: i32) -> Decision {
     use Decision::*;
     match err {

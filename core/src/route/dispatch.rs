@@ -98,7 +98,7 @@ pub enum ConnState {
     TransientFailure,
 }
 
-/// Go's member preference (§2.5): starting from "unset" (the service
+/// Go's member preference (docs/behaviour.md#dispatcher): starting from "unset" (the service
 /// address), walk `route.members` in order and keep the candidate when it is
 /// strictly preferred: any member beats unset; then local zone beats other
 /// zones; then a connection not in TransientFailure beats one in it; then
@@ -186,7 +186,7 @@ pub struct MemberAddress {
     pub dial_addr: String,
 }
 
-/// Go's `Endpoint.GRPCAddr` (§2.5.1): `unix://` plus the path; `https`
+/// Go's `Endpoint.GRPCAddr` (docs/behaviour.md#dial-addresses): `unix://` plus the path; `https`
 /// without port → `host:443`; `http` without port → `host:80`; otherwise
 /// `host:port`.
 pub fn dial_address(endpoint: &str) -> Result<String, ValidationError> {

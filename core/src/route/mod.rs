@@ -1,5 +1,5 @@
-//! Routing: where to send each RPC (§2.4–2.5 and §9 of the behaviour spec,
-//! §4 of the protocol facts).
+//! Routing: where to send each RPC (docs/behaviour.md#dispatch-hints, #dispatcher and #route-cache,
+//! docs/protocol.md#routing-and-proxying).
 //!
 //! * [`RouteCache`]: journal → [`Route`] with LRU capacity and a TTL; time
 //!   comes in as `now: Instant`. Implements [`DispatchRouter`].

@@ -1,4 +1,4 @@
-//! Character classes, tokens and path components (§3.1 of the protocol facts).
+//! Character classes, tokens and path components (docs/protocol.md#character-classes).
 
 use super::error::{ValidationError, ValidationErrorKind, fail};
 use super::unicode_tables::{LETTER, NUMBER};

@@ -1,4 +1,4 @@
-//! Journal names and their `;meta` segment (§3.2).
+//! Journal names and their `;meta` segment (docs/protocol.md#journal-names).
 
 use super::chars::validate_path_component;
 use super::error::{InField, ValidationError};

@@ -1,4 +1,4 @@
-//! Labels, label sets and selector matching (§3.3, §3.4).
+//! Labels, label sets and selector matching (docs/protocol.md#labels-and-label-sets, #label-selectors).
 
 use gazette_proto::{Label, LabelSelector, LabelSet};
 

@@ -1,5 +1,5 @@
 //! Validation of protocol messages: process IDs, routes, headers, and the
-//! requests and responses of every RPC (§3.5, §3.8 of the facts).
+//! requests and responses of every RPC (docs/protocol.md#routes-and-headers, #per-rpc-message-rules).
 
 use gazette_proto::{
     AppendRequest, AppendResponse, ApplyRequest, ApplyResponse, CompressionCodec, Fragment,

@@ -1,5 +1,5 @@
 //! The label-selector text syntax: Go's `ParseLabelSelector` and
-//! `LabelSelector.String` (§2.3 of the behaviour spec, §3.4 of the facts).
+//! `LabelSelector.String` (docs/behaviour.md#label-selector-text, docs/protocol.md#label-selectors).
 //!
 //! The Go parser is a sequence of anchored regular expressions tried in
 //! order (equality, inequality, set-in, set-not-in, exists, not-exists).

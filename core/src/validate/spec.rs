@@ -1,4 +1,4 @@
-//! JournalSpec and Fragment validation (§3.6 of the facts).
+//! JournalSpec and Fragment validation (docs/protocol.md#journalspec-rules, #per-rpc-message-rules).
 
 use std::fmt;
 

@@ -238,7 +238,7 @@ pub fn endpoint_grpc_addr(endpoint: &str) -> Result<String, ValidationError> {
     })
 }
 
-/// Go's `FragmentStore.Validate` (§3.7): scheme `s3`, `gs`, `azure` (with a
+/// Go's `FragmentStore.Validate` (docs/protocol.md#fragment-store-urls): scheme `s3`, `gs`, `azure` (with a
 /// bucket), `azure-ad` (tenant, account, container) or `file` (no host),
 /// and a path ending in `/`.
 pub fn validate_fragment_store(store: &str) -> Result<GoUrl, ValidationError> {

@@ -1,4 +1,4 @@
-//! Tests of the read path: Go's checklist (§11.1, §11.2) as named tests with
+//! Tests of the read path: Go's checklist (docs/behaviour.md#reader-checklist, #retryreader-checklist) as named tests with
 //! transcript snapshots, quirk decisions, and property tests.
 
 use std::fmt::{Display, Write as _};

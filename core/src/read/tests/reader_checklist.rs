@@ -1,4 +1,4 @@
-//! §11.1 Reader checklist, one test per item, plus the Reader quirk fixes.
+//! Reader checklist (docs/behaviour.md#reader-checklist), one test per item, plus the Reader quirk fixes.
 
 use super::*;
 use insta::assert_snapshot;
@@ -455,7 +455,7 @@ fn reader_cancelled_and_deadline_exceeded() {
     assert_snapshot!(t.lines);
 }
 
-// ---- Behaviour notes and quirk decisions (§3.2 notes, §12) ----
+// ---- Behaviour notes and quirk decisions (docs/behaviour.md#reader-notes, #go-quirks-and-our-decisions) ----
 
 #[test]
 fn reader_stream_closed_before_any_frame_is_eof() {

@@ -1,5 +1,5 @@
-//! §11.2 RetryReader checklist, one test per item, plus the retry table of
-//! §5.2 and the RetryReader quirk fixes.
+//! RetryReader checklist (docs/behaviour.md#retryreader-checklist), one test per item, plus the retry table of
+//! docs/behaviour.md#retry-table and the RetryReader quirk fixes.
 
 use std::time::{Duration, Instant};
 
@@ -417,7 +417,7 @@ fn retry_reader_adjusted_seek_served_from_buffer_or_restart() {
     assert_snapshot!(t.lines);
 }
 
-// ---- The retry table of §5.2 and the quirk fixes ----
+// ---- The retry table (docs/behaviour.md#retry-table) and the quirk fixes ----
 
 fn status_streams(
     rr: RetryReader,
