@@ -106,11 +106,10 @@ proptest! {
         let (mut sent, mut finished, mut committed, mut aborted) = (Vec::new(), false, false, false);
         let mut written = Vec::new();
         for input in inputs {
-            if let AppenderInput::Write(b) = &input {
-                if a.accepts_content() {
+            if let AppenderInput::Write(b) = &input
+                && a.accepts_content() {
                     written.extend_from_slice(b);
                 }
-            }
             a.handle(input);
             while let Some(out) = a.poll_output() {
                 prop_assert!(!finished, "output after Finished: {:?}", out);

@@ -67,7 +67,7 @@ fn encode(codec: CompressionCodec, content: &[u8], cuts: &[u16], level: u32) -> 
             }
             CompressionCodec::Zstandard => {
                 let mut e = zstd::stream::Encoder::new(Vec::new(), (level % 5) as i32 + 1).unwrap();
-                e.include_checksum(level % 2 == 0).unwrap();
+                e.include_checksum(level.is_multiple_of(2)).unwrap();
                 e.write_all(piece).unwrap();
                 out.extend(e.finish().unwrap());
             }

@@ -61,15 +61,14 @@ proptest! {
         let mut expected = Vec::new();
         let mut jumps = Vec::new();
         for (i, chunk) in chunks(&data, &cuts).into_iter().enumerate() {
-            if let Some(&(insert, jump)) = metas.get(i) {
-                if insert {
+            if let Some(&(insert, jump)) = metas.get(i)
+                && insert {
                     if jump != 0 {
                         jumps.push((pos, pos + jump));
                         pos += jump;
                     }
                     feed(&mut reader, ReadInput::Frame(wide_metadata(pos, false)), &mut outs);
                 }
-            }
             let frame = ReadResponse { offset: pos, content: chunk.clone(), ..Default::default() };
             feed(&mut reader, ReadInput::Frame(frame), &mut outs);
             expected.push((pos, chunk.clone()));
