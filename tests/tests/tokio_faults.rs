@@ -234,10 +234,15 @@ async fn append_service_load_on_many_journals_survives_a_broker_restart() {
     }
 
     for (j, journal) in journals.iter().enumerate() {
+        // Every record has committed, but a replica still recovering from
+        // the restart may not serve all of them yet: a blocking read waits
+        // for them (bounded below) where a non-blocking one would end with
+        // OFFSET_NOT_YET_AVAILABLE below the write head.
         let mut reader = gazette_tokio::RetryReader::new(
             &client,
             ReadRequest {
                 journal: journal.clone(),
+                block: true,
                 ..Default::default()
             },
         );
