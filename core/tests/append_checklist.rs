@@ -1,6 +1,9 @@
 //! The Go append checklist (docs/behaviour.md#appender-checklist for Appender/Append and #appendservice-checklist for
 //! AppendService), one test per item, named after it.
 
+// Tests need an arbitrary base `Instant`; the core itself never reads the clock.
+#![allow(clippy::disallowed_methods)]
+
 mod append_support;
 
 use std::time::{Duration, Instant};

@@ -7,6 +7,9 @@
 //! `None`, then wait on the documented wake-ups) while a batch can progress
 //! (see `append_support/model.rs`).
 
+// Tests need an arbitrary base `Instant`; the core itself never reads the clock.
+#![allow(clippy::disallowed_methods)]
+
 mod append_support;
 
 use append_support::model::{DepChoice, Model, Step};

@@ -1,6 +1,9 @@
 //! Routing: RouteCache (docs/behaviour.md#route-cache-checklist), dispatcher member
 //! preference (docs/behaviour.md#dispatcher), dial addresses (#dial-addresses) and route learning.
 
+// Tests need an arbitrary base `Instant`; the core itself never reads the clock.
+#![allow(clippy::disallowed_methods)]
+
 use std::num::NonZeroUsize;
 use std::time::{Duration, Instant};
 
@@ -547,4 +550,24 @@ proptest! {
             }
         }
     }
+}
+
+#[test]
+fn dispatcher_sweeps_in_a_deterministic_order() {
+    let members = [("c", "3"), ("a", "2"), ("b", "9"), ("a", "1"), ("d", "0")];
+    let r = route(&members, 0);
+    let mut d = Dispatcher::new("zone-of-none");
+    for (zone, suffix) in members {
+        d.pick(&DispatchHint::Route {
+            route: r.clone(),
+            member: Some(id(zone, suffix)),
+        });
+    }
+    assert!(d.sweep().is_empty(), "used during this period");
+    let swept = d.sweep();
+    let expected: Vec<_> = [("a", "1"), ("a", "2"), ("b", "9"), ("c", "3"), ("d", "0")]
+        .into_iter()
+        .map(|(zone, suffix)| ConnKey::Member(id(zone, suffix)))
+        .collect();
+    assert_eq!(swept, expected, "members by zone, then suffix");
 }

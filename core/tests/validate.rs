@@ -3,6 +3,9 @@
 //! from the character classes of docs/protocol.md#character-classes and check acceptance against an
 //! independent model of Go's rules.
 
+// Tests need an arbitrary base `Instant`; the core itself never reads the clock.
+#![allow(clippy::disallowed_methods)]
+
 use gazette_core::proto::{
     AppendRequest, AppendResponse, ApplyRequest, Fragment, FragmentStoreHealthRequest,
     FragmentsRequest, Header, JournalSpec, Label, LabelSelector, LabelSet, ListRequest,

@@ -1,7 +1,8 @@
 //! Go's `protocolDispatcher` as a pure machine: member preference,
 //! endpoint → dial address, connection states and idle sweeps.
 
-use std::collections::HashMap;
+use std::cmp::Ordering;
+use std::collections::BTreeMap;
 use std::time::Instant;
 
 use gazette_proto::{Route, process_spec::Id};
@@ -251,13 +252,34 @@ pub enum DispatchTarget {
     Member(MemberAddress),
 }
 
-/// Identifies one connection the driver keeps.
+/// Identifies one connection the driver keeps. Ordered (the service
+/// address first, then members by zone and suffix) so that everything the
+/// dispatcher returns comes out in a deterministic order.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub enum ConnKey {
     /// The connection to the service address.
     Default,
     /// The connection to one member.
     Member(Id),
+}
+
+impl Ord for ConnKey {
+    fn cmp(&self, other: &Self) -> Ordering {
+        match (self, other) {
+            (ConnKey::Default, ConnKey::Default) => Ordering::Equal,
+            (ConnKey::Default, ConnKey::Member(_)) => Ordering::Less,
+            (ConnKey::Member(_), ConnKey::Default) => Ordering::Greater,
+            (ConnKey::Member(a), ConnKey::Member(b)) => {
+                (&a.zone, &a.suffix).cmp(&(&b.zone, &b.suffix))
+            }
+        }
+    }
+}
+
+impl PartialOrd for ConnKey {
+    fn partial_cmp(&self, other: &Self) -> Option<Ordering> {
+        Some(self.cmp(other))
+    }
 }
 
 /// What the driver must do for a pick.
@@ -297,7 +319,7 @@ struct Conn {
 #[derive(Debug, Clone)]
 pub struct Dispatcher {
     zone: String,
-    conns: HashMap<ConnKey, Conn>,
+    conns: BTreeMap<ConnKey, Conn>,
     sweep_mark: u8,
 }
 
@@ -306,7 +328,7 @@ impl Dispatcher {
     pub fn new(local_zone: impl Into<String>) -> Self {
         Dispatcher {
             zone: local_zone.into(),
-            conns: HashMap::new(),
+            conns: BTreeMap::new(),
             sweep_mark: 1,
         }
     }
@@ -387,7 +409,8 @@ impl Dispatcher {
     }
 
     /// The periodic sweep: forgets and returns every member connection not
-    /// used since the previous sweep (the driver closes them). A connection
+    /// used since the previous sweep (the driver closes them), in
+    /// [`ConnKey`] order. A connection
     /// is thus closed 30–60 s after its last use with a 30 s period.
     pub fn sweep(&mut self) -> Vec<ConnKey> {
         let mark = self.sweep_mark;

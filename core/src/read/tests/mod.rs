@@ -1,6 +1,9 @@
 //! Tests of the read path: Go's checklist (docs/behaviour.md#reader-checklist, #retryreader-checklist) as named tests with
 //! transcript snapshots, quirk decisions, and property tests.
 
+// Tests need an arbitrary base `Instant`; the core itself never reads the clock.
+#![allow(clippy::disallowed_methods)]
+
 use std::fmt::{Display, Write as _};
 
 use bytes::Bytes;
