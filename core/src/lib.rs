@@ -7,6 +7,7 @@
 //! blocking driver, or a deterministic simulation.
 
 pub mod backoff;
+pub mod kind;
 pub mod status;
 
 pub mod append;

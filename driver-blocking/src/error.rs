@@ -55,6 +55,23 @@ impl Error {
         self.driver().and_then(gazette_tokio::Error::status)
     }
 
+    /// What kind of failure this is, classified as the tokio driver does
+    /// ([`gazette_tokio::Error::kind`]).
+    pub fn kind(&self) -> gazette_tokio::ErrorKind {
+        use gazette_tokio::ErrorKind;
+        match self {
+            Error::InsideAsyncRuntime => ErrorKind::InvalidConfig,
+            Error::Runtime(_) => ErrorKind::Io,
+            Error::Cancelled => ErrorKind::Cancelled,
+            Error::Driver(err) => err.kind(),
+        }
+    }
+
+    /// True when the same call may succeed if tried again later.
+    pub fn is_transient(&self) -> bool {
+        self.kind().is_transient()
+    }
+
     /// True for transport failures (gRPC `Unavailable`, e.g. a broker down).
     pub fn is_unavailable(&self) -> bool {
         self.driver()
@@ -185,7 +202,16 @@ mod tests {
             let named_status = expected.unwrap_or(Status::Ok);
             assert_eq!(tokio_err.status(), expected, "tokio {what}");
             assert_eq!(tokio_err.is_status(named_status), named, "tokio {what}");
+            let tokio_kind = tokio_err.kind();
+            if let Some(status) = expected {
+                assert_eq!(
+                    tokio_kind,
+                    gazette_tokio::ErrorKind::of_status(status),
+                    "tokio {what}"
+                );
+            }
             let blocking = Error::Driver(tokio_err);
+            assert_eq!(blocking.kind(), tokio_kind, "blocking {what}");
             assert_eq!(blocking.status(), expected, "blocking {what}");
             assert_eq!(blocking.is_status(named_status), named, "blocking {what}");
             assert_eq!(
@@ -198,5 +224,10 @@ mod tests {
             );
         }
         assert_eq!(Error::Cancelled.status(), None);
+        assert_eq!(Error::Cancelled.kind(), gazette_tokio::ErrorKind::Cancelled);
+        assert_eq!(
+            Error::InsideAsyncRuntime.kind(),
+            gazette_tokio::ErrorKind::InvalidConfig
+        );
     }
 }

@@ -40,4 +40,4 @@ pub use service::{AppendFuture, AppendFutures, AppendService, AsyncAppend};
 
 pub use gazette_core as core;
 pub use gazette_proto as proto;
-pub use gazette_tokio::{Auth, ReadEvent};
+pub use gazette_tokio::{Auth, ErrorKind, ReadEvent};

@@ -1,5 +1,6 @@
 //! The driver's typed error.
 
+use gazette_core::kind::{ErrorKind, HasErrorKind};
 use gazette_core::read::redact_url;
 use gazette_core::status::{BrokerStatus, LocalEnd, Operation, RpcCode, RpcFailure, StatusError};
 
@@ -169,6 +170,37 @@ impl Error {
             | Error::Append(AppendError::Transport(AppendTransport::Unavailable(_))) => true,
             other => other.grpc_code() == Some(tonic::Code::Unavailable),
         }
+    }
+
+    /// What kind of failure this is, classified alike for every operation
+    /// and in both drivers (see [`ErrorKind`]): e.g.
+    /// `err.kind() == ErrorKind::NotFound` for a missing journal.
+    pub fn kind(&self) -> ErrorKind {
+        match self {
+            Error::InvalidEndpoint { .. } | Error::Tls { .. } | Error::Auth(_) => {
+                ErrorKind::InvalidConfig
+            }
+            Error::Rpc { status, .. } => {
+                ErrorKind::of_rpc_code(RpcCode::from_i32(status.code() as i32))
+            }
+            Error::Append(err) => err.kind(),
+            Error::Read(err) => err.kind(),
+            Error::List(err) => err.kind(),
+            Error::Validation { .. } | Error::InvalidRequest(_) | Error::Seek(_) => {
+                ErrorKind::InvalidRequest
+            }
+            Error::Protocol { .. } | Error::FragmentContent { .. } => ErrorKind::Corrupt,
+            Error::Fragment { .. } => ErrorKind::Unavailable,
+            Error::FragmentStatus { status, .. } => ErrorKind::of_http_status(status),
+            Error::OffsetJump { .. } => ErrorKind::OffsetJump,
+            Error::Io(_) => ErrorKind::Io,
+        }
+    }
+
+    /// True when the same call may succeed if tried again later
+    /// ([`ErrorKind::is_transient`]).
+    pub fn is_transient(&self) -> bool {
+        self.kind().is_transient()
     }
 
     /// True when the broker refused the call's authorization.

@@ -75,6 +75,8 @@ pub use discovery::{
     list_all_journals,
 };
 pub use error::Error;
+/// The kind of a failure, as [`Error::kind`] reports it.
+pub use gazette_core::kind::ErrorKind;
 pub use read::{ReadEvent, Reader, RetryReader};
 pub use service::{AppendFuture, AppendFutures, AppendService, AsyncAppend};
 

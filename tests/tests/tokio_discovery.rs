@@ -204,6 +204,12 @@ async fn every_operation_on_a_missing_journal_reports_journal_not_found_in_one_c
         .await
         .unwrap_err();
     assert_eq!(err.status(), jnf, "get: {err:?}");
+    assert_eq!(
+        err.kind(),
+        gazette_tokio::ErrorKind::NotFound,
+        "get: {err:?}"
+    );
+    assert!(!err.is_transient(), "get");
 
     let mut reader = gazette_tokio::Reader::new(
         &client,
@@ -221,6 +227,12 @@ async fn every_operation_on_a_missing_journal_reports_journal_not_found_in_one_c
         }
     };
     assert_eq!(err.status(), jnf, "read: {err:?}");
+    assert_eq!(
+        err.kind(),
+        gazette_tokio::ErrorKind::NotFound,
+        "read: {err:?}"
+    );
+    assert!(!err.is_transient(), "read");
     assert!(err.is_status(Status::JournalNotFound), "read: {err:?}");
 
     let err = gazette_tokio::append(
@@ -234,6 +246,12 @@ async fn every_operation_on_a_missing_journal_reports_journal_not_found_in_one_c
     .await
     .unwrap_err();
     assert_eq!(err.status(), jnf, "append: {err:?}");
+    assert_eq!(
+        err.kind(),
+        gazette_tokio::ErrorKind::NotFound,
+        "append: {err:?}"
+    );
+    assert!(!err.is_transient(), "append");
     assert!(err.is_status(Status::JournalNotFound), "append: {err:?}");
 
     let err = gazette_tokio::list_all_fragments(
@@ -246,6 +264,12 @@ async fn every_operation_on_a_missing_journal_reports_journal_not_found_in_one_c
     .await
     .unwrap_err();
     assert_eq!(err.status(), jnf, "list fragments: {err:?}");
+    assert_eq!(
+        err.kind(),
+        gazette_tokio::ErrorKind::NotFound,
+        "list fragments: {err:?}"
+    );
+    assert!(!err.is_transient(), "list fragments");
     // ListFragments names only SUSPENDED: JOURNAL_NOT_FOUND is generic.
     assert!(
         !err.is_status(Status::JournalNotFound),
