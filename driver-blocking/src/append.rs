@@ -24,10 +24,7 @@ use crate::{CancelHandle, Client, Result};
 /// ```no_run
 /// use std::io::Write;
 /// let client = gazette_blocking::Client::new("http://localhost:8080")?;
-/// let request = gazette_blocking::proto::AppendRequest {
-///     journal: "examples/greetings".into(),
-///     ..Default::default()
-/// };
+/// let request = gazette_blocking::proto::AppendRequest::new("examples/greetings");
 /// let mut appender = gazette_blocking::Appender::new(&client, request)?;
 /// appender.write_all(b"hello\n")?;
 /// let response = appender.commit()?;
@@ -95,6 +92,18 @@ impl Write for Appender {
 /// Appends the concatenation of `content` to `request.journal` as one
 /// transaction, retrying on unavailable brokers and routing statuses with
 /// Go's backoff (each attempt rewrites the whole content).
+///
+/// ```no_run
+/// # fn demo(client: &gazette_blocking::Client) -> gazette_blocking::Result<()> {
+/// use bytes::Bytes;
+/// use gazette_blocking::proto::AppendRequest;
+///
+/// let records = [Bytes::from_static(b"one\n"), Bytes::from_static(b"two\n")];
+/// let response = gazette_blocking::append(client, AppendRequest::new("examples/hello"), &records)?;
+/// println!("committed {:?}", response.commit);
+/// # Ok(())
+/// # }
+/// ```
 pub fn append(
     client: &Client,
     request: AppendRequest,

@@ -23,6 +23,17 @@ use crate::{CancelHandle, Client, Error, Result};
 
 /// Lists the journals matching `request` (which must not watch) as one
 /// snapshot, and caches each journal's route for later dispatch.
+///
+/// ```no_run
+/// # fn demo(client: &gazette_blocking::Client) -> gazette_blocking::Result<()> {
+/// use gazette_blocking::proto::{LabelSelector, ListRequest};
+///
+/// let selector = LabelSelector::journal_prefix("examples/").exclude("deprecated", "true");
+/// let listing = gazette_blocking::list_all_journals(client, ListRequest::new(selector))?;
+/// println!("{} journals", listing.journals.len());
+/// # Ok(())
+/// # }
+/// ```
 pub fn list_all_journals(client: &Client, request: ListRequest) -> Result<ListResponse> {
     Ok(block_on(gazette_tokio::list_all_journals(
         client.as_tokio(),

@@ -19,6 +19,54 @@
 //!
 //! Calling any of it from inside an async runtime fails with
 //! [`Error::InsideAsyncRuntime`] rather than blocking that runtime.
+//!
+//! Requests are built as for `gazette-tokio` (see its crate docs); this runs
+//! without a broker:
+//!
+//! ```
+//! use gazette_blocking::core::validate::{SelectorDisplay, parse_label_selector};
+//! use gazette_blocking::proto::{ApplyRequest, JournalSpec, LabelSelector, ReadRequest};
+//!
+//! let apply = ApplyRequest::upsert_all([
+//!     JournalSpec::new("examples/a").with_label("team", "blue"),
+//!     JournalSpec::new("examples/b").with_label("team", "blue"),
+//! ]);
+//! assert_eq!(apply.changes.len(), 2);
+//!
+//! let read = ReadRequest::new("examples/a").from_offset(-1); // new content only
+//! assert_eq!((read.offset, read.block), (-1, true));
+//!
+//! // A parsed selector and a built one select the same journals.
+//! let parsed = parse_label_selector("name:prefix=examples/, team=blue").unwrap();
+//! let built = LabelSelector::journal_prefix("examples/").include("team", "blue");
+//! assert_eq!(SelectorDisplay(&parsed).to_string(), "name:prefix=examples/,team=blue");
+//! assert_eq!(SelectorDisplay(&built).to_string(), SelectorDisplay(&parsed).to_string());
+//! ```
+//!
+//! With a broker: create a journal, append, and read everything back.
+//!
+//! ```no_run
+//! # fn demo() -> Result<(), Box<dyn std::error::Error>> {
+//! use bytes::Bytes;
+//! use gazette_blocking::proto::{AppendRequest, ApplyRequest, JournalSpec, ReadRequest};
+//! use gazette_blocking::{Client, RetryReader};
+//! use std::io::Read;
+//!
+//! let client = Client::from_env()?; // BROKER_ADDRESS, BROKER_AUTH_*
+//! let journal = "examples/hello";
+//! gazette_blocking::apply(&client, ApplyRequest::upsert_all([JournalSpec::new(journal)]))?;
+//!
+//! let records = [Bytes::from_static(b"hi\n")];
+//! let response = gazette_blocking::append(&client, AppendRequest::new(journal), &records)?;
+//! let commit = response.commit.unwrap_or_default();
+//!
+//! let read = ReadRequest::new(journal).from_offset(commit.begin).until(commit.end);
+//! let mut content = Vec::new();
+//! RetryReader::new(&client, read).read_to_end(&mut content)?;
+//! assert_eq!(content, b"hi\n");
+//! # Ok(())
+//! # }
+//! ```
 
 pub mod append;
 pub mod client;

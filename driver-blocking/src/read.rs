@@ -143,6 +143,27 @@ macro_rules! blocking_reader {
 /// [`gazette_core::read::SeekError::RequiresNewReader`] inside the
 /// `io::Error`: start a new `Reader` (or use [`RetryReader`], which seeks
 /// anywhere).
+///
+/// ```no_run
+/// # fn demo(client: &gazette_blocking::Client) -> Result<(), Box<dyn std::error::Error>> {
+/// use gazette_blocking::proto::{ReadRequest, Status};
+/// use gazette_blocking::{Error, Reader};
+/// use std::io::Read;
+///
+/// // Everything written so far: a non-blocking read ends at the write head
+/// // with OFFSET_NOT_YET_AVAILABLE.
+/// let mut reader = Reader::new(client, ReadRequest::new("examples/hello").blocking(false));
+/// let mut content = Vec::new();
+/// match reader.read_to_end(&mut content) {
+///     Ok(_) => {}
+///     Err(err) if Error::driver_from_io(&err)
+///         .is_some_and(|e| e.is_status(Status::OffsetNotYetAvailable)) => {}
+///     Err(err) => return Err(err.into()),
+/// }
+/// println!("{} bytes, up to offset {}", content.len(), reader.offset());
+/// # Ok(())
+/// # }
+/// ```
 pub struct Reader {
     inner: gazette_tokio::Reader,
     cancel: CancelHandle,
@@ -209,6 +230,20 @@ fn seek_target(position: SeekFrom, current: i64) -> io::Result<i64> {
 /// It implements `Seek` from the start or the current offset (seeking from
 /// the end is `Unsupported`), keeping buffered content when the target
 /// lies within it (Go's `AdjustedSeek`).
+///
+/// ```no_run
+/// # fn demo(client: &gazette_blocking::Client) -> std::io::Result<()> {
+/// use gazette_blocking::RetryReader;
+/// use gazette_blocking::proto::ReadRequest;
+/// use std::io::BufRead;
+///
+/// // Every line from offset 0, then new ones as they are appended.
+/// for line in RetryReader::new(client, ReadRequest::new("examples/hello")).lines() {
+///     println!("{}", line?);
+/// }
+/// # Ok(())
+/// # }
+/// ```
 pub struct RetryReader {
     inner: gazette_tokio::RetryReader,
     cancel: CancelHandle,

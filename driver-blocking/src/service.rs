@@ -14,15 +14,12 @@
 //! use gazette_blocking::{AppendFutures, AppendService, Client};
 //! let client = Client::new("http://localhost:8080")?;
 //! let service = AppendService::new(&client)?;
-//! let request = |journal: &str| gazette_blocking::proto::AppendRequest {
-//!     journal: journal.into(),
-//!     ..Default::default()
-//! };
-//! let mut first = service.start_append(request("examples/a"), &AppendFutures::new())?;
+//! use gazette_blocking::proto::AppendRequest;
+//! let mut first = service.start_append(AppendRequest::new("examples/a"), &AppendFutures::new())?;
 //! first.write_all(b"one\n")?;
 //! let first = first.release()?;
 //! // Commits only after `first` did.
-//! let mut second = service.start_append(request("examples/b"), &first.as_dependency())?;
+//! let mut second = service.start_append(AppendRequest::new("examples/b"), &first.as_dependency())?;
 //! second.write_all(b"two\n")?;
 //! second.release()?.err()?;
 //! # Ok::<(), Box<dyn std::error::Error>>(())

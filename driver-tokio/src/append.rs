@@ -37,6 +37,21 @@ type RpcResult = std::result::Result<AppendResponse, tonic::Status>;
 /// Content is visible to readers only after a successful commit. Dropping
 /// an Appender, or [`Appender::abort`], rolls the append back. Brokers time
 /// out appends whose content stalls, so write content that is at hand.
+///
+/// ```no_run
+/// # async fn demo(client: &gazette_tokio::Client) -> Result<(), Box<dyn std::error::Error>> {
+/// use gazette_tokio::Appender;
+/// use gazette_tokio::proto::AppendRequest;
+/// use tokio::io::AsyncWriteExt;
+///
+/// let mut appender = Appender::new(client, AppendRequest::new("examples/hello"))?;
+/// appender.write_all(b"one\n").await?;
+/// appender.write_all(b"two\n").await?;
+/// let response = appender.commit().await?; // both lines, or neither
+/// println!("committed {:?}", response.commit);
+/// # Ok(())
+/// # }
+/// ```
 pub struct Appender {
     client: Client,
     machine: Machine,
@@ -330,6 +345,24 @@ pub(crate) fn transport_error(status: &tonic::Status) -> TransportError {
 /// Appends the concatenation of `content` to `request.journal` as one
 /// transaction, retrying on unavailable brokers and routing statuses (with
 /// Go's backoff) and rewriting the whole content on each attempt.
+///
+/// ```no_run
+/// # async fn demo(client: &gazette_tokio::Client) -> gazette_tokio::Result<()> {
+/// use bytes::Bytes;
+/// use gazette_tokio::proto::{AppendRequest, LabelSelector};
+///
+/// let records = [Bytes::from_static(b"one\n"), Bytes::from_static(b"two\n")];
+/// let response = gazette_tokio::append(client, AppendRequest::new("examples/hello"), &records).await?;
+/// let commit = response.commit.unwrap_or_default();
+/// println!("appended at [{}, {})", commit.begin, commit.end);
+///
+/// // Commits only if the journal's registers say this writer owns it.
+/// let fenced = AppendRequest::new("examples/hello")
+///     .check_registers(LabelSelector::new().include("owner", "writer-1"));
+/// gazette_tokio::append(client, fenced, &records).await?;
+/// # Ok(())
+/// # }
+/// ```
 pub async fn append(
     client: &Client,
     request: AppendRequest,

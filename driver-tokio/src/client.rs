@@ -186,6 +186,25 @@ pub enum Dispatch {
 
 /// A Gazette broker client. Cheap to clone; clones share channels and
 /// routes.
+///
+/// Build it within a tokio runtime (channels are created lazily, on it):
+///
+/// ```no_run
+/// # async fn demo() -> gazette_tokio::Result<()> {
+/// use std::time::Duration;
+///
+/// // Configured like gazctl: BROKER_ADDRESS, BROKER_AUTH_KEYS or
+/// // BROKER_AUTH_TOKEN, BROKER_ZONE.
+/// let client = gazette_tokio::Client::from_env()?;
+///
+/// // Or explicitly.
+/// let client = gazette_tokio::Client::builder("http://localhost:8080")
+///     .zone("us-east-1a")
+///     .request_timeout(Duration::from_secs(30))
+///     .build()?;
+/// # Ok(())
+/// # }
+/// ```
 #[derive(Clone)]
 pub struct Client {
     inner: Arc<Inner>,

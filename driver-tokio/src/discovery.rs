@@ -53,6 +53,21 @@ async fn with_deadline<T>(
 /// ([`ListError::DeadlineExceeded`]), as are [`get_journal`], [`apply`],
 /// [`apply_in_batches`], [`list_all_fragments`] and
 /// [`fragment_store_health`].
+///
+/// ```no_run
+/// # async fn demo(client: &gazette_tokio::Client) -> Result<(), Box<dyn std::error::Error>> {
+/// use gazette_tokio::core::validate::parse_label_selector;
+/// use gazette_tokio::proto::ListRequest;
+///
+/// // gazctl's selector syntax (or build one with `LabelSelector`'s methods).
+/// let selector = parse_label_selector("name:prefix=examples/, content-type=application/x-ndjson")?;
+/// let listing = gazette_tokio::list_all_journals(client, ListRequest::new(selector)).await?;
+/// for journal in &listing.journals {
+///     println!("{:?}", journal.spec.as_ref().map(|spec| &spec.name));
+/// }
+/// # Ok(())
+/// # }
+/// ```
 pub async fn list_all_journals(client: &Client, request: ListRequest) -> Result<ListResponse> {
     if request.watch {
         return Err(Error::Validation {
@@ -138,6 +153,22 @@ fn list_error(err: Error) -> ListError {
 ///
 /// A selector that fails validation yields one
 /// [`ListError::InvalidRequest`] item, then the stream ends; no RPC is made.
+///
+/// ```no_run
+/// # async fn demo(client: &gazette_tokio::Client) {
+/// use futures::StreamExt;
+/// use gazette_tokio::WatchedList;
+/// use gazette_tokio::proto::LabelSelector;
+///
+/// let mut watch = WatchedList::new(client.clone(), LabelSelector::journal_prefix("examples/"));
+/// while let Some(item) = watch.next().await {
+///     match item {
+///         Ok(snapshot) => println!("{} journals", snapshot.journals.len()),
+///         Err(err) => eprintln!("watch interrupted, retrying: {err}"),
+///     }
+/// }
+/// # }
+/// ```
 pub struct WatchedList {
     latest: watch::Receiver<Option<Arc<ListResponse>>>,
     updates: Pin<Box<dyn Stream<Item = WatchItem> + Send>>,

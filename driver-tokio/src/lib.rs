@@ -20,23 +20,80 @@
 //! * [`fragment`]: raw fragment bodies over HTTP(S) and `file://` (the
 //!   latter below a configured root, like Go's `InstallFileTransport`).
 //!
+//! # Building requests
+//!
+//! Requests are the plain prost messages of [`proto`]; their builders
+//! spare the nested `Option`s and enum casts (nothing here needs a
+//! broker):
+//!
+//! ```
+//! use std::time::Duration;
+//! use gazette_tokio::core::validate::{SelectorDisplay, parse_label_selector};
+//! use gazette_tokio::proto::{
+//!     AppendRequest, ApplyRequest, CompressionCodec, JournalSpec, LabelSelector, ReadRequest,
+//! };
+//!
+//! // A journal of NDJSON, 3 replicas, zstd fragments persisted to S3.
+//! let spec = JournalSpec::new("examples/events")
+//!     .with_replication(3)
+//!     .with_label("content-type", "application/x-ndjson")
+//!     .with_codec(CompressionCodec::Zstandard)
+//!     .with_store("s3://my-bucket/gazette/")
+//!     .with_flush_interval(Duration::from_secs(600));
+//! assert_eq!(spec.codec(), CompressionCodec::Zstandard);
+//!
+//! // Create it, or update it whatever its revision.
+//! let apply = ApplyRequest::upsert_all([spec]);
+//! assert_eq!(apply.changes[0].expect_mod_revision, -1);
+//!
+//! // Appends go to the write head unless `at_offset` says otherwise.
+//! let append = AppendRequest::new("examples/events");
+//! assert_eq!(append.offset, 0);
+//!
+//! // Tail from the write head (reads block by default) ...
+//! let tail = ReadRequest::new("examples/events").from_offset(-1);
+//! assert!(tail.block);
+//! // ... or read what is there, ending at the write head.
+//! let export = ReadRequest::new("examples/events").blocking(false);
+//! assert!(!export.block);
+//!
+//! // Selectors, parsed from gazctl's syntax or built, select the same
+//! // journals (parsing also sets an empty `exclude`).
+//! let parsed =
+//!     parse_label_selector("name:prefix=examples/, content-type=application/x-ndjson").unwrap();
+//! let built = LabelSelector::journal_prefix("examples/")
+//!     .include("content-type", "application/x-ndjson");
+//! assert_eq!(parsed.include, built.include);
+//! assert_eq!(
+//!     SelectorDisplay(&parsed).to_string(),
+//!     "content-type=application/x-ndjson,name:prefix=examples/"
+//! );
+//! ```
+//!
+//! # Talking to brokers
+//!
+//! Create the journal, append to it and read back what was appended (see
+//! each type for more, and `docs/cookbook.md` for recipes):
+//!
 //! ```no_run
-//! # async fn demo() -> gazette_tokio::Result<()> {
+//! # async fn demo() -> Result<(), Box<dyn std::error::Error>> {
 //! use bytes::Bytes;
-//! use gazette_tokio::proto::{AppendRequest, ReadRequest};
+//! use gazette_tokio::proto::{AppendRequest, ApplyRequest, JournalSpec, ReadRequest};
+//! use gazette_tokio::{Client, RetryReader};
 //! use tokio::io::AsyncReadExt;
 //!
-//! let client = gazette_tokio::Client::from_env()?; // BROKER_ADDRESS, BROKER_AUTH_*
-//! let request = AppendRequest { journal: "examples/hello".into(), ..Default::default() };
-//! let response = gazette_tokio::append(&client, request, &[Bytes::from_static(b"hi\n")]).await?;
-//! let end = response.commit.unwrap_or_default().end;
+//! let client = Client::from_env()?; // BROKER_ADDRESS, BROKER_AUTH_*
+//! let journal = "examples/hello";
+//! gazette_tokio::apply(&client, ApplyRequest::upsert_all([JournalSpec::new(journal)])).await?;
 //!
-//! let mut reader = gazette_tokio::RetryReader::new(
-//!     &client,
-//!     ReadRequest { journal: "examples/hello".into(), end_offset: end, ..Default::default() },
-//! );
+//! let records = [Bytes::from_static(b"hi\n")];
+//! let response = gazette_tokio::append(&client, AppendRequest::new(journal), &records).await?;
+//! let commit = response.commit.unwrap_or_default();
+//!
+//! let read = ReadRequest::new(journal).from_offset(commit.begin).until(commit.end);
 //! let mut content = Vec::new();
-//! reader.read_to_end(&mut content).await?;
+//! RetryReader::new(&client, read).read_to_end(&mut content).await?;
+//! assert_eq!(content, b"hi\n");
 //! # Ok(())
 //! # }
 //! ```

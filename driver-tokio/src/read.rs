@@ -552,6 +552,24 @@ macro_rules! impl_async_read {
 /// every later read (a failed reader never reports a clean end). As an
 /// `AsyncRead`, an offset jump is returned once as an error
 /// ([`Error::OffsetJump`] inside the `io::Error`) and reading continues.
+///
+/// ```no_run
+/// # async fn demo(client: &gazette_tokio::Client) -> gazette_tokio::Result<()> {
+/// use gazette_tokio::proto::ReadRequest;
+/// use gazette_tokio::{ReadEvent, Reader};
+///
+/// // The first KiB of the journal, as events.
+/// let mut reader = Reader::new(client, ReadRequest::new("examples/hello").until(1024));
+/// while let Some(event) = reader.next_event().await? {
+///     match event {
+///         ReadEvent::Content { offset, content } => println!("{} bytes at {offset}", content.len()),
+///         ReadEvent::OffsetJump { from, to } => println!("content {from}..{to} is gone"),
+///         ReadEvent::Metadata(_) => {}
+///     }
+/// }
+/// # Ok(())
+/// # }
+/// ```
 pub struct Reader {
     engine: Engine,
 }
@@ -636,6 +654,21 @@ impl tokio::io::AsyncSeek for Reader {
 /// restarts; errors a caller must act on (not found, suspended, offset not
 /// yet available without blocking, cancellation) are surfaced, after which
 /// reading resumes on the next call.
+///
+/// ```no_run
+/// # async fn demo(client: &gazette_tokio::Client) -> std::io::Result<()> {
+/// use gazette_tokio::RetryReader;
+/// use gazette_tokio::proto::ReadRequest;
+/// use tokio::io::AsyncBufReadExt;
+///
+/// // Every line from offset 0, then new ones as they are appended.
+/// let mut lines = RetryReader::new(client, ReadRequest::new("examples/hello")).lines();
+/// while let Some(line) = lines.next_line().await? {
+///     println!("{line}");
+/// }
+/// # Ok(())
+/// # }
+/// ```
 pub struct RetryReader {
     engine: Engine,
     seek_target: Option<i64>,

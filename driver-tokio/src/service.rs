@@ -138,6 +138,29 @@ impl Drop for Handle {
 /// [`cancel`](AppendService::cancel) to give up on pending appends. The
 /// loop is a task of the runtime the service was created on, so shutting
 /// that runtime down abandons whatever is still pending.
+///
+/// ```no_run
+/// # async fn demo(client: &gazette_tokio::Client) -> Result<(), Box<dyn std::error::Error>> {
+/// use gazette_tokio::AppendService;
+/// use gazette_tokio::proto::AppendRequest;
+///
+/// let service = AppendService::new(client);
+/// let row = service.append(AppendRequest::new("examples/rows"), b"row 1\n").await?;
+///
+/// // Commits only after everything pending on other journals (`row` too).
+/// let index = "examples/index";
+/// let mut entry = service
+///     .start_append(AppendRequest::new(index), &service.pending_except(index))
+///     .await?;
+/// entry.write(b"rows up to row 1\n")?;
+/// let entry = entry.release()?;
+///
+/// entry.await?; // the entry's outcome
+/// assert!(row.is_done());
+/// service.close().await; // waits for whatever else was released
+/// # Ok(())
+/// # }
+/// ```
 #[derive(Clone)]
 pub struct AppendService {
     shared: Arc<Shared>,
