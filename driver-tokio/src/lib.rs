@@ -66,6 +66,7 @@ mod error;
 pub mod fragment;
 pub mod read;
 pub mod service;
+mod telemetry;
 
 pub use append::{Appender, append};
 pub use auth::{Auth, Capability, Claims};
@@ -77,6 +78,10 @@ pub use discovery::{
 pub use error::Error;
 pub use read::{ReadEvent, Reader, RetryReader};
 pub use service::{AppendFuture, AppendFutures, AppendService, AsyncAppend};
+
+/// Why an `https://` endpoint or fragment URL fails in a build without TLS.
+pub(crate) const NO_TLS: &str = "https needs TLS, which this build of gazette-tokio lacks \
+    (enable its `tls-native-roots` or `tls-webpki-roots` feature)";
 
 /// The result of this crate's calls.
 pub type Result<T, E = Error> = std::result::Result<T, E>;
