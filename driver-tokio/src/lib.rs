@@ -57,6 +57,22 @@
 //!   ([`Error::OffsetJump`]) and reading continues; metadata frames are
 //!   skipped. [`Reader::next_event`] / [`RetryReader::next_event`] expose
 //!   both as events.
+//!
+//! # Features
+//!
+//! * `tls-native-roots` (default): TLS (rustls on ring) for `https://`
+//!   brokers and fragment URLs, trusting the platform's certificate store.
+//! * `tls-webpki-roots`: the same, trusting the compiled-in webpki roots
+//!   (both sets with both features).
+//! * `tls`: rustls with no built-in roots (implied by either of the above);
+//!   brokers are trusted through the CA given to `ClientBuilder::tls`.
+//! * `zstd` (default): ZSTANDARD fragments (links libzstd, a C library).
+//! * `metrics` (default): counters and gauges through the `metrics` facade
+//!   (names in the README); without it no metric code is compiled.
+//!
+//! Without a TLS feature, `https://` endpoints fail with
+//! [`Error::InvalidEndpoint`], `https` fragment URLs with
+//! [`Error::Fragment`], and `ClientBuilder::tls` does not exist.
 
 pub mod append;
 pub mod auth;

@@ -171,8 +171,7 @@ mod tests {
     fn recorded(f: impl FnOnce()) -> Vec<String> {
         let log = Log::default();
         metrics::with_local_recorder(&log, f);
-        let entries = log.0.lock().unwrap().clone();
-        entries
+        log.0.lock().unwrap().clone()
     }
 
     #[test]
