@@ -67,6 +67,13 @@
 //! # Ok(())
 //! # }
 //! ```
+//!
+//! # Features
+//!
+//! The same as `gazette-tokio`'s, forwarded to it: `tls-native-roots`
+//! (default), `tls-webpki-roots`, `tls` (no built-in roots), `zstd`
+//! (default; links libzstd) and `metrics` (default). Without a TLS feature,
+//! `https://` endpoints and fragment URLs fail with a typed error.
 
 pub mod append;
 pub mod client;

@@ -244,12 +244,7 @@ impl Appender {
                     self.client.update_route(&journal, route);
                 }
                 AppenderOutput::Finished(result) => {
-                    if result.is_err() {
-                        metrics::counter!("gazette_append_failed_total").increment(1);
-                    } else {
-                        metrics::counter!("gazette_append_bytes_total")
-                            .increment(self.machine.bytes_sent());
-                    }
+                    crate::telemetry::append_finished(result.is_ok(), self.machine.bytes_sent());
                     self.result = Some(result.clone());
                     return Poll::Ready(Some(result));
                 }
@@ -267,7 +262,7 @@ impl Appender {
         };
         let claims = Claims::for_journal(Capability::APPEND, &journal);
         self.endpoint = client.endpoint_for(&dispatch);
-        metrics::counter!("gazette_rpc_started_total", "op" => "append").increment(1);
+        crate::telemetry::rpc_started("append");
         self.rpc = Some(tokio::spawn(
             async move {
                 let mut rpc = client

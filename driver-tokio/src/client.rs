@@ -18,11 +18,18 @@ use gazette_core::route::{
 use gazette_core::status::Operation;
 use gazette_proto::Route;
 use gazette_proto::journal_client::JournalClient;
-use tonic::transport::{Channel, ClientTlsConfig, Endpoint};
+#[cfg(feature = "tls")]
+use tonic::transport::ClientTlsConfig;
+use tonic::transport::{Channel, Endpoint};
 
 use crate::Error;
 use crate::auth::{Auth, Claims};
 use crate::fragment::{FragmentHttpConfig, FragmentOpener};
+
+/// Without a TLS feature there are no TLS settings: the type of the
+/// builder's TLS field, which then stays `None`.
+#[cfg(not(feature = "tls"))]
+type ClientTlsConfig = std::convert::Infallible;
 
 /// The decode limit of every response (Go's client uses 16 MiB; a
 /// `FragmentsResponse` with many signed URLs exceeds 4 MiB).
@@ -113,8 +120,11 @@ impl ClientBuilder {
         self
     }
 
-    /// TLS settings for `https` endpoints (default: native roots). Only the
-    /// `h2` ALPN protocol is offered, as brokers require.
+    /// TLS settings for `https` endpoints (default: the roots of the
+    /// enabled `tls-*-roots` features). Only the `h2` ALPN protocol is
+    /// offered, as brokers require. Needs a TLS feature (crate docs:
+    /// Features).
+    #[cfg(feature = "tls")]
     pub fn tls(mut self, tls: ClientTlsConfig) -> Self {
         self.tls = Some(tls);
         self
@@ -348,7 +358,7 @@ impl Client {
                 self.update_route(journal, None);
             }
         }
-        metrics::counter!("gazette_rpc_failed_total", "op" => op_name(op), "code" => format!("{:?}", status.code())).increment(1);
+        crate::telemetry::rpc_failed(op_name(op), status.code());
         Error::rpc(op, status)
     }
 
@@ -455,6 +465,9 @@ fn endpoint_uri(endpoint: &str) -> Result<http::Uri, Error> {
             "scheme {scheme:?} is not supported (use http or https)"
         )));
     }
+    if scheme == "https" && !cfg!(feature = "tls") {
+        return Err(invalid(crate::NO_TLS.into()));
+    }
     if uri.host().is_none_or(str::is_empty) {
         return Err(invalid("no host".into()));
     }
@@ -482,10 +495,14 @@ fn dial(
         .http2_keep_alive_interval(KEEPALIVE_INTERVAL)
         .keep_alive_timeout(Duration::from_secs(20))
         .keep_alive_while_idle(false);
+    // Without TLS, `endpoint_uri` has refused `https` already.
+    #[cfg(not(feature = "tls"))]
+    let _ = (scheme, tls, &mut builder);
+    #[cfg(feature = "tls")]
     if scheme == "https" {
         let tls = tls
             .cloned()
-            .unwrap_or_else(|| ClientTlsConfig::new().with_native_roots());
+            .unwrap_or_else(|| ClientTlsConfig::new().with_enabled_roots());
         builder = builder.tls_config(tls).map_err(|source| Error::Tls {
             endpoint: endpoint.to_string(),
             source,
@@ -666,6 +683,7 @@ mod tests {
         }
     }
 
+    #[cfg(feature = "tls")]
     #[test]
     fn the_builders_debug_output_does_not_show_the_tls_private_key() {
         let key = "-----BEGIN PRIVATE KEY-----\nS3CR3T-KEY-BYTES\n-----END PRIVATE KEY-----\n";
@@ -679,6 +697,19 @@ mod tests {
             assert!(!debug.contains(secret), "{secret} in {debug}");
         }
         assert!(debug.contains("https://svc:1"), "{debug}");
+    }
+
+    #[tokio::test]
+    async fn https_endpoints_need_a_tls_feature() {
+        let built = Client::new("https://svc:1");
+        if cfg!(feature = "tls") {
+            assert!(built.is_ok(), "{built:?}");
+        } else {
+            assert!(
+                matches!(&built, Err(Error::InvalidEndpoint { reason, .. }) if reason == crate::NO_TLS),
+                "{built:?}"
+            );
+        }
     }
 
     #[tokio::test]

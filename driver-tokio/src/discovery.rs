@@ -125,7 +125,7 @@ async fn open_list(
     );
     let mut rpc = client.journal_client(&Dispatch::Service)?;
     let req = client.request(request.clone(), &claims, false)?;
-    metrics::counter!("gazette_rpc_started_total", "op" => "list").increment(1);
+    crate::telemetry::rpc_started("list");
     rpc.list(req)
         .await
         .map(tonic::Response::into_inner)
@@ -348,7 +348,7 @@ pub async fn apply_in_batches(
             let span = tracing::debug_span!("gazette.apply", changes = next.changes.len());
             let outcome = async {
                 let mut rpc = client.journal_client(&Dispatch::Service)?;
-                metrics::counter!("gazette_rpc_started_total", "op" => "apply").increment(1);
+                crate::telemetry::rpc_started("apply");
                 rpc.apply(client.request(next, &claims, false)?)
                     .await
                     .map(tonic::Response::into_inner)
@@ -392,8 +392,7 @@ pub async fn list_all_fragments(
             let span = tracing::debug_span!("gazette.list_fragments", journal = %next.journal);
             let outcome = async {
                 let mut rpc = client.journal_client(&dispatch)?;
-                metrics::counter!("gazette_rpc_started_total", "op" => "list_fragments")
-                    .increment(1);
+                crate::telemetry::rpc_started("list_fragments");
                 rpc.list_fragments(client.request(next, &claims, false)?)
                     .await
                     .map(tonic::Response::into_inner)
@@ -428,7 +427,7 @@ pub async fn fragment_store_health(
     let request = fragment_store_health_request(store, check_delete_prefix)?;
     let claims = Claims::for_selector(Capability::READ, LabelSelector::default(), HOUR);
     let mut rpc = client.journal_client(&Dispatch::Service)?;
-    metrics::counter!("gazette_rpc_started_total", "op" => "fragment_store_health").increment(1);
+    crate::telemetry::rpc_started("fragment_store_health");
     let call = async {
         rpc.fragment_store_health(client.request(request, &claims, false)?)
             .await

@@ -269,8 +269,11 @@ impl FragmentOpener {
                 .tcp_keepalive_retries(KEEPALIVE_PROBES)
                 .redirect(redirect_policy(config.redirect_limit))
                 .pool_max_idle_per_host(100)
-                .pool_idle_timeout(Duration::from_secs(90))
-                .tls_built_in_native_certs(native_roots);
+                .pool_idle_timeout(Duration::from_secs(90));
+            #[cfg(feature = "tls-native-roots")]
+            let builder = builder.tls_built_in_native_certs(native_roots);
+            #[cfg(not(feature = "tls-native-roots"))]
+            let _ = native_roots;
             match (&config.proxy, &proxy) {
                 (_, Some(proxy)) => builder.proxy(proxy.clone()),
                 (FragmentProxy::Disabled, None) => builder.no_proxy(),
@@ -278,8 +281,9 @@ impl FragmentOpener {
                 _ => builder,
             }
         };
-        // The system's roots (a private store's CA) besides the webpki
-        // ones; an unusable system store leaves the webpki roots.
+        // The system's roots (`tls-native-roots`: a private store's CA)
+        // besides the webpki ones (`tls-webpki-roots`); an unusable system
+        // store leaves the webpki roots, if any.
         let http = builder(true)
             .build()
             .or_else(|_| builder(false).build())
@@ -371,6 +375,13 @@ impl FragmentOpener {
             url: redact_url(url).to_string(),
             reason,
         };
+        if !cfg!(feature = "tls")
+            && url
+                .get(..8)
+                .is_some_and(|s| s.eq_ignore_ascii_case("https://"))
+        {
+            return Err(fail(crate::NO_TLS.into()));
+        }
         let response = self
             .http
             .get(url)
@@ -378,7 +389,7 @@ impl FragmentOpener {
             .send()
             .await
             .map_err(|err| fail(describe(err)))?;
-        metrics::counter!("gazette_fragment_open_total", "scheme" => "http").increment(1);
+        crate::telemetry::fragment_opened("http");
         let content_encoding = response
             .headers()
             .get(http::header::CONTENT_ENCODING)
@@ -395,7 +406,7 @@ impl FragmentOpener {
     pub async fn open_file(&self, path: &Path) -> Result<Option<tokio::fs::File>, Error> {
         match tokio::fs::File::open(path).await {
             Ok(file) => {
-                metrics::counter!("gazette_fragment_open_total", "scheme" => "file").increment(1);
+                crate::telemetry::fragment_opened("file");
                 Ok(Some(file))
             }
             Err(err) if err.kind() == std::io::ErrorKind::NotFound => Ok(None),
@@ -476,5 +487,21 @@ mod tests {
             .await
             .unwrap_err();
         assert!(matches!(err, Error::Fragment { .. }));
+    }
+
+    #[tokio::test]
+    async fn https_fragment_urls_need_a_tls_feature() {
+        let config = FragmentHttpConfig::default().proxy(FragmentProxy::Disabled);
+        let opener = FragmentOpener::with_http(None, config).unwrap();
+        // Nothing listens on loopback port 1: with TLS the GET is tried and
+        // refused; without, it is not tried.
+        let err = opener
+            .get("HTTPS://127.0.0.1:1/frag", "identity")
+            .await
+            .unwrap_err();
+        let Error::Fragment { reason, .. } = &err else {
+            panic!("{err:?}");
+        };
+        assert_eq!(reason == crate::NO_TLS, !cfg!(feature = "tls"), "{err}");
     }
 }

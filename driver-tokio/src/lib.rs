@@ -114,6 +114,22 @@
 //!   ([`Error::OffsetJump`]) and reading continues; metadata frames are
 //!   skipped. [`Reader::next_event`] / [`RetryReader::next_event`] expose
 //!   both as events.
+//!
+//! # Features
+//!
+//! * `tls-native-roots` (default): TLS (rustls on ring) for `https://`
+//!   brokers and fragment URLs, trusting the platform's certificate store.
+//! * `tls-webpki-roots`: the same, trusting the compiled-in webpki roots
+//!   (both sets with both features).
+//! * `tls`: rustls with no built-in roots (implied by either of the above);
+//!   brokers are trusted through the CA given to `ClientBuilder::tls`.
+//! * `zstd` (default): ZSTANDARD fragments (links libzstd, a C library).
+//! * `metrics` (default): counters and gauges through the `metrics` facade
+//!   (names in the README); without it no metric code is compiled.
+//!
+//! Without a TLS feature, `https://` endpoints fail with
+//! [`Error::InvalidEndpoint`], `https` fragment URLs with
+//! [`Error::Fragment`], and `ClientBuilder::tls` does not exist.
 
 pub mod append;
 pub mod auth;
@@ -123,6 +139,7 @@ mod error;
 pub mod fragment;
 pub mod read;
 pub mod service;
+mod telemetry;
 
 pub use append::{Appender, append};
 pub use auth::{Auth, Capability, Claims};
@@ -136,6 +153,10 @@ pub use error::Error;
 pub use gazette_core::kind::ErrorKind;
 pub use read::{ReadEvent, Reader, RetryReader};
 pub use service::{AppendFuture, AppendFutures, AppendService, AsyncAppend};
+
+/// Why an `https://` endpoint or fragment URL fails in a build without TLS.
+pub(crate) const NO_TLS: &str = "https needs TLS, which this build of gazette-tokio lacks \
+    (enable its `tls-native-roots` or `tls-webpki-roots` feature)";
 
 /// The result of this crate's calls.
 pub type Result<T, E = Error> = std::result::Result<T, E>;

@@ -101,7 +101,7 @@ impl Machine {
                     if log {
                         tracing::warn!(?cause, attempt, ?delay, "read failure (will retry)");
                     }
-                    metrics::counter!("gazette_read_retries_total").increment(1);
+                    crate::telemetry::read_retry();
                     Step::Backoff(delay)
                 }
                 RetryOutput::CancelBackoff => Step::CancelBackoff,
@@ -189,8 +189,7 @@ impl Engine {
                 match step {
                     Step::Event(event) => {
                         if let ReadEvent::Content { content, .. } = &event {
-                            metrics::counter!("gazette_read_bytes_total")
-                                .increment(content.len() as u64);
+                            crate::telemetry::read_bytes(content.len());
                         }
                         return Poll::Ready(Ok(Some(event)));
                     }
@@ -297,7 +296,7 @@ impl Engine {
                 };
                 let client = self.client.clone();
                 let endpoint = client.endpoint_for(&dispatch);
-                metrics::counter!("gazette_rpc_started_total", "op" => "read").increment(1);
+                crate::telemetry::rpc_started("read");
                 self.starting = Some(
                     async move {
                         let mut rpc = client
@@ -361,7 +360,7 @@ impl Engine {
         if status.code() != tonic::Code::Unavailable {
             tracing::debug!(%status, "read RPC failed");
         }
-        metrics::counter!("gazette_rpc_failed_total", "op" => "read", "code" => format!("{:?}", status.code())).increment(1);
+        crate::telemetry::rpc_failed("read", status.code());
         err
     }
 

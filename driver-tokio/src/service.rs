@@ -403,7 +403,7 @@ async fn dispatch_loop(shared: Arc<Shared>) {
                 scheduler.is_closed(),
             )
         };
-        export(&metrics);
+        crate::telemetry::append_service(&metrics);
         for dispatch in dispatches {
             tokio::spawn(run_attempt(shared.clone(), dispatch));
         }
@@ -491,23 +491,6 @@ fn core_error(err: Error) -> AppendError {
         Error::Rpc { status, .. } => AppendError::Transport(transport_error(&status)),
         other => AppendError::Transport(TransportError::Other(other.to_string())),
     }
-}
-
-/// Exports the scheduler's counters through the `metrics` facade.
-fn export(m: &gazette_core::append::AppendMetrics) {
-    metrics::counter!("gazette_append_service_appends_started_total").absolute(m.appends_started);
-    metrics::counter!("gazette_append_service_appends_released_total").absolute(m.appends_released);
-    metrics::counter!("gazette_append_service_appends_rolled_back_total")
-        .absolute(m.appends_rolled_back);
-    metrics::counter!("gazette_append_service_bytes_released_total").absolute(m.bytes_released);
-    metrics::gauge!("gazette_append_service_spooled_bytes").set(m.spooled_bytes as f64);
-    metrics::counter!("gazette_append_service_batches_created_total").absolute(m.batches_created);
-    metrics::counter!("gazette_append_service_rpc_attempts_total").absolute(m.rpc_attempts);
-    metrics::counter!("gazette_append_service_retries_total").absolute(m.retries);
-    metrics::counter!("gazette_append_service_bytes_sent_total").absolute(m.bytes_sent);
-    metrics::counter!("gazette_append_service_batches_committed_total")
-        .absolute(m.batches_committed);
-    metrics::counter!("gazette_append_service_batches_failed_total").absolute(m.batches_failed);
 }
 
 #[cfg(test)]
