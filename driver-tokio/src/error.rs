@@ -115,6 +115,14 @@ pub enum Error {
     /// A local IO error (spool files, fragment files).
     #[error(transparent)]
     Io(#[from] std::io::Error),
+    /// A client setting (an environment variable, a TLS file) cannot be
+    /// used.
+    #[error(transparent)]
+    Config(#[from] crate::config::ConfigError),
+    /// The [`TokenSource`](crate::auth::TokenSource) of the client's
+    /// [`Auth`](crate::Auth) failed to provide a token.
+    #[error("authorization token source failed")]
+    TokenSource(#[source] crate::auth::TokenSourceError),
 }
 
 impl Error {
