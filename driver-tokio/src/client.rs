@@ -786,6 +786,32 @@ mod env_tests {
     }
 
     #[tokio::test]
+    async fn every_request_carries_the_token_sources_latest_token() {
+        use std::sync::atomic::{AtomicUsize, Ordering};
+        let refreshes = Arc::new(AtomicUsize::new(0));
+        let counter = refreshes.clone();
+        let source = move |_: &Claims| -> Result<String, crate::auth::TokenSourceError> {
+            Ok(format!(
+                "refreshed-{}",
+                counter.fetch_add(1, Ordering::SeqCst)
+            ))
+        };
+        // Env settings combined with further builder calls.
+        let client = from(&[("BROKER_AUTH_TOKEN", "static")])
+            .unwrap()
+            .auth(Auth::source(source))
+            .build()
+            .unwrap();
+        let claims = Claims::for_journal(crate::Capability::APPEND, "a/journal");
+        for n in 0..3 {
+            let request = client.request((), &claims, false).unwrap();
+            let sent = request.metadata().get("authorization").unwrap();
+            assert_eq!(sent.to_str().unwrap(), format!("Bearer refreshed-{n}"));
+        }
+        assert_eq!(refreshes.load(Ordering::SeqCst), 3);
+    }
+
+    #[tokio::test]
     async fn without_a_route_cache_every_call_goes_to_the_service_address() {
         let client = from(&[("BROKER_ADDRESS", "http://svc:1")])
             .unwrap()

@@ -13,8 +13,7 @@ use std::time::Duration;
 use bytes::Bytes;
 use gazette_proto::{AppendRequest, CompressionCodec, ListRequest, ReadRequest};
 use gazette_tests::{ClusterTls, ScopedCluster};
-use gazette_tokio::tonic::transport::{Certificate, ClientTlsConfig, Identity};
-use gazette_tokio::{Client, Error};
+use gazette_tokio::{Client, ClientBuilder, Error, TlsConfig};
 use tokio::io::AsyncReadExt;
 use tokio_support::{create, spec, unique};
 
@@ -37,12 +36,13 @@ fn pem(path: &Path) -> Vec<u8> {
     std::fs::read(path).unwrap_or_else(|e| panic!("{}: {e}", path.display()))
 }
 
-/// TLS settings trusting exactly the CA at `ca` (no native roots).
-fn trusting(ca: &Path) -> ClientTlsConfig {
-    ClientTlsConfig::new().ca_certificate(Certificate::from_pem(pem(ca)))
+/// TLS settings trusting exactly the CA at `ca` (a given CA replaces the
+/// native roots, as in Go).
+fn trusting(ca: &Path) -> TlsConfig {
+    TlsConfig::new().ca_file(ca)
 }
 
-fn client(scoped: &ScopedCluster, endpoint: &str, tls: Option<ClientTlsConfig>) -> Client {
+fn client(scoped: &ScopedCluster, endpoint: &str, tls: Option<TlsConfig>) -> Client {
     let mut builder = Client::builder(endpoint)
         .fragment_file_root(&scoped.cluster().file_root)
         .connect_timeout(Duration::from_secs(5));
@@ -222,11 +222,22 @@ async fn mutual_tls_accepts_the_cas_client_certificate_and_refuses_others() {
     let dir = tempfile::tempdir().unwrap();
     let (foreign_cert, foreign_key) = foreign_ca(dir.path());
 
-    let accepted = client(
-        &scoped,
-        &endpoint,
-        Some(trusting(&tls.ca).identity(Identity::from_pem(pem(&cert), pem(&key)))),
-    );
+    // Configured as gazctl would be, from its environment variables.
+    let path = |p: &Path| p.to_str().unwrap().to_string();
+    let env = [
+        ("BROKER_ADDRESS", endpoint.clone()),
+        ("BROKER_TRUSTED_CA_FILE", path(&tls.ca)),
+        ("BROKER_CERT_FILE", path(&cert)),
+        ("BROKER_CERT_KEY_FILE", path(&key)),
+    ];
+    let accepted = ClientBuilder::from_lookup(|name| {
+        env.iter().find(|(n, _)| *n == name).map(|(_, v)| v.clone())
+    })
+    .unwrap()
+    .fragment_file_root(&scoped.cluster().file_root)
+    .connect_timeout(Duration::from_secs(5))
+    .build()
+    .unwrap();
     let journal = unique("mtls");
     create(
         &accepted,
@@ -250,7 +261,7 @@ async fn mutual_tls_accepts_the_cas_client_certificate_and_refuses_others() {
     let rogue = client(
         &scoped,
         &endpoint,
-        Some(trusting(&tls.ca).identity(Identity::from_pem(pem(&foreign_cert), pem(&foreign_key)))),
+        Some(trusting(&tls.ca).identity_pem(pem(&foreign_cert), pem(&foreign_key))),
     );
     let (code, text) = rpc_failure(&list_fails(&rogue).await);
     assert_eq!(code, gazette_tokio::tonic::Code::Unavailable, "{text}");
