@@ -124,7 +124,7 @@ impl ClientBuilder {
                 parse_go_duration(&value).map_err(|reason| invalid("BROKER_CACHE_TTL", reason))?
             }
         };
-        let auth = Auth::from_lookup(&var)?;
+        let auth = Auth::from_lookup(var)?;
         let zone = var("ZONE").unwrap_or_else(|| "local".into());
 
         let ca = var("BROKER_TRUSTED_CA_FILE");
