@@ -50,7 +50,7 @@ func main() {
 	var ctx = context.Background()
 	// Dial like gazctl: dispatcher balancer, route cache, no connection-level
 	// flow control window.
-	pb.RegisterGRPCDispatcher(os.Getenv("BROKER_ZONE"))
+	pb.RegisterGRPCDispatcher(os.Getenv("ZONE"))
 	var cfg = mbp.AddressConfig{Address: pb.Endpoint(*broker)}
 	var jc = cfg.MustJournalClient(ctx)
 	var rjc = pb.NewRoutedJournalClient(jc, client.NewRouteCache(1024, time.Hour))

@@ -47,12 +47,22 @@ impl Client {
         Self::build(Self::builder(endpoint))
     }
 
-    /// A client configured like gazctl from its environment
-    /// (`BROKER_ADDRESS`, `BROKER_AUTH_KEYS` or `BROKER_AUTH_TOKEN`,
-    /// `BROKER_ZONE`).
+    /// A builder configured from the environment exactly as gazctl's broker
+    /// client is ([`ClientBuilder::from_env`]: `BROKER_ADDRESS`,
+    /// `BROKER_CACHE_SIZE`, `BROKER_CACHE_TTL`, `BROKER_AUTH_KEYS` or
+    /// `BROKER_AUTH_TOKEN`, the TLS files and `ZONE`; see
+    /// docs/environment.md), for further settings before
+    /// [`Client::build`].
+    pub fn builder_from_env() -> Result<ClientBuilder> {
+        Ok(ClientBuilder::from_env()?)
+    }
+
+    /// A client configured from the environment exactly as gazctl's broker
+    /// client is ([`Client::builder_from_env`], built). Like gazctl it keeps
+    /// no route cache unless `BROKER_CACHE_SIZE` is positive: every call
+    /// goes to `BROKER_ADDRESS` and brokers proxy.
     pub fn from_env() -> Result<Self> {
-        let inner = runtime::enter(gazette_tokio::Client::from_env)??;
-        Ok(Client { inner })
+        Self::build(Self::builder_from_env()?)
     }
 
     /// The service endpoint this client dials.

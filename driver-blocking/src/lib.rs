@@ -95,4 +95,4 @@ pub use service::{AppendFuture, AppendFutures, AppendService, AsyncAppend};
 
 pub use gazette_core as core;
 pub use gazette_proto as proto;
-pub use gazette_tokio::{Auth, ErrorKind, ReadEvent};
+pub use gazette_tokio::{Auth, ConfigError, ErrorKind, ReadEvent, TlsConfig, TokenSource};

@@ -4,8 +4,11 @@
 //! the `authorization: Bearer <token>` metadata of each call (docs/protocol.md#authorization).
 //! [`Auth`] offers the same three modes as Go's client: no authorization, a
 //! ready-made bearer token (`BROKER_AUTH_TOKEN`), or keys from which a token is
-//! signed per call with the claims the call needs (`BROKER_AUTH_KEYS`).
+//! signed per call with the claims the call needs (`BROKER_AUTH_KEYS`); and a
+//! fourth, a [`TokenSource`] asked for the token of every call (tokens that
+//! expire and are refreshed, like Go's custom `Authorizer`s).
 
+use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use base64::Engine as _;
@@ -16,6 +19,7 @@ use sha2::Sha256;
 use tonic::metadata::MetadataValue;
 
 use crate::Error;
+use crate::config::ConfigError;
 
 /// Capability bits a token grants (docs/protocol.md#claims-and-capabilities).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -81,6 +85,32 @@ impl Claims {
     }
 }
 
+/// The error a [`TokenSource`] fails with.
+pub type TokenSourceError = Box<dyn std::error::Error + Send + Sync>;
+
+/// Provides the bearer token of each call (Go's `Authorizer`): a token that
+/// expires and is refreshed, fetched from a credentials service, or signed
+/// in a way of the caller's.
+///
+/// [`token`](TokenSource::token) is called for every RPC, on the caller's
+/// task, so it must answer quickly: caching a token and refreshing it
+/// (in the background, or when it nears expiry) is the source's business.
+/// Any `Fn(&Claims) -> Result<String, TokenSourceError>` closure is a
+/// source.
+pub trait TokenSource: Send + Sync {
+    /// The token (without the `Bearer ` prefix) of a call needing `claims`.
+    fn token(&self, claims: &Claims) -> Result<String, TokenSourceError>;
+}
+
+impl<F> TokenSource for F
+where
+    F: Fn(&Claims) -> Result<String, TokenSourceError> + Send + Sync,
+{
+    fn token(&self, claims: &Claims) -> Result<String, TokenSourceError> {
+        self(claims)
+    }
+}
+
 /// How calls are authorized.
 #[derive(Clone, Default)]
 pub enum Auth {
@@ -91,6 +121,8 @@ pub enum Auth {
     Bearer(String),
     /// Sign a short-lived HS256 token per call with the first key.
     Keyed(Vec<Vec<u8>>),
+    /// Ask this source for the token of every call ([`Auth::source`]).
+    Source(Arc<dyn TokenSource>),
 }
 
 impl std::fmt::Debug for Auth {
@@ -100,6 +132,7 @@ impl std::fmt::Debug for Auth {
             Auth::None => f.write_str("Auth::None"),
             Auth::Bearer(_) => f.write_str("Auth::Bearer(..)"),
             Auth::Keyed(keys) => write!(f, "Auth::Keyed({} keys)", keys.len()),
+            Auth::Source(_) => f.write_str("Auth::Source(..)"),
         }
     }
 }
@@ -125,17 +158,35 @@ impl Auth {
         Ok(Auth::Keyed(out))
     }
 
+    /// Tokens from `source`, asked for each call's token.
+    pub fn source(source: impl TokenSource + 'static) -> Self {
+        Auth::Source(Arc::new(source))
+    }
+
     /// The mode gazctl would use from its environment: `BROKER_AUTH_KEYS`
-    /// first, else `BROKER_AUTH_TOKEN`, else none.
+    /// first, else `BROKER_AUTH_TOKEN`, else none (docs/environment.md).
     pub fn from_env() -> Result<Self, Error> {
-        if let Ok(keys) = std::env::var("BROKER_AUTH_KEYS")
-            && !keys.is_empty()
-        {
-            return Auth::keyed(&keys);
+        Self::from_lookup(|name| std::env::var(name).ok())
+    }
+
+    /// [`Auth::from_env`] over `lookup` instead of the process environment
+    /// (empty values count as unset).
+    pub fn from_lookup(lookup: impl Fn(&str) -> Option<String>) -> Result<Self, Error> {
+        let var = |name: &str| lookup(name).filter(|value| !value.is_empty());
+        if let Some(keys) = var("BROKER_AUTH_KEYS") {
+            // The reason names no key material.
+            return Auth::keyed(&keys).map_err(|err| {
+                ConfigError::InvalidVariable {
+                    variable: "BROKER_AUTH_KEYS",
+                    reason: match err {
+                        Error::Auth(reason) => reason,
+                        other => other.to_string(),
+                    },
+                }
+                .into()
+            });
         }
-        if let Ok(token) = std::env::var("BROKER_AUTH_TOKEN")
-            && !token.is_empty()
-        {
+        if let Some(token) = var("BROKER_AUTH_TOKEN") {
             return Ok(Auth::Bearer(token));
         }
         Ok(Auth::None)
@@ -150,6 +201,7 @@ impl Auth {
             Auth::None => return Ok(None),
             Auth::Bearer(token) => token.clone(),
             Auth::Keyed(keys) => sign_hs256(&keys[0], claims, SystemTime::now())?,
+            Auth::Source(source) => source.token(claims).map_err(Error::TokenSource)?,
         };
         let mut value: MetadataValue<tonic::metadata::Ascii> = format!("Bearer {token}")
             .parse()
@@ -239,6 +291,66 @@ mod tests {
             let sent = request.metadata().get("authorization").expect("attached");
             assert!(sent.is_sensitive(), "{auth:?}");
         }
+    }
+
+    #[test]
+    fn a_token_source_is_asked_for_every_calls_token() {
+        use std::sync::atomic::{AtomicUsize, Ordering};
+        let calls = Arc::new(AtomicUsize::new(0));
+        let counter = calls.clone();
+        let auth = Auth::source(move |claims: &Claims| -> Result<String, TokenSourceError> {
+            let n = counter.fetch_add(1, Ordering::SeqCst) + 1;
+            Ok(format!("token-{n}-cap{}", claims.capability.0))
+        });
+        let claims = Claims::for_journal(Capability::READ, "a/journal");
+        for n in 1..=3 {
+            let mut request = tonic::Request::new(());
+            auth.authorize(&mut request, &claims).unwrap();
+            let sent = request.metadata().get("authorization").expect("attached");
+            assert!(sent.is_sensitive());
+            assert_eq!(sent.to_str().unwrap(), format!("Bearer token-{n}-cap8"));
+        }
+        assert_eq!(calls.load(Ordering::SeqCst), 3);
+        assert_eq!(format!("{auth:?}"), "Auth::Source(..)");
+
+        let failing = Auth::source(|_: &Claims| -> Result<String, TokenSourceError> {
+            Err("expired".into())
+        });
+        let err = failing.header(&claims).unwrap_err();
+        assert!(
+            matches!(err, Error::TokenSource(ref e) if e.to_string() == "expired"),
+            "{err:?}"
+        );
+    }
+
+    #[test]
+    fn from_lookup_prefers_keys_to_a_token_as_go_does() {
+        let env = |vars: &'static [(&'static str, &'static str)]| {
+            move |name: &str| {
+                vars.iter()
+                    .find(|(n, _)| *n == name)
+                    .map(|(_, v)| v.to_string())
+            }
+        };
+        let both = env(&[("BROKER_AUTH_KEYS", "c2VjcmV0"), ("BROKER_AUTH_TOKEN", "t")]);
+        assert!(
+            matches!(Auth::from_lookup(both).unwrap(), Auth::Keyed(k) if k == [b"secret".to_vec()])
+        );
+        let token = env(&[("BROKER_AUTH_TOKEN", "t"), ("BROKER_AUTH_KEYS", "")]);
+        assert!(matches!(Auth::from_lookup(token).unwrap(), Auth::Bearer(t) if t == "t"));
+        assert!(matches!(Auth::from_lookup(env(&[])).unwrap(), Auth::None));
+        let bad = env(&[("BROKER_AUTH_KEYS", "not base64!")]);
+        let err = Auth::from_lookup(bad).unwrap_err();
+        assert!(
+            matches!(
+                err,
+                Error::Config(ConfigError::InvalidVariable {
+                    variable: "BROKER_AUTH_KEYS",
+                    ..
+                })
+            ),
+            "{err:?}"
+        );
     }
 
     #[test]

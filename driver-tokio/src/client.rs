@@ -24,6 +24,7 @@ use tonic::transport::{Channel, Endpoint};
 
 use crate::Error;
 use crate::auth::{Auth, Claims};
+use crate::config::{ConfigError, TlsConfig, parse_go_duration};
 use crate::fragment::{FragmentHttpConfig, FragmentOpener};
 
 /// Without a TLS feature there are no TLS settings: the type of the
@@ -55,7 +56,7 @@ pub struct ClientBuilder {
     auth: Auth,
     connect_timeout: Duration,
     request_timeout: Option<Duration>,
-    tls: Option<ClientTlsConfig>,
+    tls: Option<TlsConfig>,
     fragment_root: Option<PathBuf>,
     fragment_http: FragmentHttpConfig,
     route_directly: bool,
@@ -71,7 +72,7 @@ impl std::fmt::Debug for ClientBuilder {
             .field("auth", &self.auth)
             .field("connect_timeout", &self.connect_timeout)
             .field("request_timeout", &self.request_timeout)
-            .field("tls", &self.tls.as_ref().map(|_| ".."))
+            .field("tls", &self.tls)
             .field("fragment_root", &self.fragment_root)
             .field("fragment_http", &self.fragment_http)
             .field("route_directly", &self.route_directly)
@@ -81,7 +82,99 @@ impl std::fmt::Debug for ClientBuilder {
     }
 }
 
+/// The service address gazctl dials when `BROKER_ADDRESS` is unset.
+pub const DEFAULT_BROKER_ADDRESS: &str = "http://localhost:8080";
+
 impl ClientBuilder {
+    /// A builder configured from the process environment exactly as gazctl
+    /// configures its broker client (docs/environment.md): `BROKER_ADDRESS`
+    /// (default `http://localhost:8080`), `BROKER_CACHE_SIZE` (default 0:
+    /// no route cache, every call goes to the service address and brokers
+    /// proxy), `BROKER_CACHE_TTL` (Go duration, default `1m`),
+    /// `BROKER_AUTH_KEYS` (preferred) or `BROKER_AUTH_TOKEN`,
+    /// `BROKER_TRUSTED_CA_FILE`, `BROKER_CERT_FILE` and
+    /// `BROKER_CERT_KEY_FILE`, and `ZONE` (default `local`). Empty
+    /// variables count as unset. Further builder calls override what the
+    /// environment said.
+    ///
+    /// An invalid value is an [`Error::Config`] naming the variable; TLS
+    /// files are read by [`ClientBuilder::build`].
+    pub fn from_env() -> Result<Self, Error> {
+        Self::from_lookup(|name| std::env::var(name).ok())
+    }
+
+    /// [`ClientBuilder::from_env`] over `lookup` (a variable's value, None
+    /// when unset) instead of the process environment.
+    pub fn from_lookup(lookup: impl Fn(&str) -> Option<String>) -> Result<Self, Error> {
+        let var = |name: &str| lookup(name).filter(|value| !value.is_empty());
+        let invalid = |variable: &'static str, reason: String| {
+            Error::Config(ConfigError::InvalidVariable { variable, reason })
+        };
+        let endpoint = var("BROKER_ADDRESS").unwrap_or_else(|| DEFAULT_BROKER_ADDRESS.into());
+        endpoint_uri(&endpoint).map_err(|err| invalid("BROKER_ADDRESS", err.to_string()))?;
+        // Go's flag parsing: a decimal integer; zero or less, no cache.
+        let cache_size = match var("BROKER_CACHE_SIZE") {
+            None => 0,
+            Some(value) => {
+                let size: i64 = value.parse().map_err(|err| {
+                    invalid(
+                        "BROKER_CACHE_SIZE",
+                        format!("{value:?} is not an integer: {err}"),
+                    )
+                })?;
+                usize::try_from(size.max(0)).unwrap_or(usize::MAX)
+            }
+        };
+        let cache_ttl = match var("BROKER_CACHE_TTL") {
+            None => Duration::from_secs(60),
+            Some(value) => {
+                parse_go_duration(&value).map_err(|reason| invalid("BROKER_CACHE_TTL", reason))?
+            }
+        };
+        let auth = Auth::from_lookup(var)?;
+        let zone = var("ZONE").unwrap_or_else(|| "local".into());
+
+        let ca = var("BROKER_TRUSTED_CA_FILE");
+        let identity = match (var("BROKER_CERT_FILE"), var("BROKER_CERT_KEY_FILE")) {
+            (Some(cert), Some(key)) => Some((cert, key)),
+            (None, None) => None,
+            (Some(_), None) => {
+                return Err(invalid(
+                    "BROKER_CERT_KEY_FILE",
+                    "unset, but BROKER_CERT_FILE names a client certificate".into(),
+                ));
+            }
+            (None, Some(_)) => {
+                return Err(invalid(
+                    "BROKER_CERT_FILE",
+                    "unset, but BROKER_CERT_KEY_FILE names a client key".into(),
+                ));
+            }
+        };
+
+        let mut builder = Client::builder(endpoint)
+            .route_cache(cache_size, cache_ttl)
+            .auth(auth)
+            .zone(zone);
+        if ca.is_some() || identity.is_some() {
+            let mut tls = TlsConfig::new();
+            if let Some(ca) = ca {
+                tls = tls.ca_file_named(ca, "BROKER_TRUSTED_CA_FILE");
+            }
+            if let Some((cert, key)) = identity {
+                tls = tls.identity_files_named(
+                    cert,
+                    key,
+                    ("BROKER_CERT_FILE", "BROKER_CERT_KEY_FILE"),
+                );
+            }
+            // Without a TLS feature the settings are kept, and `build`
+            // fails with `ConfigError::TlsUnavailable`.
+            builder.tls = Some(tls);
+        }
+        Ok(builder)
+    }
+
     /// Capacity and time-to-live of the journal route cache (default 1024
     /// journals, 5 minutes). A capacity of 0 disables route caching: every
     /// call goes to the service address and brokers proxy.
@@ -120,13 +213,17 @@ impl ClientBuilder {
         self
     }
 
-    /// TLS settings for `https` endpoints (default: the roots of the
-    /// enabled `tls-*-roots` features). Only the `h2` ALPN protocol is
-    /// offered, as brokers require. Needs a TLS feature (crate docs:
-    /// Features).
+    /// TLS settings for `https` endpoints (default: the roots of the enabled `tls-*-roots` features):
+    /// broker channels use them, and fragment fetches trust their CAs and
+    /// present their client certificate too. Only the `h2` ALPN protocol is
+    /// offered to brokers, as they require.
+    ///
+    /// A tonic `ClientTlsConfig` is accepted as well (it converts into a
+    /// [`TlsConfig`]), but its content reaches broker channels only.
+    /// Needs a TLS feature (crate docs: Features).
     #[cfg(feature = "tls")]
-    pub fn tls(mut self, tls: ClientTlsConfig) -> Self {
-        self.tls = Some(tls);
+    pub fn tls(mut self, tls: impl Into<TlsConfig>) -> Self {
+        self.tls = Some(tls.into());
         self
     }
 
@@ -155,13 +252,22 @@ impl ClientBuilder {
     }
 
     /// Builds the client. No connection is made until the first call.
+    /// Fails on an invalid endpoint, an unreadable or invalid TLS file or
+    /// PEM content ([`Error::Config`]), or an invalid fragment HTTP setting.
     pub fn build(self) -> Result<Client, Error> {
-        let service = dial(&self.endpoint, self.connect_timeout, self.tls.as_ref())?;
-        let fragments =
-            FragmentOpener::with_http(self.fragment_root.clone(), self.fragment_http.clone())?;
+        let tls = self.tls.as_ref().map(TlsConfig::load).transpose()?;
+        #[cfg_attr(not(feature = "tls"), allow(clippy::clone_on_copy))]
+        let channel_tls = tls.as_ref().map(|tls| tls.channel.clone());
+        let service = dial(&self.endpoint, self.connect_timeout, channel_tls.as_ref())?;
+        let fragments = FragmentOpener::with_http_tls(
+            self.fragment_root.clone(),
+            self.fragment_http.clone(),
+            tls.as_ref(),
+        )?;
         Ok(Client {
             inner: Arc::new(Inner {
                 service,
+                channel_tls,
                 members: Mutex::new(HashMap::new()),
                 routes: NonZeroUsize::new(self.route_cache_size)
                     .map(|capacity| Mutex::new(RouteCache::new(capacity, self.route_ttl))),
@@ -203,8 +309,9 @@ pub enum Dispatch {
 /// # async fn demo() -> gazette_tokio::Result<()> {
 /// use std::time::Duration;
 ///
-/// // Configured like gazctl: BROKER_ADDRESS, BROKER_AUTH_KEYS or
-/// // BROKER_AUTH_TOKEN, BROKER_ZONE.
+/// // Configured like gazctl: BROKER_ADDRESS, BROKER_CACHE_SIZE/TTL,
+/// // BROKER_AUTH_KEYS or BROKER_AUTH_TOKEN, BROKER_*_FILE (TLS), ZONE
+/// // (docs/environment.md).
 /// let client = gazette_tokio::Client::from_env()?;
 ///
 /// // Or explicitly.
@@ -222,6 +329,8 @@ pub struct Client {
 
 struct Inner {
     config: ClientBuilder,
+    /// The loaded TLS settings of broker channels.
+    channel_tls: Option<ClientTlsConfig>,
     service: Channel,
     members: Mutex<HashMap<String, Channel>>,
     /// The route cache, or None when routing directly is disabled.
@@ -266,17 +375,13 @@ impl Client {
         Self::builder(endpoint).build()
     }
 
-    /// A client configured like gazctl from its environment:
-    /// `BROKER_ADDRESS` (default `http://localhost:8080`), `BROKER_AUTH_KEYS`
-    /// or `BROKER_AUTH_TOKEN`, and `BROKER_ZONE`.
+    /// A client configured from the environment exactly as gazctl's broker
+    /// client is (docs/environment.md): [`ClientBuilder::from_env`], built.
+    /// Note gazctl's default of no route cache: every call goes to
+    /// `BROKER_ADDRESS` and brokers proxy, unless `BROKER_CACHE_SIZE` is
+    /// positive.
     pub fn from_env() -> Result<Self, Error> {
-        let endpoint =
-            std::env::var("BROKER_ADDRESS").unwrap_or_else(|_| "http://localhost:8080".into());
-        let zone = std::env::var("BROKER_ZONE").unwrap_or_default();
-        Self::builder(endpoint)
-            .zone(zone)
-            .auth(Auth::from_env()?)
-            .build()
+        ClientBuilder::from_env()?.build()
     }
 
     /// The service endpoint this client dials.
@@ -439,7 +544,7 @@ impl Client {
                 let channel = dial(
                     &endpoint,
                     self.inner.config.connect_timeout,
-                    self.inner.config.tls.as_ref(),
+                    self.inner.channel_tls.as_ref(),
                 )?;
                 members.insert(endpoint, channel.clone());
                 Ok(channel)
@@ -548,6 +653,229 @@ pub fn op_name(op: Operation) -> &'static str {
         Operation::List => "list",
         Operation::Apply => "apply",
         Operation::FragmentStoreHealth => "fragment_store_health",
+    }
+}
+
+#[cfg(test)]
+mod env_tests {
+    use super::*;
+
+    fn lookup(vars: &[(&str, &str)]) -> impl Fn(&str) -> Option<String> {
+        let vars: HashMap<String, String> = vars
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
+        move |name| vars.get(name).cloned()
+    }
+
+    fn from(vars: &[(&str, &str)]) -> Result<ClientBuilder, Error> {
+        ClientBuilder::from_lookup(lookup(vars))
+    }
+
+    fn invalid_variable(result: Result<ClientBuilder, Error>) -> &'static str {
+        match result {
+            Err(Error::Config(ConfigError::InvalidVariable { variable, .. })) => variable,
+            other => panic!("expected an invalid variable, got {other:?}"),
+        }
+    }
+
+    #[test]
+    fn defaults_are_gazctls() {
+        let builder = from(&[]).unwrap();
+        assert_eq!(builder.endpoint, "http://localhost:8080");
+        assert_eq!(builder.route_cache_size, 0, "no route cache: brokers proxy");
+        assert_eq!(builder.route_ttl, Duration::from_secs(60));
+        assert!(matches!(builder.auth, Auth::None));
+        assert_eq!(builder.zone, "local");
+        assert!(builder.tls.is_none());
+        // Empty values count as unset.
+        let empty = from(&[
+            ("BROKER_ADDRESS", ""),
+            ("BROKER_CACHE_SIZE", ""),
+            ("ZONE", ""),
+        ])
+        .unwrap();
+        assert_eq!(empty.endpoint, "http://localhost:8080");
+        assert_eq!(empty.route_cache_size, 0);
+        assert_eq!(empty.zone, "local");
+    }
+
+    #[test]
+    fn broker_address() {
+        let builder = from(&[("BROKER_ADDRESS", "https://broker:9000")]).unwrap();
+        assert_eq!(builder.endpoint, "https://broker:9000");
+        assert_eq!(
+            invalid_variable(from(&[("BROKER_ADDRESS", "ftp://x:1")])),
+            "BROKER_ADDRESS"
+        );
+    }
+
+    #[test]
+    fn broker_cache_size() {
+        assert_eq!(
+            from(&[("BROKER_CACHE_SIZE", "512")])
+                .unwrap()
+                .route_cache_size,
+            512
+        );
+        assert_eq!(
+            from(&[("BROKER_CACHE_SIZE", "-3")])
+                .unwrap()
+                .route_cache_size,
+            0
+        );
+        assert_eq!(
+            invalid_variable(from(&[("BROKER_CACHE_SIZE", "many")])),
+            "BROKER_CACHE_SIZE"
+        );
+    }
+
+    #[test]
+    fn broker_cache_ttl() {
+        let builder = from(&[("BROKER_CACHE_TTL", "1h30m")]).unwrap();
+        assert_eq!(builder.route_ttl, Duration::from_secs(5400));
+        assert_eq!(
+            from(&[("BROKER_CACHE_TTL", "30s")]).unwrap().route_ttl,
+            Duration::from_secs(30)
+        );
+        assert_eq!(
+            invalid_variable(from(&[("BROKER_CACHE_TTL", "30")])),
+            "BROKER_CACHE_TTL"
+        );
+    }
+
+    #[test]
+    fn broker_auth_token() {
+        let builder = from(&[("BROKER_AUTH_TOKEN", "a-token")]).unwrap();
+        assert!(matches!(builder.auth, Auth::Bearer(ref t) if t == "a-token"));
+    }
+
+    #[test]
+    fn broker_auth_keys_win_over_a_token() {
+        let builder =
+            from(&[("BROKER_AUTH_KEYS", "c2VjcmV0"), ("BROKER_AUTH_TOKEN", "t")]).unwrap();
+        assert!(matches!(builder.auth, Auth::Keyed(ref k) if k == &[b"secret".to_vec()]));
+        assert_eq!(
+            invalid_variable(from(&[("BROKER_AUTH_KEYS", "AA==")])),
+            "BROKER_AUTH_KEYS"
+        );
+    }
+
+    #[test]
+    fn zone() {
+        assert_eq!(from(&[("ZONE", "us-east-1a")]).unwrap().zone, "us-east-1a");
+        // gazctl reads no BROKER_ZONE.
+        assert_eq!(from(&[("BROKER_ZONE", "z")]).unwrap().zone, "local");
+    }
+
+    #[tokio::test]
+    async fn broker_trusted_ca_file_is_read_by_build_and_named_when_missing() {
+        let dir = tempfile::tempdir().unwrap();
+        let missing = dir.path().join("ca.pem");
+        let builder = from(&[
+            ("BROKER_ADDRESS", "https://broker:1"),
+            ("BROKER_TRUSTED_CA_FILE", missing.to_str().unwrap()),
+        ])
+        .unwrap();
+        assert!(builder.tls.is_some());
+        match builder.build().unwrap_err() {
+            Error::Config(ConfigError::ReadFile { what, path, .. }) => {
+                assert_eq!(what, "BROKER_TRUSTED_CA_FILE");
+                assert_eq!(path, missing);
+            }
+            other => panic!("{other:?}"),
+        }
+        std::fs::write(&missing, "no certificate here").unwrap();
+        let err = from(&[("BROKER_TRUSTED_CA_FILE", missing.to_str().unwrap())])
+            .unwrap()
+            .build()
+            .unwrap_err();
+        assert!(
+            matches!(
+                err,
+                Error::Config(ConfigError::InvalidPem {
+                    what: "BROKER_TRUSTED_CA_FILE",
+                    ..
+                })
+            ),
+            "{err:?}"
+        );
+    }
+
+    #[tokio::test]
+    async fn broker_cert_file_and_key_file_go_together() {
+        let dir = tempfile::tempdir().unwrap();
+        let (cert, key) = (dir.path().join("c.pem"), dir.path().join("c.key"));
+        let (cert, key) = (cert.to_str().unwrap(), key.to_str().unwrap());
+        assert_eq!(
+            invalid_variable(from(&[("BROKER_CERT_FILE", cert)])),
+            "BROKER_CERT_KEY_FILE"
+        );
+        assert_eq!(
+            invalid_variable(from(&[("BROKER_CERT_KEY_FILE", key)])),
+            "BROKER_CERT_FILE"
+        );
+        let builder = from(&[("BROKER_CERT_FILE", cert), ("BROKER_CERT_KEY_FILE", key)]).unwrap();
+        match builder.build().unwrap_err() {
+            Error::Config(ConfigError::ReadFile { what, .. }) => {
+                assert_eq!(what, "BROKER_CERT_FILE")
+            }
+            other => panic!("{other:?}"),
+        }
+    }
+
+    #[tokio::test]
+    async fn every_request_carries_the_token_sources_latest_token() {
+        use std::sync::atomic::{AtomicUsize, Ordering};
+        let refreshes = Arc::new(AtomicUsize::new(0));
+        let counter = refreshes.clone();
+        let source = move |_: &Claims| -> Result<String, crate::auth::TokenSourceError> {
+            Ok(format!(
+                "refreshed-{}",
+                counter.fetch_add(1, Ordering::SeqCst)
+            ))
+        };
+        // Env settings combined with further builder calls.
+        let client = from(&[("BROKER_AUTH_TOKEN", "static")])
+            .unwrap()
+            .auth(Auth::source(source))
+            .build()
+            .unwrap();
+        let claims = Claims::for_journal(crate::Capability::APPEND, "a/journal");
+        for n in 0..3 {
+            let request = client.request((), &claims, false).unwrap();
+            let sent = request.metadata().get("authorization").unwrap();
+            assert_eq!(sent.to_str().unwrap(), format!("Bearer refreshed-{n}"));
+        }
+        assert_eq!(refreshes.load(Ordering::SeqCst), 3);
+    }
+
+    #[tokio::test]
+    async fn without_a_route_cache_every_call_goes_to_the_service_address() {
+        let client = from(&[("BROKER_ADDRESS", "http://svc:1")])
+            .unwrap()
+            .build()
+            .unwrap();
+        let route = Route {
+            members: vec![gazette_proto::process_spec::Id {
+                zone: "local".into(),
+                suffix: "one".into(),
+            }],
+            primary: 0,
+            endpoints: vec!["http://one:1".into()],
+        };
+        client.update_route("j", Some(route.clone()));
+        let journal = |require_primary| Dispatch::Journal {
+            journal: "j".into(),
+            require_primary,
+        };
+        assert_eq!(client.endpoint_for(&journal(true)), None);
+        assert_eq!(client.endpoint_for(&journal(false)), None);
+        let learned = Dispatch::Route {
+            route,
+            member: None,
+        };
+        assert_eq!(client.endpoint_for(&learned), None);
     }
 }
 

@@ -116,6 +116,14 @@ pub enum Error {
     /// A local IO error (spool files, fragment files).
     #[error(transparent)]
     Io(#[from] std::io::Error),
+    /// A client setting (an environment variable, a TLS file) cannot be
+    /// used.
+    #[error(transparent)]
+    Config(#[from] crate::config::ConfigError),
+    /// The [`TokenSource`](crate::auth::TokenSource) of the client's
+    /// [`Auth`](crate::Auth) failed to provide a token.
+    #[error("authorization token source failed")]
+    TokenSource(#[source] crate::auth::TokenSourceError),
 }
 
 impl Error {
@@ -177,9 +185,11 @@ impl Error {
     /// `err.kind() == ErrorKind::NotFound` for a missing journal.
     pub fn kind(&self) -> ErrorKind {
         match self {
-            Error::InvalidEndpoint { .. } | Error::Tls { .. } | Error::Auth(_) => {
-                ErrorKind::InvalidConfig
-            }
+            Error::InvalidEndpoint { .. }
+            | Error::Tls { .. }
+            | Error::Auth(_)
+            | Error::Config(_) => ErrorKind::InvalidConfig,
+            Error::TokenSource(_) => ErrorKind::Unauthorized,
             Error::Rpc { status, .. } => {
                 ErrorKind::of_rpc_code(RpcCode::from_i32(status.code() as i32))
             }

@@ -15,6 +15,7 @@ use gazette_proto::{CompressionCodec, Fragment};
 use tokio::io::AsyncReadExt;
 
 use crate::Error;
+use crate::config::LoadedTls;
 
 /// Size of the chunks read from `file://` fragments.
 const FILE_CHUNK: usize = 64 * 1024;
@@ -249,6 +250,17 @@ impl FragmentOpener {
         file_root: Option<PathBuf>,
         config: FragmentHttpConfig,
     ) -> Result<Self, Error> {
+        Self::with_http_tls(file_root, config, None)
+    }
+
+    /// [`FragmentOpener::with_http`], also trusting the CAs of `tls` (in
+    /// addition to the built-in roots: stores are public buckets too) and
+    /// presenting its client certificate to stores that ask for one.
+    pub(crate) fn with_http_tls(
+        file_root: Option<PathBuf>,
+        config: FragmentHttpConfig,
+        tls: Option<&LoadedTls>,
+    ) -> Result<Self, Error> {
         let proxy =
             match &config.proxy {
                 FragmentProxy::Environment | FragmentProxy::Disabled => None,
@@ -274,6 +286,21 @@ impl FragmentOpener {
             let builder = builder.tls_built_in_native_certs(native_roots);
             #[cfg(not(feature = "tls-native-roots"))]
             let _ = native_roots;
+            #[cfg(feature = "tls")]
+            let builder = {
+                let mut builder = builder;
+                if let Some(tls) = tls {
+                    for ca in &tls.fragment_cas {
+                        builder = builder.add_root_certificate(ca.clone());
+                    }
+                    if let Some(identity) = &tls.fragment_identity {
+                        builder = builder.identity(identity.clone());
+                    }
+                }
+                builder
+            };
+            #[cfg(not(feature = "tls"))]
+            let _ = tls;
             match (&config.proxy, &proxy) {
                 (_, Some(proxy)) => builder.proxy(proxy.clone()),
                 (FragmentProxy::Disabled, None) => builder.no_proxy(),

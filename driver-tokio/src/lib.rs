@@ -134,6 +134,7 @@
 pub mod append;
 pub mod auth;
 pub mod client;
+pub mod config;
 pub mod discovery;
 mod error;
 pub mod fragment;
@@ -142,8 +143,9 @@ pub mod service;
 mod telemetry;
 
 pub use append::{Appender, append};
-pub use auth::{Auth, Capability, Claims};
+pub use auth::{Auth, Capability, Claims, TokenSource, TokenSourceError};
 pub use client::{Client, ClientBuilder, Dispatch};
+pub use config::{ConfigError, TlsConfig};
 pub use discovery::{
     WatchedList, apply, apply_in_batches, fragment_store_health, get_journal, list_all_fragments,
     list_all_journals,

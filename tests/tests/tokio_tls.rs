@@ -3,7 +3,8 @@
 //! `scripts/cluster.sh`): a client trusting the CA appends, reads and lists
 //! over `https://`; clients without the CA, with a foreign CA, speaking
 //! plaintext to the TLS port, or (mutual TLS) without an accepted client
-//! certificate fail fast with typed errors.
+//! certificate fail fast with typed errors. Fragment fetches use the same
+//! `TlsConfig` (its CA and client certificate) against an HTTPS store.
 
 mod tokio_support;
 
@@ -13,8 +14,7 @@ use std::time::Duration;
 use bytes::Bytes;
 use gazette_proto::{AppendRequest, CompressionCodec, ListRequest, ReadRequest};
 use gazette_tests::{ClusterTls, ScopedCluster};
-use gazette_tokio::tonic::transport::{Certificate, ClientTlsConfig, Identity};
-use gazette_tokio::{Client, Error};
+use gazette_tokio::{Client, ClientBuilder, Error, TlsConfig};
 use tokio::io::AsyncReadExt;
 use tokio_support::{create, spec, unique};
 
@@ -37,12 +37,13 @@ fn pem(path: &Path) -> Vec<u8> {
     std::fs::read(path).unwrap_or_else(|e| panic!("{}: {e}", path.display()))
 }
 
-/// TLS settings trusting exactly the CA at `ca` (no native roots).
-fn trusting(ca: &Path) -> ClientTlsConfig {
-    ClientTlsConfig::new().ca_certificate(Certificate::from_pem(pem(ca)))
+/// TLS settings trusting exactly the CA at `ca` (a given CA replaces the
+/// native roots, as in Go).
+fn trusting(ca: &Path) -> TlsConfig {
+    TlsConfig::new().ca_file(ca)
 }
 
-fn client(scoped: &ScopedCluster, endpoint: &str, tls: Option<ClientTlsConfig>) -> Client {
+fn client(scoped: &ScopedCluster, endpoint: &str, tls: Option<TlsConfig>) -> Client {
     let mut builder = Client::builder(endpoint)
         .fragment_file_root(&scoped.cluster().file_root)
         .connect_timeout(Duration::from_secs(5));
@@ -222,11 +223,22 @@ async fn mutual_tls_accepts_the_cas_client_certificate_and_refuses_others() {
     let dir = tempfile::tempdir().unwrap();
     let (foreign_cert, foreign_key) = foreign_ca(dir.path());
 
-    let accepted = client(
-        &scoped,
-        &endpoint,
-        Some(trusting(&tls.ca).identity(Identity::from_pem(pem(&cert), pem(&key)))),
-    );
+    // Configured as gazctl would be, from its environment variables.
+    let path = |p: &Path| p.to_str().unwrap().to_string();
+    let env = [
+        ("BROKER_ADDRESS", endpoint.clone()),
+        ("BROKER_TRUSTED_CA_FILE", path(&tls.ca)),
+        ("BROKER_CERT_FILE", path(&cert)),
+        ("BROKER_CERT_KEY_FILE", path(&key)),
+    ];
+    let accepted = ClientBuilder::from_lookup(|name| {
+        env.iter().find(|(n, _)| *n == name).map(|(_, v)| v.clone())
+    })
+    .unwrap()
+    .fragment_file_root(&scoped.cluster().file_root)
+    .connect_timeout(Duration::from_secs(5))
+    .build()
+    .unwrap();
     let journal = unique("mtls");
     create(
         &accepted,
@@ -250,8 +262,114 @@ async fn mutual_tls_accepts_the_cas_client_certificate_and_refuses_others() {
     let rogue = client(
         &scoped,
         &endpoint,
-        Some(trusting(&tls.ca).identity(Identity::from_pem(pem(&foreign_cert), pem(&foreign_key)))),
+        Some(trusting(&tls.ca).identity_pem(pem(&foreign_cert), pem(&foreign_key))),
     );
     let (code, text) = rpc_failure(&list_fails(&rogue).await);
     assert_eq!(code, gazette_tokio::tonic::Code::Unavailable, "{text}");
+}
+
+/// An HTTPS fragment store stand-in: `openssl s_server -WWW` serving the
+/// files of `dir` with `cert`/`key`, requiring a client certificate of
+/// `ca`. Killed on drop.
+struct HttpsStore {
+    child: std::process::Child,
+    port: u16,
+}
+
+impl HttpsStore {
+    fn start(dir: &Path, cert: &Path, key: &Path, ca: &Path) -> Self {
+        use std::io::BufRead;
+        let mut child = std::process::Command::new("openssl")
+            .current_dir(dir)
+            .args(["s_server", "-WWW", "-accept", "127.0.0.1:0"])
+            .arg("-cert")
+            .arg(cert)
+            .arg("-key")
+            .arg(key)
+            .arg("-CAfile")
+            .arg(ca)
+            .args(["-Verify", "1"])
+            .stdin(std::process::Stdio::null())
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .expect("openssl runs");
+        // s_server prints `ACCEPT 127.0.0.1:<port>` once it listens (or
+        // closes its output if it fails).
+        let stdout = child.stdout.take().unwrap();
+        let mut lines = std::io::BufReader::new(stdout).lines();
+        let port = lines
+            .by_ref()
+            .take(20)
+            .map_while(Result::ok)
+            .find_map(|line| {
+                line.strip_prefix("ACCEPT 127.0.0.1:")
+                    .and_then(|port| port.trim().parse().ok())
+            });
+        let Some(port) = port else {
+            let _ = child.kill();
+            let _ = child.wait();
+            panic!("openssl s_server did not start");
+        };
+        std::thread::spawn(move || lines.for_each(drop));
+        HttpsStore { child, port }
+    }
+}
+
+impl Drop for HttpsStore {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn fragment_fetches_trust_the_tls_config_ca_and_present_its_client_certificate() {
+    let (scoped, tls) = start(1, "mutual");
+    let endpoint = scoped.cluster().brokers[0].endpoint.clone();
+    let (cert, key) = tls.client_identity.clone().unwrap();
+    // The cluster's server certificate (127.0.0.1, signed by its CA) sits
+    // next to the CA.
+    let certs = tls.ca.parent().unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("fragment"), b"fragment body").unwrap();
+    let store = HttpsStore::start(
+        dir.path(),
+        &certs.join("server.pem"),
+        &certs.join("server.key"),
+        &tls.ca,
+    );
+    let url = format!("https://127.0.0.1:{}/fragment", store.port);
+    let get = |client: Client| {
+        let url = url.clone();
+        async move {
+            let outcome =
+                tokio::time::timeout(FAIL_WITHIN, client.fragments().get(&url, "identity")).await;
+            outcome.expect("a fragment GET ends")
+        }
+    };
+
+    let trusted = client(
+        &scoped,
+        &endpoint,
+        Some(trusting(&tls.ca).identity_files(&cert, &key)),
+    );
+    let mut fetched = get(trusted).await.expect("the store's CA is trusted");
+    assert_eq!(fetched.status, 200);
+    let mut body = Vec::new();
+    while let Some(chunk) = fetched.body.next_chunk().await.unwrap() {
+        body.extend_from_slice(&chunk);
+    }
+    assert_eq!(body, b"fragment body");
+
+    // Without the CA the store's certificate is unknown; without the
+    // client certificate the store refuses the connection.
+    let untrusted = client(&scoped, &endpoint, None);
+    assert!(get(untrusted).await.is_err(), "unknown CA accepted");
+    let anonymous = client(&scoped, &endpoint, Some(trusting(&tls.ca)));
+    let refused = match get(anonymous).await {
+        Err(_) => true,
+        Ok(mut response) => response.body.next_chunk().await.is_err(),
+    };
+    assert!(refused, "the store served a client without a certificate");
 }
