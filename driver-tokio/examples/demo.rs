@@ -1,14 +1,16 @@
 //! A tour of the client against a running cluster: creates a journal,
-//! appends to it three ways, reads everything back and lists it.
+//! appends to it two ways, reads everything back and lists it.
 //!
 //! ```text
 //! BROKER_ADDRESS=http://localhost:8080 cargo run -p gazette-tokio --example demo
 //! ```
 
+use std::time::Duration;
+
 use bytes::Bytes;
 use gazette_tokio::proto::{
-    AppendRequest, ApplyRequest, CompressionCodec, JournalSpec, Label, LabelSet, ListRequest,
-    ReadRequest, apply_request, journal_spec,
+    AppendRequest, ApplyRequest, CompressionCodec, JournalSpec, LabelSelector, ListRequest,
+    ReadRequest,
 };
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
@@ -21,89 +23,43 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let journal = format!("examples/demo/{stamp}");
 
     // 1. Create the journal.
-    let spec = JournalSpec {
-        name: journal.clone(),
-        replication: 1,
-        labels: Some(LabelSet {
-            labels: vec![Label {
-                name: "content-type".into(),
-                value: "text/plain".into(),
-                prefix: false,
-            }],
-        }),
-        fragment: Some(journal_spec::Fragment {
-            length: 1 << 20,
-            compression_codec: CompressionCodec::Snappy as i32,
-            stores: vec![],
-            refresh_interval: Some(prost_types::Duration {
-                seconds: 30,
-                nanos: 0,
-            }),
-            ..Default::default()
-        }),
-        ..Default::default()
-    };
-    let change = apply_request::Change {
-        upsert: Some(spec),
-        ..Default::default()
-    };
-    gazette_tokio::apply(
-        &client,
-        ApplyRequest {
-            changes: vec![change],
-        },
-    )
-    .await?;
+    let spec = JournalSpec::new(&journal)
+        .with_label("content-type", "text/plain")
+        .with_fragment_length(1 << 20)
+        .with_codec(CompressionCodec::Snappy)
+        .with_refresh_interval(Duration::from_secs(30));
+    gazette_tokio::apply(&client, ApplyRequest::upsert_all([spec])).await?;
     println!("created {journal}");
 
     // 2. Append: one-shot with retries (waits out the journal's assignment).
-    let request = AppendRequest {
-        journal: journal.clone(),
-        ..Default::default()
-    };
-    let response =
-        gazette_tokio::append(&client, request.clone(), &[Bytes::from_static(b"hello, ")]).await?;
-    println!(
-        "append committed through offset {}",
-        response.commit.unwrap_or_default().end
-    );
+    let request = AppendRequest::new(&journal);
+    let hello = [Bytes::from_static(b"hello, ")];
+    let response = gazette_tokio::append(&client, request.clone(), &hello).await?;
+    let end = response.commit.unwrap_or_default().end;
+    println!("append committed through offset {end}");
 
     // 3. Append: an Appender is an AsyncWrite, committed explicitly.
     let mut appender = gazette_tokio::Appender::new(&client, request)?;
     appender.write_all(b"gazette from rust!\n").await?;
-    let response = appender.commit().await?;
-    let end = response.commit.unwrap_or_default().end;
+    let end = appender.commit().await?.commit.unwrap_or_default().end;
     println!("appender committed through offset {end}");
 
-    // 4. Read it back (an AsyncRead ending at `end_offset`).
-    let mut reader = gazette_tokio::RetryReader::new(
-        &client,
-        ReadRequest {
-            journal: journal.clone(),
-            end_offset: end,
-            ..Default::default()
-        },
-    );
+    // 4. Read it back (an AsyncRead ending at `end`).
+    let read = ReadRequest::new(&journal).until(end);
     let mut content = String::new();
-    reader.read_to_string(&mut content).await?;
+    gazette_tokio::RetryReader::new(&client, read)
+        .read_to_string(&mut content)
+        .await?;
     print!("read back: {content}");
 
     // 5. List the demo journals.
-    let selector =
-        gazette_tokio::core::validate::parse_label_selector("name:prefix=examples/demo/")?;
-    let snapshot = gazette_tokio::list_all_journals(
-        &client,
-        ListRequest {
-            selector: Some(selector),
-            ..Default::default()
-        },
-    )
-    .await?;
+    let listing = ListRequest::new(LabelSelector::journal_prefix("examples/demo/"));
+    let snapshot = gazette_tokio::list_all_journals(&client, listing).await?;
     println!("{} demo journal(s):", snapshot.journals.len());
     for listed in &snapshot.journals {
         println!(
             "  {}",
-            listed.spec.as_ref().map(|s| s.name.as_str()).unwrap_or("?")
+            listed.spec.as_ref().map_or("?", |s| s.name.as_str())
         );
     }
     Ok(())
