@@ -138,6 +138,13 @@ impl AppendService {
         self.inner.pending_except(journal)
     }
 
+    /// Clears `journal`'s terminal error and returns it, so appends started
+    /// afterwards are sent again (see the tokio driver's
+    /// `AppendService::clear_poison`).
+    pub fn clear_poison(&self, journal: &str) -> Option<gazette_core::append::AppendError> {
+        self.inner.clear_poison(journal)
+    }
+
     /// The scheduler's counters.
     pub fn metrics(&self) -> gazette_core::append::AppendMetrics {
         self.inner.metrics()

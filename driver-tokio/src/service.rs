@@ -294,6 +294,17 @@ impl AppendService {
         self.shared.lock().pending_except(journal)
     }
 
+    /// Clears `journal`'s terminal error and returns it, so appends started
+    /// afterwards are sent again (beyond Go, where a journal that failed
+    /// terminally stays failed for the service's lifetime): e.g. once a
+    /// journal that was JOURNAL_NOT_FOUND has been created. `None` when the
+    /// journal is not poisoned.
+    pub fn clear_poison(&self, journal: &str) -> Option<AppendError> {
+        let cleared = self.shared.lock().clear_poison(journal);
+        self.shared.work.notify_one();
+        cleared
+    }
+
     /// The scheduler's counters.
     pub fn metrics(&self) -> gazette_core::append::AppendMetrics {
         self.shared.lock().metrics()

@@ -163,6 +163,19 @@ async fn appends_to_a_missing_journal_fail_and_poison_it() {
         Err(err) => panic!("start failed: {err}"),
     };
     assert!(later_err.is_status(Status::JournalNotFound), "{later_err}");
+
+    // Once the journal exists and the poison is cleared, appends go through.
+    create(&client, vec![spec(&journal, CompressionCodec::None, None)]).await;
+    let cleared = service
+        .clear_poison(&journal)
+        .expect("the journal was poisoned");
+    assert!(cleared.is_status(Status::JournalNotFound), "{cleared}");
+    assert!(service.clear_poison(&journal).is_none(), "cleared once");
+    let committed = service.append(request(&journal), b"z").await.unwrap();
+    tokio::time::timeout(Duration::from_secs(30), committed)
+        .await
+        .expect("resolves")
+        .expect("commits after the poison is cleared");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
