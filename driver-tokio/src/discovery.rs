@@ -281,11 +281,24 @@ async fn watch_loop(
                 }
                 WatchAction::Publish(snapshot) => {
                     published = Some(snapshot.clone());
+                    // The consumer's slot first: once `latest` (and so
+                    // `wait_for`) shows a snapshot, the next item is never
+                    // an older one.
+                    if updates.is_closed() {
+                        machine.stop();
+                        return;
+                    }
+                    updates.send_replace(Some(Ok(snapshot.clone())));
                     latest.send_replace(Some(snapshot));
                 }
                 WatchAction::Signal(outcome) => {
                     let signal = match outcome {
                         Ok(()) => match &published {
+                            // Already in the slot since its Publish.
+                            Some(snapshot) if matches!(&*updates.borrow(), Some(Ok(s)) if Arc::ptr_eq(s, snapshot)) =>
+                            {
+                                continue;
+                            }
                             Some(snapshot) => Ok(snapshot.clone()),
                             None => continue,
                         },
