@@ -217,7 +217,7 @@ impl HasErrorKind for ListError {
             | ListError::EmptyUnaryContinuation => ErrorKind::Corrupt,
             ListError::Canceled => ErrorKind::Cancelled,
             ListError::DeadlineExceeded => ErrorKind::TimedOut,
-            ListError::InvalidRequest(_) => ErrorKind::InvalidRequest,
+            ListError::InvalidRequest(_) | ListError::WatchInOneShot => ErrorKind::InvalidRequest,
             _ => ErrorKind::Other,
         }
     }

@@ -11,6 +11,7 @@ pub mod kind;
 pub mod status;
 
 pub mod append;
+pub mod client;
 pub mod fragment;
 pub mod list;
 pub mod read;

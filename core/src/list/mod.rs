@@ -95,6 +95,10 @@ pub enum ListError {
     /// `context.DeadlineExceeded`).
     #[error("context deadline exceeded")]
     DeadlineExceeded,
+    /// A one-shot listing was asked to watch (start a watch instead); no
+    /// RPC was made.
+    #[error("a one-shot listing cannot watch (use a watch)")]
+    WatchInOneShot,
 }
 
 /// Checks a List request client-side before the RPC (see
