@@ -3,7 +3,8 @@
 //! Go waits 50, 50, 100, 100, 1000, 1000 ms and then 5 s for every further
 //! consecutive failure; attempt −1 waits nothing. Go adds no jitter. A caller
 //! that wants to spread retries of many clients may ask for jitter, drawn
-//! from [`SplitMix64`] seeded by the caller, so runs stay reproducible.
+//! from [`SplitMix64`] seeded by the caller, so runs stay reproducible
+//! (docs/go-differences.md#d38).
 
 use std::time::Duration;
 

@@ -16,7 +16,8 @@
 //! ```
 //!
 //! The drivers' `Error::kind()` delegate here, so both drivers classify
-//! every operation alike.
+//! every operation alike. How this differs from Go's sentinel errors:
+//! docs/go-differences.md#d40.
 
 use crate::append::{AppendError, TransportError as AppendTransport};
 use crate::list::ListError;

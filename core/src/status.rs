@@ -289,7 +289,10 @@ impl RpcCode {
 }
 
 /// Whether the caller's own cancellation or deadline had fired when an RPC
-/// failed, as the driver knows it (Go: `ctx.Err()` at that moment).
+/// failed, as the driver knows it (Go: `ctx.Err()` at that moment). Only
+/// these ends are context errors; a CANCELLED or DEADLINE_EXCEEDED code
+/// without one is retried as Go retries it
+/// (docs/go-differences.md#not-differences-go-parity).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
 pub enum LocalEnd {
     /// Neither fired: whatever code the RPC ended with came from elsewhere

@@ -21,7 +21,8 @@ use crate::runtime::{self, block_on_cancellable};
 use crate::{Client, ReadEvent, Result};
 
 /// Cancels the blocking calls of one reader from any thread. Cheap to
-/// clone; cancellation is permanent.
+/// clone; cancellation is permanent. It stands in for cancelling Go's
+/// `context.Context` (docs/go-differences.md#d45).
 #[derive(Debug, Clone, Default)]
 pub struct CancelHandle {
     token: CancellationToken,

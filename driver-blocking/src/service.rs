@@ -140,7 +140,7 @@ impl AppendService {
 
     /// Clears `journal`'s terminal error and returns it, so appends started
     /// afterwards are sent again (see the tokio driver's
-    /// `AppendService::clear_poison`).
+    /// `AppendService::clear_poison`; docs/go-differences.md#d21).
     pub fn clear_poison(&self, journal: &str) -> Option<gazette_core::append::AppendError> {
         self.inner.clear_poison(journal)
     }

@@ -339,7 +339,8 @@ pub(crate) fn transport_error(status: &tonic::Status) -> TransportError {
 
 /// Appends the concatenation of `content` to `request.journal` as one
 /// transaction, retrying on unavailable brokers and routing statuses (with
-/// Go's backoff) and rewriting the whole content on each attempt.
+/// Go's backoff) and rewriting the whole content on each attempt. Go's
+/// `Append` takes re-readable sources instead (docs/go-differences.md#d18).
 ///
 /// ```no_run
 /// # async fn demo(client: &gazette_tokio::Client) -> gazette_tokio::Result<()> {

@@ -48,7 +48,8 @@ pub const STREAM_WINDOW: u32 = 1 << 20;
 pub const KEEPALIVE_INTERVAL: Duration = Duration::from_secs(300);
 
 /// Builder of a [`Client`]. Its `Debug` output omits the TLS settings
-/// (which may hold a private key) and the credentials.
+/// (which may hold a private key) and the credentials
+/// (docs/go-differences.md#d37).
 #[derive(Clone)]
 pub struct ClientBuilder {
     endpoint: String,
@@ -94,8 +95,8 @@ impl ClientBuilder {
     /// `BROKER_AUTH_KEYS` (preferred) or `BROKER_AUTH_TOKEN`,
     /// `BROKER_TRUSTED_CA_FILE`, `BROKER_CERT_FILE` and
     /// `BROKER_CERT_KEY_FILE`, and `ZONE` (default `local`). Empty
-    /// variables count as unset. Further builder calls override what the
-    /// environment said.
+    /// variables count as unset (docs/go-differences.md#d35). Further
+    /// builder calls override what the environment said.
     ///
     /// An invalid value is an [`Error::Config`] naming the variable; TLS
     /// files are read by [`ClientBuilder::build`].
@@ -177,7 +178,8 @@ impl ClientBuilder {
 
     /// Capacity and time-to-live of the journal route cache (default 1024
     /// journals, 5 minutes). A capacity of 0 disables route caching: every
-    /// call goes to the service address and brokers proxy.
+    /// call goes to the service address and brokers proxy. gazctl's default
+    /// is 0 (docs/go-differences.md#d34).
     pub fn route_cache(mut self, capacity: usize, ttl: Duration) -> Self {
         self.route_cache_size = capacity;
         self.route_ttl = ttl;
@@ -207,7 +209,8 @@ impl ClientBuilder {
     /// with all its pages, `fragment_store_health`): past it the call fails
     /// with `ListError::DeadlineExceeded`. Watches, Read and Append streams
     /// have none (drop the future, or use the blocking driver's
-    /// `CancelHandle`, to bound them).
+    /// `CancelHandle`, to bound them). Go leaves deadlines to the caller's
+    /// context (docs/go-differences.md#d31).
     pub fn request_timeout(mut self, timeout: Duration) -> Self {
         self.request_timeout = Some(timeout);
         self

@@ -93,7 +93,8 @@ impl Pem {
 /// replace the system's roots for brokers; without any, the system's
 /// (native) roots are trusted. [`TlsConfig::native_roots`] overrides either
 /// default. Fragment fetches go to stores (cloud buckets) as well, so they
-/// keep their built-in roots and trust the CAs in addition.
+/// keep their built-in roots and trust the CAs in addition (Go's fragment
+/// fetches ignore these settings: docs/go-differences.md#d36).
 ///
 /// Only the `h2` ALPN protocol is offered to brokers, as they require.
 /// `Debug` output shows no certificate or key content.
@@ -268,7 +269,8 @@ impl TlsConfig {
 /// Parses a duration in Go's `time.ParseDuration` syntax: a sequence of
 /// decimal numbers, each with an optional fraction and a unit (`ns`, `us`,
 /// `µs`, `ms`, `s`, `m`, `h`), such as `300ms`, `1m`, `1h30m` or `1.5h`;
-/// `0` needs no unit. Negative durations are refused.
+/// `0` needs no unit. Negative durations are refused (Go accepts them:
+/// docs/go-differences.md#d35).
 pub fn parse_go_duration(text: &str) -> Result<Duration, String> {
     let bad = || format!("invalid duration {text:?}");
     let mut rest = text;

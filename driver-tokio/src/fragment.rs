@@ -140,7 +140,8 @@ impl RawBody {
 /// half-open connection is noticed, proxies from the environment, and
 /// redirects followed until the tenth. Unlike Go it also bounds each wait for the
 /// store (for the response headers, then for every body chunk), so a
-/// store that stops sending fails the read, which a RetryReader retries.
+/// store that stops sending fails the read, which a RetryReader retries
+/// (docs/go-differences.md#d13).
 ///
 /// The wait for a body chunk only runs while the reader asks for bytes: a
 /// slow consumer never trips it.
@@ -212,7 +213,7 @@ pub enum FragmentProxy {
     /// for `http` URLs, `HTTPS_PROXY` for `https` ones (`ALL_PROXY` as a
     /// fallback; lower-case names too), except for hosts in `NO_PROXY`.
     /// Read once, when the opener is built. Unlike Go, loopback hosts are
-    /// proxied too unless `NO_PROXY` names them.
+    /// proxied too unless `NO_PROXY` names them (docs/go-differences.md#d13).
     #[default]
     Environment,
     /// No proxy, whatever the environment says.

@@ -104,16 +104,20 @@
 //!   with a transport source; it is reported as `Unavailable`, as gRPC-Go
 //!   does, so the core's retry policies apply ([`client::normalize_status`]).
 //! * gRPC-Go's wait-for-ready (List, Apply) has no tonic equivalent: an
-//!   unreachable service address fails at once with `Unavailable`.
+//!   unreachable service address fails at once with `Unavailable`
+//!   (docs/go-differences.md#d32).
 //! * The dispatcher's connection states are approximated: a member whose
 //!   last RPC failed as unavailable counts as TransientFailure until an RPC
 //!   to it succeeds; member channels are never swept. `unix://` endpoints
 //!   are not dialled: members advertising one (or any endpoint other than
-//!   an `http`/`https` URL) are reached through the service address.
+//!   an `http`/`https` URL) are reached through the service address
+//!   (docs/go-differences.md#d33).
 //! * As an `AsyncRead`, an offset jump is returned once as an error
 //!   ([`Error::OffsetJump`]) and reading continues; metadata frames are
 //!   skipped. [`Reader::next_event`] / [`RetryReader::next_event`] expose
-//!   both as events.
+//!   both as events (docs/go-differences.md#d14).
+//!
+//! Every deliberate difference from Go's client: docs/go-differences.md.
 //!
 //! # Features
 //!

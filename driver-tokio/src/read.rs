@@ -142,7 +142,7 @@ struct Engine {
     ended: bool,
     /// A `Reader`'s failure: returned again by every later call, so a
     /// caller that reads on after an error never sees a clean end (Go's
-    /// Reader repeats its error too).
+    /// Reader repeats its error too; docs/go-differences.md#d12).
     failed: Option<ReadError>,
     /// A failure surfaced; the RetryReader resumes on the next poll.
     stopped: bool,

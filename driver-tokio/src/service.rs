@@ -12,7 +12,8 @@
 //! the last [`AppendService`] clone still delivers every released append
 //! (the loop stops once nothing is left to do), as Go's serve goroutines
 //! do. [`AppendService::close`] waits for that explicitly;
-//! [`AppendService::cancel`] fails whatever is still pending instead.
+//! [`AppendService::cancel`] fails whatever is still pending instead
+//! (docs/go-differences.md#d27).
 
 use std::io::Write;
 use std::os::unix::fs::FileExt;
@@ -296,7 +297,8 @@ impl AppendService {
 
     /// Clears `journal`'s terminal error and returns it, so appends started
     /// afterwards are sent again (beyond Go, where a journal that failed
-    /// terminally stays failed for the service's lifetime): e.g. once a
+    /// terminally stays failed for the service's lifetime,
+    /// docs/go-differences.md#d21): e.g. once a
     /// journal that was JOURNAL_NOT_FOUND has been created. `None` when the
     /// journal is not poisoned.
     pub fn clear_poison(&self, journal: &str) -> Option<AppendError> {
@@ -342,7 +344,8 @@ impl AsyncAppend {
     }
 
     /// Rolls this writer's content back at release, failing it with `err`
-    /// (Go's `Require`). The first reason recorded wins.
+    /// (Go's `Require`, which keeps the error value itself:
+    /// docs/go-differences.md#d28). The first reason recorded wins.
     pub fn require(&mut self, err: impl std::fmt::Display) {
         let ticket = self.ticket.as_ref().expect("writer is open");
         self.service

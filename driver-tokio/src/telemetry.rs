@@ -50,6 +50,8 @@ pub(crate) fn read_bytes(bytes: usize) {
 }
 
 /// An `Appender` finished: committed after sending `bytes` bytes, or failed.
+/// Only committed attempts add to `gazette_append_bytes_total`, unlike Go
+/// (quirk 21, docs/go-differences.md#d19).
 pub(crate) fn append_finished(committed: bool, bytes: u64) {
     emit!([committed, bytes] {
         if committed {

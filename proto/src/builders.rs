@@ -9,6 +9,9 @@
 //!
 //! Builders do not validate: the client checks every request before it
 //! sends it, and reports what is wrong as a typed error.
+//!
+//! Go's client has no such helpers; its users write struct literals
+//! (docs/go-differences.md#d43).
 
 use std::time::Duration;
 

@@ -108,7 +108,8 @@ impl Appender {
     /// routes and caches under the plain journal name. Brokers ignore the
     /// segment on Append anyway, and a broker proxying an Append whose
     /// journal carries one crashes (it builds the forwarded authorization
-    /// from the unstripped name), so the segment is never sent.
+    /// from the unstripped name), so the segment is never sent (Go sends it:
+    /// docs/go-differences.md#d15).
     pub fn new(mut request: AppendRequest) -> Result<Self, RequestError> {
         validate_preamble(&request)?;
         strip_append_meta(&mut request);

@@ -59,7 +59,8 @@ pub enum AppendError {
     DependencyFailed(Box<AppendError>),
     /// The broker answered with status OK before the commit marker was sent.
     /// Go's `Write` reports `(0, nil)` here (quirk 11); the port treats it as
-    /// a protocol violation because the content was not all delivered.
+    /// a protocol violation because the content was not all delivered
+    /// (docs/go-differences.md#d16).
     #[error("broker answered OK before the append was committed")]
     PrematureCommit,
     /// The AppendService was closed and takes no new appends.

@@ -47,7 +47,8 @@ pub struct AsyncOperation {
     shared: Arc<Shared>,
 }
 
-/// Returned when an operation is resolved a second time (Go panics).
+/// Returned when an operation is resolved a second time (Go panics:
+/// docs/go-differences.md#d41).
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error("operation already resolved")]
 pub struct AlreadyResolved;

@@ -25,7 +25,8 @@ pub struct AppendMetrics {
     /// Attempts that failed and were scheduled for retry.
     pub retries: u64,
     /// Content bytes read from the spool for sending, over all attempts
-    /// (Go's `gazette_append_bytes_total`, which counts retries again).
+    /// (Go's `gazette_append_bytes_total`, which counts retries again; the
+    /// tokio driver's counter of that name differs: docs/go-differences.md#d19).
     pub bytes_sent: u64,
     /// Batches that committed.
     pub batches_committed: u64,

@@ -85,22 +85,32 @@
 //! - A journal's terminal error is permanent by default, as in Go (quirk
 //!   15): after a batch fails, every later append to that journal fails, so
 //!   no write can land after a lost one. [`AppendService::clear_poison`] and
-//!   [`AppendConfig::permanent_poison`] opt out.
+//!   [`AppendConfig::permanent_poison`] opt out (docs/go-differences.md#d21).
 //! - Cancellation fails batches waiting for dependencies or in backoff at
-//!   once (Go waits, quirks 14 and 33).
+//!   once (Go waits, quirks 14 and 33; docs/go-differences.md#d23).
 //! - FRAGMENT_STORE_UNHEALTHY is retried with backoff by default
-//!   ([`BatchRetryPolicy::retry_store_unhealthy`], gazette/core issue 462).
+//!   ([`BatchRetryPolicy::retry_store_unhealthy`], gazette/core issue 462;
+//!   docs/go-differences.md#d20).
 //! - A batch whose every writer rolled back sends no RPC (quirk 13). It
 //!   still resolves like a sent one, failing on its journal's poison or a
 //!   failed dependency, because a `pending_except` barrier taken while it
-//!   was the tail stands for everything before it.
+//!   was the tail stands for everything before it (docs/go-differences.md#d22).
 //! - Poisoned journals appear in [`AppendService::pending_except`] as one
-//!   stable future, so batching keeps working (quirk 20).
+//!   stable future, so batching keeps working (quirk 20,
+//!   docs/go-differences.md#d26).
 //! - A spool read error mid-RPC aborts the stream (quirk 18), and rollback
-//!   is bookkeeping over positional writes, so it cannot fail.
+//!   is bookkeeping over positional writes, so it cannot fail
+//!   (docs/go-differences.md#d25).
 //! - An OK response before the commit marker is an error
-//!   ([`AppendError::PrematureCommit`]), not Go's `(0, nil)` (quirk 11).
-//! - Failed batches expose no response (`OpFuture::response` is `None`).
+//!   ([`AppendError::PrematureCommit`]), not Go's `(0, nil)` (quirk 11,
+//!   docs/go-differences.md#d16).
+//! - Failed batches expose no response (`OpFuture::response` is `None`;
+//!   docs/go-differences.md#d17).
+//! - An invalid request is refused by `start_append`
+//!   (docs/go-differences.md#d24), and `;meta` is never sent on an Append
+//!   (docs/go-differences.md#d15).
+//!
+//! The full list of differences from Go: docs/go-differences.md.
 
 mod appender;
 mod error;

@@ -109,7 +109,7 @@ pub enum BatchDecision {
 pub struct BatchRetryPolicy {
     /// Retry FRAGMENT_STORE_UNHEALTHY with backoff instead of failing the
     /// batch and poisoning the journal forever (gazette/core issue 462).
-    /// Go fails it; default `true`.
+    /// Go fails it; default `true` (docs/go-differences.md#d20).
     pub retry_store_unhealthy: bool,
     /// Go retries every non-context error of a request with
     /// `check_registers` set (quirk 16, a TODO in Go). Default `true` (Go).

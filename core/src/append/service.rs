@@ -41,7 +41,7 @@ pub struct AppendConfig {
     pub max_pooled_buffers: usize,
     /// Keep a journal's terminal error for the service's lifetime (Go,
     /// quirk 15). When false, the poison is cleared once every batch queued
-    /// at the time of the failure has failed.
+    /// at the time of the failure has failed (docs/go-differences.md#d21).
     pub permanent_poison: bool,
 }
 
@@ -65,13 +65,14 @@ impl Default for AppendConfig {
 pub enum StartError {
     /// Another writer of this journal has not released yet. Go blocks on
     /// the journal lock; a driver waits for that writer's release and calls
-    /// again.
+    /// again (docs/go-differences.md#d44).
     #[error("journal {journal} has an active writer")]
     WriterActive {
         /// The journal.
         journal: String,
     },
-    /// The request is not a valid preamble.
+    /// The request is not a valid preamble. Go retries such a request
+    /// forever (quirk 17, docs/go-differences.md#d24).
     #[error(transparent)]
     InvalidRequest(#[from] RequestError),
     /// [`AppendService::close`] was called: the service takes no new
@@ -318,7 +319,7 @@ impl<S: Spool> AppendService<S> {
     /// are expected to fail with [`TransportError::Cancelled`]; every other
     /// unresolved batch — also one waiting for dependencies or in backoff,
     /// unlike Go (quirks 14, 33) — fails with it at the next poll, and
-    /// poisons its journal.
+    /// poisons its journal (docs/go-differences.md#d23).
     pub fn cancel(&mut self) {
         self.cancelled = true;
     }
@@ -484,7 +485,7 @@ impl<S: Spool> AppendService<S> {
     /// journals for `""`): each chain's tail batch, and one resolved future
     /// per poisoned journal. Unlike Go (quirk 20) the poisoned journal's
     /// future is the same object on every call, so results stay subsets of
-    /// each other and batching keeps working.
+    /// each other and batching keeps working (docs/go-differences.md#d26).
     pub fn pending_except(&self, journal: &str) -> OpFutures {
         let mut set = OpFutures::new();
         for q in self.journals.iter().filter(|q| q.name != journal) {
@@ -506,7 +507,7 @@ impl<S: Spool> AppendService<S> {
 
     /// Clears `journal`'s terminal error (beyond Go, whose poison lasts the
     /// service's lifetime), returning it. Batches queued afterwards are sent
-    /// normally.
+    /// normally (docs/go-differences.md#d21).
     pub fn clear_poison(&mut self, journal: &str) -> Option<AppendError> {
         let j = *self.index.get(journal)?;
         self.journals[j].poison.take().map(|(e, _)| e)
@@ -590,7 +591,8 @@ impl<S: Spool> AppendService<S> {
                     None => return None,
                     Some(Ok(())) if head.released == 0 => {
                         // Every writer rolled back: nothing to send (Go still
-                        // sends an empty append, quirk 13).
+                        // sends an empty append, quirk 13;
+                        // docs/go-differences.md#d22).
                         self.resolve_head(j, Ok(()), None);
                         continue;
                     }

@@ -150,7 +150,8 @@ enum State {
 ///   `ErrDidNotReadExpectedEOF`): *fixed*. The content up to `end` is
 ///   delivered, [`offset`](Self::offset) stops at `end`, and the next poll
 ///   returns [`FragmentError::DidNotReadExpectedEof`]. Offsets past `end`
-///   would name journal bytes this fragment does not hold.
+///   would name journal bytes this fragment does not hold
+///   (docs/go-differences.md#d7).
 /// - **Quirk 7** (`offset < begin` silently starts at `begin`):
 ///   *reproduced*. A broker answers a read of removed content with a
 ///   later fragment, and reading from its `begin` is the useful behaviour;
@@ -162,14 +163,15 @@ enum State {
 ///   reproduced, since [`ContentEncoding::Gzip`] is undone before the codec;
 ///   the request side is fixed by
 ///   [`accept_encoding`](super::decode::accept_encoding) asking for
-///   `identity`.
+///   `identity` (docs/go-differences.md#d8).
 /// - **Quirk 30** (offload fragments named without extension): see
 ///   [`super::name`].
 ///
 /// Unlike Go, an offset beyond `end` is refused at construction
 /// ([`FragmentSetupError::OffsetBeyondEnd`]) instead of failing the
 /// pre-seek with an EOF-class error after reading the whole body, and a
-/// zero-byte gzip body is an empty stream rather than an open error.
+/// zero-byte gzip body is an empty stream rather than an open error
+/// (docs/go-differences.md#d7).
 ///
 /// # Metrics
 ///

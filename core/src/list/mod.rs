@@ -12,16 +12,18 @@
 //!   and FragmentStoreHealth ([`fragment_store_health_request`],
 //!   [`fragment_store_health_result`]).
 //!
-//! Go quirks (docs/behaviour.md#go-quirks-and-our-decisions), as decided here:
+//! Go quirks (docs/behaviour.md#go-quirks-and-our-decisions), as decided here
+//! (every difference from Go, in all areas: docs/go-differences.md):
 //! * 22 — only the first message of a snapshot is validated: changed; the
-//!   journals of continuation messages are validated too.
+//!   journals of continuation messages are validated too
+//!   (docs/go-differences.md#d29).
 //! * 23 — a server-sent `CANCELLED` surfaces as local cancellation: kept;
 //!   drivers report it as [`ListError::Canceled`].
 //! * 24 — listing caches routes under spec names, readers under the full
 //!   `;meta` journal string: kept ([`snapshot_route_updates`] uses spec names).
 //! * 25 — WatchedList signals errors only after the backoff and never on
 //!   stop: changed; errors are signalled at once, [`WatchedList::stop`]
-//!   lets the driver close its channel.
+//!   lets the driver close its channel (docs/go-differences.md#d30).
 //! * 26 — Apply errors are not context-mapped and an empty change list
 //!   still sends one Apply: kept.
 //! * 27 — ListAllFragments returns a partial result with a later error:
@@ -92,7 +94,7 @@ pub enum ListError {
     #[error(transparent)]
     InvalidRequest(ValidationError),
     /// The call did not finish within the client's deadline (Go's
-    /// `context.DeadlineExceeded`).
+    /// `context.DeadlineExceeded`; docs/go-differences.md#d31).
     #[error("context deadline exceeded")]
     DeadlineExceeded,
     /// A one-shot listing was asked to watch (start a watch instead); no

@@ -32,7 +32,7 @@ enum Phase {
 ///
 /// Quirk 22: Go validates only the first message; this machine also
 /// validates the journals of continuation messages (their header is empty,
-/// so it checks each `Journals[i]` entry).
+/// so it checks each `Journals[i]` entry; docs/go-differences.md#d29).
 ///
 /// After an error the assembler is finished: the stream must be dropped.
 #[derive(Debug, Clone)]

@@ -50,7 +50,8 @@ enum State {
 /// Quirk 25 (decided): Go signals an error only after its backoff wait and
 /// never signals or closes when stopped. Here the error is signalled as
 /// soon as it happens (before [`WatchAction::Sleep`]), and [`WatchedList::stop`]
-/// returns, so the driver can close its channel; the retry timing is Go's.
+/// returns, so the driver can close its channel; the retry timing is Go's
+/// (docs/go-differences.md#d30).
 #[derive(Debug)]
 pub struct WatchedList {
     request: ListRequest,

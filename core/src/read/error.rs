@@ -33,7 +33,8 @@ pub enum TransportError {
 
 /// `url` without its query and fragment parts, for error texts and logs:
 /// signed fragment URLs carry their credentials (signature, key id, token)
-/// in the query, which must not end up in logs.
+/// in the query, which must not end up in logs (Go quotes the whole URL:
+/// docs/go-differences.md#d37).
 pub fn redact_url(url: &str) -> &str {
     url.split(['?', '#']).next().unwrap_or(url)
 }

@@ -7,7 +7,7 @@
 //! [`crate::validate`]) and reports the first violation with the same field
 //! path and wording as Go (`ReadResponse.Fragment.Journal: invalid length
 //! (0; expected 4 <= length <= 512)`), plus one check Go lacks: a content
-//! frame whose end offset does not fit in an `i64`.
+//! frame whose end offset does not fit in an `i64` (docs/go-differences.md#d5).
 
 use gazette_proto::{ReadResponse, Status};
 

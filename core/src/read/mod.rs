@@ -57,15 +57,15 @@
 //!
 //! | # | Go | here |
 //! |---|---|---|
-//! | 1 | a −1 request meeting a routing/not-found status moves to offset 0, so a RetryReader resumes from the oldest content | **fixed**: only OK and OFFSET_NOT_YET_AVAILABLE frames move the offset (the others carry 0); the retry resumes at −1, the write head |
-//! | 2 | direct mode with offset past `end_offset` panics | **fixed**: `end_offset` trims content and ends the read whenever `offset >= end_offset`; a fragment entirely past it is not even opened |
-//! | 3 | the direct reader is not cleared after close | **fixed**: leaving direct mode emits `CloseDirect` once and the reader is finished |
-//! | 4 | the stream stays open after a frame fails validation | **fixed**: `CancelRpc` precedes the error |
-//! | 5 | seeking to the current offset while streaming forces a new RPC; a seek to `fragment.end` is refused | **fixed**: a seek to the current offset is a no-op, and a direct read can seek up to `fragment.end` |
-//! | 9 | unmapped statuses, NOT_ALLOWED included, are retried forever | **partly fixed**: NOT_ALLOWED (a write-only journal needs an operator, like SUSPENDED) stops the RetryReader; other unmapped statuses (NO_JOURNAL_PRIMARY_BROKER, FRAGMENT_STORE_UNHEALTHY, …) are transient and still retried with the 5 s cap |
-//! | 10 | zero-delay restarts after EOF can spin against a broker closing empty streams | **fixed**: only a stream that delivered something, or stayed open at least [`HEALTHY_RPC_DURATION`] (an idle tailer whose token expired), restarts at once; a short empty one backs off (50 ms … 5 s), unlogged |
-//! | 31 | a failed fragment open leaves a typed-nil direct reader that panics later | **fixed**: a failed open finishes the reader; nothing dangles |
-//! | 32 | metadata-only RetryReaders re-report the same fragment forever | **fixed**: a metadata-only read is `Complete` once its metadata arrived and the stream closed |
+//! | 1 | a −1 request meeting a routing/not-found status moves to offset 0, so a RetryReader resumes from the oldest content | **fixed**: only OK and OFFSET_NOT_YET_AVAILABLE frames move the offset (the others carry 0); the retry resumes at −1, the write head (docs/go-differences.md#d1) |
+//! | 2 | direct mode with offset past `end_offset` panics | **fixed**: `end_offset` trims content and ends the read whenever `offset >= end_offset`; a fragment entirely past it is not even opened (docs/go-differences.md#d3) |
+//! | 3 | the direct reader is not cleared after close | **fixed**: leaving direct mode emits `CloseDirect` once and the reader is finished (docs/go-differences.md#d4) |
+//! | 4 | the stream stays open after a frame fails validation | **fixed**: `CancelRpc` precedes the error (docs/go-differences.md#d5) |
+//! | 5 | seeking to the current offset while streaming forces a new RPC; a seek to `fragment.end` is refused | **fixed**: a seek to the current offset is a no-op, and a direct read can seek up to `fragment.end` (docs/go-differences.md#d6) |
+//! | 9 | unmapped statuses, NOT_ALLOWED included, are retried forever | **partly fixed**: NOT_ALLOWED (a write-only journal needs an operator, like SUSPENDED) stops the RetryReader; other unmapped statuses (NO_JOURNAL_PRIMARY_BROKER, FRAGMENT_STORE_UNHEALTHY, …) are transient and still retried with the 5 s cap (docs/go-differences.md#d9) |
+//! | 10 | zero-delay restarts after EOF can spin against a broker closing empty streams | **fixed**: only a stream that delivered something, or stayed open at least [`HEALTHY_RPC_DURATION`] (an idle tailer whose token expired), restarts at once; a short empty one backs off (50 ms … 5 s), unlogged (docs/go-differences.md#d10) |
+//! | 31 | a failed fragment open leaves a typed-nil direct reader that panics later | **fixed**: a failed open finishes the reader; nothing dangles (docs/go-differences.md#d4) |
+//! | 32 | metadata-only RetryReaders re-report the same fragment forever | **fixed**: a metadata-only read is `Complete` once its metadata arrived and the stream closed (docs/go-differences.md#d11) |
 //!
 //! Other decisions:
 //!
@@ -76,15 +76,20 @@
 //!   learns the write head; the next RPC goes to the route of the last
 //!   frame's header when it had one.
 //! - Changed: that OFFSET_NOT_YET_AVAILABLE move is reported as an
-//!   `OffsetJump` (Go is silent, so content could be skipped unknowingly).
-//!   Streamed content is trimmed at `end_offset` and the RPC cancelled as soon
-//!   as it is reached (Go relies on the broker; a no-op against a correct
-//!   one). Errors are sticky: a finished [`Reader`] ignores further input (Go
-//!   only documents this). Seeks take absolute offsets, so Go's
-//!   "io.SeekEnd whence is not supported" error and its panic on an unknown
-//!   whence cannot happen. A direct read also checks the fed content against
-//!   `fragment.end` (short: `UnexpectedEof`, long: `DidNotReadExpectedEof`),
-//!   whatever the driver's decoder already checked.
+//!   `OffsetJump` (Go is silent, so content could be skipped unknowingly;
+//!   docs/go-differences.md#d2). Streamed content is trimmed at
+//!   `end_offset` and the RPC cancelled as soon as it is reached (Go relies
+//!   on the broker; a no-op against a correct one; docs/go-differences.md#d3).
+//!   Errors are sticky: a finished [`Reader`] ignores further input (Go
+//!   only documents this; docs/go-differences.md#d12). Seeks take absolute
+//!   offsets, so Go's "io.SeekEnd whence is not supported" error and its
+//!   panic on an unknown whence cannot happen (docs/go-differences.md#d6).
+//!   A direct read also checks the fed content against `fragment.end`
+//!   (short: `UnexpectedEof`, long: `DidNotReadExpectedEof`), whatever the
+//!   driver's decoder already checked (docs/go-differences.md#d7).
+//!
+//! Every deliberate difference from Go's client, in all areas:
+//! docs/go-differences.md.
 
 mod direct;
 mod error;

@@ -349,7 +349,8 @@ impl Reader {
     /// fragment is read directly and `target` lies ahead within it (up to
     /// and including `fragment.end`, and not past `end_offset`): the bytes in
     /// between are discarded as the driver feeds them. Otherwise the caller
-    /// needs a new reader at `target`.
+    /// needs a new reader at `target`. Go refuses more of these seeks
+    /// (docs/go-differences.md#d6).
     pub fn seek(&mut self, target: i64) -> Result<i64, SeekError> {
         if target == self.request.offset {
             return Ok(target);
@@ -449,7 +450,8 @@ impl Reader {
         if let Err(err) =
             validate_frame(&frame).and_then(|()| check_frame_offset(&frame, self.request.offset))
         {
-            // Go leaves the stream open here (quirk 4); cancel it.
+            // Go leaves the stream open here (quirk 4); cancel it
+            // (docs/go-differences.md#d5).
             self.push_action(ReadAction::CancelRpc);
             self.finish(Err(err.into()));
             return;
@@ -464,7 +466,8 @@ impl Reader {
 
         let ok = frame.status == Status::Ok as i32;
         // Only OK and OFFSET_NOT_YET_AVAILABLE frames carry a resolved offset;
-        // other status frames carry 0 (quirk 1: Go moves a −1 request to 0).
+        // other status frames carry 0 (quirk 1: Go moves a −1 request to 0;
+        // docs/go-differences.md#d1).
         let carries_offset = ok || frame.status == Status::OffsetNotYetAvailable as i32;
         let mut jump = None;
         if carries_offset && self.request.offset < frame.offset {
@@ -490,7 +493,8 @@ impl Reader {
         self.fragment_url = frame.fragment_url;
         if let Some((from, to)) = jump {
             // Go drops the jump of an OFFSET_NOT_YET_AVAILABLE frame silently;
-            // the caller would then skip content unknowingly, so report it.
+            // the caller would then skip content unknowingly, so report it
+            // (docs/go-differences.md#d2).
             self.outputs.push_back(ReadOutput::OffsetJump { from, to });
         }
         if ok {

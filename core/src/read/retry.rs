@@ -26,7 +26,8 @@ use crate::status::StatusError;
 /// seconds is twice Go's largest backoff (5 s), so a broker that keeps
 /// closing empty streams still cannot make the reader reconnect more often
 /// than the capped backoff would; a broker closing them quickly still
-/// meets the growing backoff (the fix of quirk 10).
+/// meets the growing backoff (the fix of quirk 10,
+/// docs/go-differences.md#d10).
 pub const HEALTHY_RPC_DURATION: Duration = Duration::from_secs(10);
 
 /// An event the driver feeds into a [`RetryReader`].
@@ -118,16 +119,16 @@ enum Decision {
 /// | outcome | decision |
 /// |---|---|
 /// | clean end at `end_offset` | `Complete` |
-/// | clean end of a `metadata_only` read that got its metadata | `Complete` (fix of Go quirk 32) |
+/// | clean end of a `metadata_only` read that got its metadata | `Complete` (fix of Go quirk 32, docs/go-differences.md#d11) |
 /// | clean end of a stream that delivered a frame; `DirectError::Eof` | restart at once (attempt −1) |
 /// | clean end of a stream that delivered nothing, open at least [`HEALTHY_RPC_DURATION`] | restart at once |
-/// | clean end of a shorter stream that delivered nothing | retry with backoff, not logged (fix of quirk 10) |
+/// | clean end of a shorter stream that delivered nothing | retry with backoff, not logged (fix of quirk 10, docs/go-differences.md#d10) |
 /// | cancelled, deadline exceeded | `Stopped` |
 /// | OFFSET_NOT_YET_AVAILABLE | `Stopped`, or retried silently if `block` was switched on |
 /// | INSUFFICIENT_JOURNAL_BROKERS, NOT_JOURNAL_BROKER | retry, logged unless attempt 0 |
 /// | JOURNAL_NOT_FOUND | `Stopped` if the request has a header or attempt > 3, else retry |
 /// | SUSPENDED | `Stopped` |
-/// | NOT_ALLOWED (generic) | `Stopped` (fix of quirk 9) |
+/// | NOT_ALLOWED (generic) | `Stopped` (fix of quirk 9, docs/go-differences.md#d9) |
 /// | anything else | retry, logged |
 ///
 /// The retry waits [`Backoff::delay`]`(attempt)` (Go's 50, 50, 100, 100,

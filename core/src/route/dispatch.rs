@@ -139,7 +139,8 @@ pub fn pick_member(
     best
 }
 
-/// Why a member cannot be dialled (Go panics in these cases, quirk 28).
+/// Why a member cannot be dialled (Go panics in these cases, quirk 28;
+/// docs/go-differences.md#d33).
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum DispatchError {
     /// The member is not in the route.
@@ -231,7 +232,8 @@ pub fn member_address(route: &Route, id: &Id) -> Result<MemberAddress, DispatchE
 /// a member absent from the route, no or an empty endpoint, an endpoint
 /// that is not a valid URL, and one the transport cannot dial (a `unix://`
 /// socket, an unknown scheme). Go panics or dials in these cases; failing
-/// the RPC instead would repeat for as long as the route is cached.
+/// the RPC instead would repeat for as long as the route is cached
+/// (docs/go-differences.md#d33).
 pub fn member_target(
     route: &Route,
     member: &Id,

@@ -10,7 +10,8 @@
 //!   the connections and reports their states.
 //! * [`member_address`] / [`dial_address`]: endpoint → dial address, with a
 //!   typed [`DispatchError`] where Go panics (quirk 28); [`member_target`]
-//!   falls back to the service address for members that cannot be dialled.
+//!   falls back to the service address for members that cannot be dialled
+//!   (docs/go-differences.md#d33).
 //! * [`route_update_from_header`] and [`redirect_hint`]: learning routes
 //!   from response headers, and adopting the route a broker returns with
 //!   `NOT_JOURNAL_BROKER` / `NOT_JOURNAL_PRIMARY_BROKER`.

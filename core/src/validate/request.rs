@@ -3,7 +3,8 @@
 //! so an invalid request fails at once with a [`ValidationError`] whose
 //! context path starts at `Request` (Go's `ExtendContext(err, "Request")`),
 //! instead of being sent, refused by the broker and, by a retrying caller,
-//! sent again forever.
+//! sent again forever (Go validates only Append requests client-side:
+//! docs/go-differences.md#d39).
 
 use gazette_proto::{AppendRequest, ListRequest, ReadRequest};
 

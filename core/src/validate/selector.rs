@@ -223,7 +223,7 @@ pub(crate) fn go_quote(s: &str) -> String {
 /// with `=` as `name==v`, which re-parses as `name=v` (the `==` operator).
 /// This prints `name===v` instead, which Go and this crate parse back to
 /// the original value, so `parse(display(x)) == x` holds for every valid
-/// selector.
+/// selector (docs/go-differences.md#d42).
 #[derive(Debug, Clone, Copy)]
 pub struct SelectorDisplay<'a>(pub &'a LabelSelector);
 

@@ -7,7 +7,8 @@
 //! verified. Output is bounded by the poll's `max`.
 //!
 //! A zero-byte body is an empty stream (Go fails such a body at open with
-//! `EOF`; for the fragment reader both mean "no content").
+//! `EOF`; for the fragment reader both mean "no content";
+//! docs/go-differences.md#d7).
 
 use flate2::{Crc, Decompress, FlushDecompress, Status};
 

@@ -78,7 +78,8 @@ pub struct UnsupportedEncoding(pub String);
 /// it. NONE, SNAPPY and ZSTANDARD ask for `identity` too: Go sends nothing
 /// and lets its HTTP transport transparently gunzip (quirk 8); we ask the
 /// store not to add an encoding, and still undo a gzip encoding if a store
-/// sends one anyway ([`Decoding::select`]), which yields the same content.
+/// sends one anyway ([`Decoding::select`]), which yields the same content
+/// (docs/go-differences.md#d8).
 pub fn accept_encoding(codec: CompressionCodec) -> &'static str {
     match codec {
         CompressionCodec::Gzip => "gzip",
