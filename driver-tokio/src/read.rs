@@ -356,7 +356,7 @@ impl Engine {
 
     fn map_status(&self, status: tonic::Status) -> TransportError {
         let status = crate::client::normalize_status(status);
-        let err = transport_error(&status);
+        let err = crate::error::transport_error(&status);
         if status.code() != tonic::Code::Unavailable {
             tracing::debug!(%status, "read RPC failed");
         }
@@ -406,12 +406,6 @@ impl Drop for Engine {
             task.abort();
         }
     }
-}
-
-/// Maps a gRPC failure onto the core's transport classification (the
-/// decision is the core's: [`gazette_core::status::RpcFailure::class`]).
-fn transport_error(status: &tonic::Status) -> TransportError {
-    crate::error::rpc_failure(status).into()
 }
 
 /// Carries out one direct fragment read: the IO of the core's
