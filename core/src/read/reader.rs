@@ -73,13 +73,23 @@ pub struct Metadata {
     pub fragment: Option<Fragment>,
 }
 
-/// What a [`Reader`] yields.
+/// One thing a read produced for its caller: content, a metadata frame, or
+/// an offset jump. Both read machines yield it ([`ReadOutput::Event`],
+/// [`RetryOutput::Event`](super::RetryOutput::Event)), and the drivers hand
+/// it to their callers unchanged.
 #[derive(Debug, Clone, PartialEq)]
-pub enum ReadOutput {
-    /// An action for the driver.
-    Action(ReadAction),
+pub enum ReadEvent {
+    /// Journal content starting at `offset`: a slice of the received frame or
+    /// fragment bytes, never copied.
+    Content {
+        /// Journal offset of `content[0]`.
+        offset: i64,
+        /// The bytes.
+        content: Bytes,
+    },
     /// A status-OK metadata frame arrived (Go's zero-byte Read that lets the
-    /// caller inspect the response).
+    /// caller inspect the response): the resolved offset, write head and
+    /// fragment.
     Metadata(Metadata),
     /// The next byte is not where reading was: the broker skipped from
     /// `from` to `to` (deleted content, or the write head of a −1 request).
@@ -90,14 +100,15 @@ pub enum ReadOutput {
         /// The offset reading continues at.
         to: i64,
     },
-    /// Journal content starting at `offset`: a slice of the received frame or
-    /// fragment bytes, never copied.
-    Content {
-        /// Journal offset of `content[0]`.
-        offset: i64,
-        /// The bytes.
-        content: Bytes,
-    },
+}
+
+/// What a [`Reader`] yields.
+#[derive(Debug, Clone, PartialEq)]
+pub enum ReadOutput {
+    /// An action for the driver.
+    Action(ReadAction),
+    /// Content, metadata or an offset jump for the caller.
+    Event(ReadEvent),
     /// The read ended: `Ok(())` is a clean end (Go's `io.EOF`: the stream
     /// closed, the fragment was read to its end, or `end_offset` was
     /// reached), `Err` names the failure. Nothing follows.
@@ -479,7 +490,8 @@ impl Reader {
             self.header = None;
             self.fragment_url.clear();
             if let Some((from, to)) = jump {
-                self.outputs.push_back(ReadOutput::OffsetJump { from, to });
+                self.outputs
+                    .push_back(ReadOutput::Event(ReadEvent::OffsetJump { from, to }));
             }
             self.deliver(frame.content);
             return;
@@ -491,14 +503,16 @@ impl Reader {
         if let Some((from, to)) = jump {
             // Go drops the jump of an OFFSET_NOT_YET_AVAILABLE frame silently;
             // the caller would then skip content unknowingly, so report it.
-            self.outputs.push_back(ReadOutput::OffsetJump { from, to });
+            self.outputs
+                .push_back(ReadOutput::Event(ReadEvent::OffsetJump { from, to }));
         }
         if ok {
-            self.outputs.push_back(ReadOutput::Metadata(Metadata {
-                offset: frame.offset,
-                write_head: self.write_head,
-                fragment: self.fragment.clone(),
-            }));
+            self.outputs
+                .push_back(ReadOutput::Event(ReadEvent::Metadata(Metadata {
+                    offset: frame.offset,
+                    write_head: self.write_head,
+                    fragment: self.fragment.clone(),
+                })));
         }
         // A non-OK frame is always followed by the stream's close, which
         // decides the outcome.
@@ -579,7 +593,7 @@ impl Reader {
             let offset = self.request.offset;
             self.request.offset += content.len() as i64;
             self.outputs
-                .push_back(ReadOutput::Content { offset, content });
+                .push_back(ReadOutput::Event(ReadEvent::Content { offset, content }));
         }
         if self.reached_end_offset() {
             if self.is_direct() {
@@ -665,11 +679,10 @@ impl fmt::Display for ReadAction {
     }
 }
 
-impl fmt::Display for ReadOutput {
+impl fmt::Display for ReadEvent {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
-            ReadOutput::Action(a) => a.fmt(f),
-            ReadOutput::Metadata(m) => {
+            ReadEvent::Metadata(m) => {
                 write!(
                     f,
                     "Metadata offset={} write_head={} fragment=",
@@ -677,14 +690,23 @@ impl fmt::Display for ReadOutput {
                 )?;
                 fmt_fragment(f, m.fragment.as_ref())
             }
-            ReadOutput::OffsetJump { from, to } => write!(f, "OffsetJump {from} -> {to}"),
-            ReadOutput::Content { offset, content } => {
+            ReadEvent::OffsetJump { from, to } => write!(f, "OffsetJump {from} -> {to}"),
+            ReadEvent::Content { offset, content } => {
                 write!(
                     f,
                     "Content @{offset} {:?}",
                     String::from_utf8_lossy(content)
                 )
             }
+        }
+    }
+}
+
+impl fmt::Display for ReadOutput {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            ReadOutput::Action(a) => a.fmt(f),
+            ReadOutput::Event(e) => e.fmt(f),
             ReadOutput::Finished(Ok(())) => write!(f, "Finished EOF"),
             ReadOutput::Finished(Err(e)) => write!(f, "Finished error: {e}"),
         }
