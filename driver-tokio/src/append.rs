@@ -240,8 +240,8 @@ impl Appender {
                         self.rpc = None;
                     }
                 }
-                AppenderOutput::UpdateRoute { journal, route } => {
-                    self.client.update_route(&journal, route);
+                AppenderOutput::UpdateRoute { journal, update } => {
+                    self.client.update_route(&journal, update.into_route());
                 }
                 AppenderOutput::Finished(result) => {
                     crate::telemetry::append_finished(result.is_ok(), self.machine.bytes_sent());

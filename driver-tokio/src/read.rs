@@ -286,7 +286,7 @@ impl Engine {
                             Err(status) => {
                                 let status = crate::client::normalize_status(status);
                                 // The machine invalidates the cached route
-                                // (UpdateRoute with an empty route).
+                                // (UpdateRoute with RouteUpdate::Invalidate).
                                 if status.code() == tonic::Code::Unavailable
                                     && let Some(endpoint) = &endpoint
                                 {
@@ -300,8 +300,8 @@ impl Engine {
                 );
             }
             ReadAction::CancelRpc => self.close_rpc(),
-            ReadAction::UpdateRoute { journal, route } => {
-                self.client.update_route(&journal, Some(route));
+            ReadAction::UpdateRoute { journal, update } => {
+                self.client.update_route(&journal, update.into_route());
             }
             action @ ReadAction::OpenFragment { .. } => {
                 let fetch = DirectFetch::from_action(&action).expect("an OpenFragment action");

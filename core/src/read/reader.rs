@@ -9,6 +9,7 @@ use gazette_proto::{Fragment, Header, ReadRequest, ReadResponse, Route, Status};
 
 use super::error::{DirectError, ReadError, SeekError, TransportError};
 use super::frame::{check_frame_offset, validate_frame};
+use crate::route::RouteUpdate;
 use crate::status::{Operation, StatusError};
 
 /// Where the driver should send a Read RPC.
@@ -37,14 +38,15 @@ pub enum ReadAction {
     },
     /// Cancel the running Read RPC: the machine will not consume it further.
     CancelRpc,
-    /// Record `route` for `journal` in the route cache (an empty route, one
-    /// without members, invalidates the entry: emitted when an RPC
-    /// dispatched by the cache meets an unavailable broker).
+    /// Apply `update` to the route cache entry of `journal`: store the
+    /// route a response header advertised (an empty one invalidates), or
+    /// invalidate when an RPC dispatched by the cache meets an unavailable
+    /// broker.
     UpdateRoute {
         /// The request's journal, as given.
         journal: String,
-        /// The route the broker advertised in its response header.
-        route: Route,
+        /// What to do with its cached route.
+        update: RouteUpdate,
     },
     /// GET `url`, decode `fragment` with its codec, discard the bytes before
     /// `offset` and feed the rest as [`ReadInput::DirectContent`] (answer
@@ -446,7 +448,7 @@ impl Reader {
         if self.by_cache && matches!(err, TransportError::Unavailable(_)) {
             self.push_action(ReadAction::UpdateRoute {
                 journal: self.request.journal.clone(),
-                route: Route::default(),
+                update: RouteUpdate::Invalidate,
             });
         }
         self.finish(Err(err.into()));
@@ -468,9 +470,9 @@ impl Reader {
         self.frames += 1;
 
         if let Some(h) = &frame.header {
-            let route = h.route.clone().unwrap_or_default();
+            let update = RouteUpdate::new(h.route.clone());
             let journal = self.request.journal.clone();
-            self.push_action(ReadAction::UpdateRoute { journal, route });
+            self.push_action(ReadAction::UpdateRoute { journal, update });
         }
 
         let ok = frame.status == Status::Ok as i32;
@@ -661,9 +663,12 @@ impl fmt::Display for ReadAction {
                 }
             }
             ReadAction::CancelRpc => write!(f, "CancelRpc"),
-            ReadAction::UpdateRoute { journal, route } => {
+            ReadAction::UpdateRoute { journal, update } => {
                 write!(f, "UpdateRoute {journal} ")?;
-                fmt_route(f, route)
+                match update {
+                    RouteUpdate::Store(route) => fmt_route(f, route),
+                    RouteUpdate::Invalidate => write!(f, "invalidate"),
+                }
             }
             ReadAction::OpenFragment {
                 fragment,

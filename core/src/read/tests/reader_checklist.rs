@@ -3,6 +3,7 @@
 use super::*;
 use insta::assert_snapshot;
 
+use crate::route::RouteUpdate;
 use crate::validate::ValidationErrorKind;
 
 const URL: &str = "file:///a/journal/0000000000000064-0000000000000078-0000000000000000000000000000000000000000.gz";
@@ -83,7 +84,7 @@ fn reader_header_route_is_stored_in_route_cache() {
         outs[0],
         ReadOutput::Action(ReadAction::UpdateRoute {
             journal: JOURNAL.into(),
-            route: header().route.unwrap(),
+            update: RouteUpdate::Store(header().route.unwrap()),
         })
     );
     assert_snapshot!(t.lines);
@@ -637,7 +638,7 @@ fn reader_content_frame_with_metadata_fields_is_invalid() {
 fn invalidate() -> ReadOutput {
     ReadOutput::Action(ReadAction::UpdateRoute {
         journal: JOURNAL.into(),
-        route: Route::default(),
+        update: RouteUpdate::Invalidate,
     })
 }
 
