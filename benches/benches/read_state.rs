@@ -7,7 +7,7 @@ use std::hint::black_box;
 
 use bytes::Bytes;
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
-use gazette_core::read::{ReadInput, ReadOutput, Reader, RetryOutput, RetryReader};
+use gazette_core::read::{ReadEvent, ReadInput, ReadOutput, Reader, RetryOutput, RetryReader};
 use gazette_proto::{CompressionCodec, Fragment, ReadRequest, ReadResponse};
 
 const FRAMES: usize = 100_000;
@@ -65,7 +65,7 @@ fn bench(c: &mut Criterion) {
                 for frame in frames {
                     r.handle(ReadInput::Frame(frame));
                     while let Some(out) = r.poll_output() {
-                        if let ReadOutput::Content { content, .. } = out {
+                        if let ReadOutput::Event(ReadEvent::Content { content, .. }) = out {
                             bytes += content.len();
                         }
                     }
@@ -88,7 +88,7 @@ fn bench(c: &mut Criterion) {
                 for frame in frames {
                     rr.handle(ReadInput::Frame(frame));
                     while let Some(out) = rr.poll_output() {
-                        if let RetryOutput::Content { content, .. } = out {
+                        if let RetryOutput::Event(ReadEvent::Content { content, .. }) = out {
                             bytes += content.len();
                         }
                     }
@@ -115,7 +115,7 @@ fn bench(c: &mut Criterion) {
             for _ in 0..FRAMES {
                 r.handle(ReadInput::DirectContent(chunk.clone()));
                 while let Some(out) = r.poll_output() {
-                    if let ReadOutput::Content { content, .. } = out {
+                    if let ReadOutput::Event(ReadEvent::Content { content, .. }) = out {
                         bytes += content.len();
                     }
                 }

@@ -19,11 +19,12 @@
 //! every operation alike. How this differs from Go's sentinel errors:
 //! docs/go-differences.md#d40.
 
-use crate::append::{AppendError, TransportError as AppendTransport};
+use crate::append::AppendError;
 use crate::list::ListError;
 use crate::proto::Status;
-use crate::read::{DirectError, ReadError, TransportError as ReadTransport};
+use crate::read::{DirectError, ReadError};
 use crate::status::{BrokerStatus, RpcCode};
+use crate::transport::TransportError;
 
 /// What kind of failure an error is.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -154,6 +155,17 @@ fn of_broker_status(err: &impl BrokerStatus) -> Option<ErrorKind> {
     err.broker_status().map(ErrorKind::of_status)
 }
 
+impl HasErrorKind for TransportError {
+    fn kind(&self) -> ErrorKind {
+        match self {
+            TransportError::Cancelled => ErrorKind::Cancelled,
+            TransportError::DeadlineExceeded => ErrorKind::TimedOut,
+            TransportError::Unavailable(_) => ErrorKind::Unavailable,
+            _ => ErrorKind::Other,
+        }
+    }
+}
+
 impl HasErrorKind for ReadError {
     fn kind(&self) -> ErrorKind {
         if let Some(kind) = of_broker_status(self) {
@@ -162,12 +174,7 @@ impl HasErrorKind for ReadError {
         match self {
             ReadError::Cancelled => ErrorKind::Cancelled,
             ReadError::DeadlineExceeded => ErrorKind::TimedOut,
-            ReadError::Transport(t) => match t {
-                ReadTransport::Cancelled => ErrorKind::Cancelled,
-                ReadTransport::DeadlineExceeded => ErrorKind::TimedOut,
-                ReadTransport::Unavailable(_) => ErrorKind::Unavailable,
-                _ => ErrorKind::Other,
-            },
+            ReadError::Transport(t) => t.kind(),
             ReadError::InvalidFrame(_) => ErrorKind::Corrupt,
             ReadError::Direct(direct) => match direct {
                 DirectError::Eof
@@ -193,12 +200,7 @@ impl HasErrorKind for AppendError {
         match self {
             AppendError::InvalidRequest(_) => ErrorKind::InvalidRequest,
             AppendError::InvalidResponse(_) | AppendError::PrematureCommit => ErrorKind::Corrupt,
-            AppendError::Transport(t) => match t {
-                AppendTransport::Cancelled => ErrorKind::Cancelled,
-                AppendTransport::DeadlineExceeded => ErrorKind::TimedOut,
-                AppendTransport::Unavailable(_) => ErrorKind::Unavailable,
-                _ => ErrorKind::Other,
-            },
+            AppendError::Transport(t) => t.kind(),
             AppendError::Source(_) | AppendError::Spool(_) => ErrorKind::Io,
             AppendError::ServiceClosed => ErrorKind::Closed,
             _ => ErrorKind::Other,
@@ -282,19 +284,19 @@ mod tests {
         assert_eq!(ReadError::Cancelled.kind(), ErrorKind::Cancelled);
         assert_eq!(ReadError::DeadlineExceeded.kind(), ErrorKind::TimedOut);
         assert_eq!(
-            ReadError::Transport(ReadTransport::Unavailable("gone".into())).kind(),
+            ReadError::Transport(TransportError::Unavailable("gone".into())).kind(),
             ErrorKind::Unavailable
         );
         assert_eq!(
-            AppendError::Transport(AppendTransport::Cancelled).kind(),
+            AppendError::Transport(TransportError::Cancelled).kind(),
             ErrorKind::Cancelled
         );
         assert_eq!(
-            AppendError::Transport(AppendTransport::DeadlineExceeded).kind(),
+            AppendError::Transport(TransportError::DeadlineExceeded).kind(),
             ErrorKind::TimedOut
         );
         assert!(
-            AppendError::Transport(AppendTransport::Unavailable("x".into()))
+            AppendError::Transport(TransportError::Unavailable("x".into()))
                 .kind()
                 .is_transient()
         );

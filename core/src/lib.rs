@@ -9,6 +9,7 @@
 pub mod backoff;
 pub mod kind;
 pub mod status;
+mod transport;
 
 pub mod append;
 pub mod client;
@@ -19,3 +20,4 @@ pub mod route;
 pub mod validate;
 
 pub use gazette_proto as proto;
+pub use transport::TransportError;

@@ -365,21 +365,9 @@ impl RpcFailure {
     }
 }
 
-impl From<RpcFailure> for crate::read::TransportError {
+impl From<RpcFailure> for crate::TransportError {
     fn from(failure: RpcFailure) -> Self {
-        use crate::read::TransportError as T;
-        match failure.class() {
-            RpcFailureClass::Cancelled => T::Cancelled,
-            RpcFailureClass::DeadlineExceeded => T::DeadlineExceeded,
-            RpcFailureClass::Unavailable => T::Unavailable(failure.message),
-            RpcFailureClass::Other => T::Other(failure.describe()),
-        }
-    }
-}
-
-impl From<RpcFailure> for crate::append::TransportError {
-    fn from(failure: RpcFailure) -> Self {
-        use crate::append::TransportError as T;
+        use crate::TransportError as T;
         match failure.class() {
             RpcFailureClass::Cancelled => T::Cancelled,
             RpcFailureClass::DeadlineExceeded => T::DeadlineExceeded,

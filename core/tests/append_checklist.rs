@@ -11,6 +11,7 @@ use std::time::{Duration, Instant};
 use append_support::*;
 use gazette_core::append::*;
 use gazette_core::proto::{AppendRequest, LabelSelector, Status};
+use gazette_core::route::RouteUpdate;
 use gazette_core::status::StatusError;
 
 const J: &str = "a/journal";
@@ -32,7 +33,10 @@ fn appender_two_writes_then_close_sends_preamble_chunks_marker_and_caches_route(
     assert_eq!(wire.sent[3], AppendRequest::default());
     assert_eq!(wire.sent.len(), 4);
     assert!(wire.half_closed && !wire.aborted);
-    assert_eq!(wire.routes, vec![(J.to_string(), Some(route("broker-a")))]);
+    assert_eq!(
+        wire.routes,
+        vec![(J.to_string(), RouteUpdate::Store(route("broker-a")))]
+    );
     assert_eq!(a.bytes_sent(), 6);
 }
 
@@ -199,7 +203,10 @@ fn append_unavailable_member_invalidates_route_then_retry_succeeds() {
         None,
     );
     assert_eq!(result, Ok(ok_response(J, 0, 7)));
-    assert_eq!(wires[0].routes, vec![(J.to_string(), None)]);
+    assert_eq!(
+        wires[0].routes,
+        vec![(J.to_string(), RouteUpdate::Invalidate)]
+    );
     assert_eq!(delays, vec![Duration::from_millis(50)]);
     // Each source went out as its own chunk, on both attempts.
     for w in &wires {

@@ -141,10 +141,10 @@ fn transcript_appender_wire_of_committed_append() {
                 format!("Send chunk {:?}", String::from_utf8_lossy(&m.content))
             }
             AppenderOutput::Send(m) => format!("Send preamble journal={}", m.journal),
-            AppenderOutput::UpdateRoute { journal, route } => {
+            AppenderOutput::UpdateRoute { journal, update } => {
                 format!(
                     "UpdateRoute {journal} primary={:?}",
-                    route.map(|r| r.primary)
+                    update.into_route().map(|r| r.primary)
                 )
             }
             AppenderOutput::Finished(r) => format!(

@@ -10,8 +10,8 @@ use std::sync::OnceLock;
 use bytes::Bytes;
 use gazette_core::proto::{CompressionCodec, Fragment, ReadRequest, ReadResponse};
 use gazette_core::read::{
-    DirectError, DirectFetch, FetchTarget, FileUrlError, ReadAction, ReadError, ReadInput,
-    ReadOutput, Reader, file_url_path,
+    DirectError, DirectFetch, FetchTarget, FileUrlError, ReadAction, ReadError, ReadEvent,
+    ReadInput, ReadOutput, Reader, file_url_path,
 };
 use proptest::prelude::*;
 use serde_json::Value;
@@ -107,7 +107,7 @@ impl Run {
         while let Some(out) = reader.poll_output() {
             self.transcript.push(format!("< {out}"));
             match out {
-                ReadOutput::Content { offset, content } => {
+                ReadOutput::Event(ReadEvent::Content { offset, content }) => {
                     let expected = self.first_offset.get_or_insert(offset);
                     assert_eq!(
                         offset,
@@ -121,7 +121,8 @@ impl Run {
                     self.outcome = Some(outcome);
                 }
                 ReadOutput::Action(action) => actions.push(action),
-                ReadOutput::Metadata(_) | ReadOutput::OffsetJump { .. } => {}
+                ReadOutput::Event(ReadEvent::Metadata(_))
+                | ReadOutput::Event(ReadEvent::OffsetJump { .. }) => {}
             }
         }
         actions

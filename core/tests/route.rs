@@ -291,6 +291,18 @@ fn routes_learned_from_headers() {
         Some(RouteUpdate::Invalidate)
     );
     assert_eq!(route_update_from_header(None), None);
+    // One shape for every machine: an empty route invalidates, and the
+    // update converts back to the cache's `Option<&Route>` argument.
+    assert_eq!(
+        RouteUpdate::new(Some(Route::default())),
+        RouteUpdate::Invalidate
+    );
+    assert_eq!(RouteUpdate::new(None), RouteUpdate::Invalidate);
+    assert_eq!(
+        RouteUpdate::new(Some(r.clone())).into_route(),
+        Some(r.clone())
+    );
+    assert_eq!(RouteUpdate::Invalidate.into_route(), None);
     assert!(routes_equivalent(
         &r,
         &Route {

@@ -220,7 +220,7 @@ impl Appender {
                             {
                                 self.client.record_endpoint_health(endpoint, true);
                             }
-                            let kind = transport_error(&status);
+                            let kind = crate::error::transport_error(&status);
                             self.last_status = Some(status);
                             AppenderInput::StreamFailed(kind)
                         }
@@ -240,8 +240,8 @@ impl Appender {
                         self.rpc = None;
                     }
                 }
-                AppenderOutput::UpdateRoute { journal, route } => {
-                    self.client.update_route(&journal, route);
+                AppenderOutput::UpdateRoute { journal, update } => {
+                    self.client.update_route(&journal, update.into_route());
                 }
                 AppenderOutput::Finished(result) => {
                     crate::telemetry::append_finished(result.is_ok(), self.machine.bytes_sent());
@@ -331,12 +331,6 @@ impl tokio::io::AsyncWrite for Appender {
     }
 }
 
-/// Maps a gRPC failure onto the core's transport classification (the
-/// decision is the core's: [`gazette_core::status::RpcFailure::class`]).
-pub(crate) fn transport_error(status: &tonic::Status) -> TransportError {
-    crate::error::rpc_failure(status).into()
-}
-
 /// Appends the concatenation of `content` to `request.journal` as one
 /// transaction, retrying on unavailable brokers and routing statuses (with
 /// Go's backoff) and rewriting the whole content on each attempt. Go's
@@ -382,7 +376,7 @@ pub async fn append(
             Ok(response) => Ok(response),
             Err(Error::Append(err)) => Err(err),
             Err(Error::Rpc { status, .. }) => {
-                let kind = transport_error(&status);
+                let kind = crate::error::transport_error(&status);
                 match policy.on_attempt_finished(Err(AppendError::Transport(kind))) {
                     AppendStep::Retry { delay, attempt } => {
                         tracing::warn!(%status, attempt, "append failed; retrying");

@@ -14,7 +14,6 @@ use gazette_core::list::{
     WatchedList as WatchMachine, fragment_store_health_request, fragment_store_health_result,
     get_journal_request, get_journal_spec, snapshot_route_updates,
 };
-use gazette_core::route::RouteUpdate;
 use gazette_core::status::Operation;
 use gazette_proto::{
     ApplyRequest, ApplyResponse, FragmentStoreHealthResponse, FragmentsRequest, FragmentsResponse,
@@ -94,10 +93,7 @@ pub async fn list_all_journals(client: &Client, request: ListRequest) -> Result<
             }
         };
         for (journal, update) in snapshot_route_updates(&snapshot) {
-            match update {
-                RouteUpdate::Store(route) => client.update_route(&journal, Some(route)),
-                RouteUpdate::Invalidate => client.update_route(&journal, None),
-            }
+            client.update_route(&journal, update.into_route());
         }
         Ok(snapshot)
     };

@@ -171,11 +171,12 @@ impl Error {
     /// True for transport failures that Go's client retries (gRPC
     /// `Unavailable`, e.g. a broker restarting), for every operation.
     pub fn is_unavailable(&self) -> bool {
-        use gazette_core::append::{AppendError, TransportError as AppendTransport};
-        use gazette_core::read::{ReadError, TransportError as ReadTransport};
+        use gazette_core::TransportError;
+        use gazette_core::append::AppendError;
+        use gazette_core::read::ReadError;
         match self {
-            Error::Read(ReadError::Transport(ReadTransport::Unavailable(_)))
-            | Error::Append(AppendError::Transport(AppendTransport::Unavailable(_))) => true,
+            Error::Read(ReadError::Transport(TransportError::Unavailable(_)))
+            | Error::Append(AppendError::Transport(TransportError::Unavailable(_))) => true,
             other => other.grpc_code() == Some(tonic::Code::Unavailable),
         }
     }
@@ -235,6 +236,12 @@ impl From<Error> for std::io::Error {
             other => std::io::Error::other(other),
         }
     }
+}
+
+/// Maps a gRPC failure onto the core's transport classification (the
+/// decision is the core's: [`gazette_core::status::RpcFailure::class`]).
+pub(crate) fn transport_error(status: &tonic::Status) -> gazette_core::TransportError {
+    rpc_failure(status).into()
 }
 
 /// The facts of a failed RPC for the core's classification

@@ -16,9 +16,9 @@ use bytes::Bytes;
 use futures::future::BoxFuture;
 use futures::{FutureExt, Stream};
 use gazette_core::read::{
-    AdjustedSeek, DirectError, DirectFetch, FetchTarget, Metadata, ReadAction, ReadError,
-    ReadInput, ReadOutput, Reader as ReaderMachine, RetryInput, RetryOutput,
-    RetryReader as RetryMachine, RouteHint, TransportError,
+    AdjustedSeek, DirectError, DirectFetch, FetchTarget, ReadAction, ReadError, ReadInput,
+    ReadOutput, Reader as ReaderMachine, RetryInput, RetryOutput, RetryReader as RetryMachine,
+    RouteHint, TransportError,
 };
 use gazette_core::status::Operation;
 use gazette_proto::{ReadRequest, ReadResponse};
@@ -29,26 +29,8 @@ use crate::Error;
 use crate::auth::{Capability, Claims};
 use crate::client::{Client, Dispatch};
 
-/// One thing a read produced.
-#[derive(Debug, Clone, PartialEq)]
-pub enum ReadEvent {
-    /// Journal content starting at `offset`.
-    Content {
-        /// Journal offset of `content[0]`.
-        offset: i64,
-        /// The bytes (a slice of the received frame or fragment).
-        content: Bytes,
-    },
-    /// A metadata frame: the resolved offset, write head and fragment.
-    Metadata(Metadata),
-    /// The broker skipped content from `from` to `to`; reading continues.
-    OffsetJump {
-        /// The offset reading was at.
-        from: i64,
-        /// The offset reading continues at.
-        to: i64,
-    },
-}
+/// One thing a read produced: the core's event type, handed on unchanged.
+pub use gazette_core::read::ReadEvent;
 
 /// What a driven machine produced, unified over both machines.
 enum Step {
@@ -71,13 +53,7 @@ impl Machine {
         Some(match self {
             Machine::Single(m) => match m.poll_output()? {
                 ReadOutput::Action(a) => Step::Action(a),
-                ReadOutput::Metadata(md) => Step::Event(ReadEvent::Metadata(md)),
-                ReadOutput::OffsetJump { from, to } => {
-                    Step::Event(ReadEvent::OffsetJump { from, to })
-                }
-                ReadOutput::Content { offset, content } => {
-                    Step::Event(ReadEvent::Content { offset, content })
-                }
+                ReadOutput::Event(event) => Step::Event(event),
                 ReadOutput::Finished(Ok(())) => Step::End,
                 ReadOutput::Finished(Err(err)) => Step::Failed(err),
             },
@@ -85,13 +61,7 @@ impl Machine {
             // (an expired token) from a broker closing streams at once.
             Machine::Retry(m) => match m.poll_output_at(tokio::time::Instant::now().into_std())? {
                 RetryOutput::Action(a) => Step::Action(a),
-                RetryOutput::Metadata(md) => Step::Event(ReadEvent::Metadata(md)),
-                RetryOutput::OffsetJump { from, to } => {
-                    Step::Event(ReadEvent::OffsetJump { from, to })
-                }
-                RetryOutput::Content { offset, content } => {
-                    Step::Event(ReadEvent::Content { offset, content })
-                }
+                RetryOutput::Event(event) => Step::Event(event),
                 RetryOutput::Backoff {
                     delay,
                     attempt,
@@ -316,7 +286,7 @@ impl Engine {
                             Err(status) => {
                                 let status = crate::client::normalize_status(status);
                                 // The machine invalidates the cached route
-                                // (UpdateRoute with an empty route).
+                                // (UpdateRoute with RouteUpdate::Invalidate).
                                 if status.code() == tonic::Code::Unavailable
                                     && let Some(endpoint) = &endpoint
                                 {
@@ -330,8 +300,8 @@ impl Engine {
                 );
             }
             ReadAction::CancelRpc => self.close_rpc(),
-            ReadAction::UpdateRoute { journal, route } => {
-                self.client.update_route(&journal, Some(route));
+            ReadAction::UpdateRoute { journal, update } => {
+                self.client.update_route(&journal, update.into_route());
             }
             action @ ReadAction::OpenFragment { .. } => {
                 let fetch = DirectFetch::from_action(&action).expect("an OpenFragment action");
@@ -356,7 +326,7 @@ impl Engine {
 
     fn map_status(&self, status: tonic::Status) -> TransportError {
         let status = crate::client::normalize_status(status);
-        let err = transport_error(&status);
+        let err = crate::error::transport_error(&status);
         if status.code() != tonic::Code::Unavailable {
             tracing::debug!(%status, "read RPC failed");
         }
@@ -406,12 +376,6 @@ impl Drop for Engine {
             task.abort();
         }
     }
-}
-
-/// Maps a gRPC failure onto the core's transport classification (the
-/// decision is the core's: [`gazette_core::status::RpcFailure::class`]).
-fn transport_error(status: &tonic::Status) -> TransportError {
-    crate::error::rpc_failure(status).into()
 }
 
 /// Carries out one direct fragment read: the IO of the core's
@@ -755,3 +719,15 @@ impl tokio::io::AsyncSeek for RetryReader {
 
 /// The operation reads report in errors.
 pub const OPERATION: Operation = Operation::Read;
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn the_public_read_event_is_the_cores() {
+        let core: gazette_core::read::ReadEvent =
+            gazette_core::read::ReadEvent::OffsetJump { from: 1, to: 2 };
+        let ours: crate::ReadEvent = core.clone();
+        assert_eq!(ours, core);
+        assert_eq!(ours.to_string(), "OffsetJump 1 -> 2");
+    }
+}

@@ -31,7 +31,7 @@ use tokio::sync::{Notify, watch};
 use tokio_util::sync::CancellationToken;
 use tracing::Instrument;
 
-use crate::append::transport_error;
+use crate::error::transport_error;
 use crate::{Appender, Client, Error, Result};
 
 pub use gazette_core::append::{OpFuture as AppendFuture, OpFutures as AppendFutures};

@@ -14,7 +14,7 @@ use std::path::Path;
 use arbitrary::Arbitrary;
 use bytes::Bytes;
 use gazette_core::read::{
-    DirectFetch, FetchTarget, ReadAction, ReadInput, ReadOutput, Reader, file_url_path,
+    DirectFetch, FetchTarget, ReadAction, ReadEvent, ReadInput, ReadOutput, Reader, file_url_path,
 };
 use gazette_proto::{Fragment, ReadRequest, ReadResponse};
 use libfuzzer_sys::fuzz_target;
@@ -90,10 +90,10 @@ fuzz_target!(|input: Input| {
                 ReadOutput::Action(action @ ReadAction::OpenFragment { .. }) => {
                     *fetch = DirectFetch::from_action(&action);
                 }
-                ReadOutput::Content {
+                ReadOutput::Event(ReadEvent::Content {
                     offset: at,
                     content,
-                } => {
+                }) => {
                     assert_eq!(at, next, "contiguous content");
                     next += content.len() as i64;
                     assert!(next <= end);

@@ -9,7 +9,7 @@
 use arbitrary::Arbitrary;
 use bytes::Bytes;
 use gazette_core::read::{
-    DirectError, ReadAction, ReadInput, ReadOutput, Reader, RetryInput, RetryOutput, RetryReader,
+    DirectError, ReadAction, ReadEvent, ReadInput, ReadOutput, Reader, RetryInput, RetryOutput, RetryReader,
     TransportError,
 };
 use gazette_proto::{
@@ -208,13 +208,13 @@ fn run_reader(case: &Case, request: ReadRequest) {
     let drain = |r: &mut Reader, t: &mut Tracker| {
         while let Some(out) = r.poll_output() {
             match out {
-                ReadOutput::Content { offset, content } => t.content(offset, &content),
-                ReadOutput::OffsetJump { from, to } => t.jump(from, to),
+                ReadOutput::Event(ReadEvent::Content { offset, content }) => t.content(offset, &content),
+                ReadOutput::Event(ReadEvent::OffsetJump { from, to }) => t.jump(from, to),
                 ReadOutput::Finished(_) => {
                     assert!(!t.done);
                     t.done = true;
                 }
-                ReadOutput::Metadata(_) | ReadOutput::Action(_) => assert!(!t.done),
+                ReadOutput::Event(ReadEvent::Metadata(_)) | ReadOutput::Action(_) => assert!(!t.done),
             }
         }
         assert_eq!(r.offset(), t.pos, "offset matches emitted bytes and jumps");
@@ -248,8 +248,8 @@ fn run_retry(case: &Case, request: ReadRequest) {
     let drain = |rr: &mut RetryReader, t: &mut Tracker| {
         while let Some(out) = rr.poll_output() {
             match out {
-                RetryOutput::Content { offset, content } => t.content(offset, &content),
-                RetryOutput::OffsetJump { from, to } => t.jump(from, to),
+                RetryOutput::Event(ReadEvent::Content { offset, content }) => t.content(offset, &content),
+                RetryOutput::Event(ReadEvent::OffsetJump { from, to }) => t.jump(from, to),
                 RetryOutput::Complete => {
                     assert!(!t.done);
                     t.done = true;

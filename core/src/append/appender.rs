@@ -12,9 +12,10 @@
 use std::collections::VecDeque;
 
 use bytes::Bytes;
-use gazette_proto::{AppendRequest, AppendResponse, LabelSelector, LabelSet, Route, Status};
+use gazette_proto::{AppendRequest, AppendResponse, LabelSelector, LabelSet, Status};
 
 use super::error::{AppendError, RequestError, TransportError};
+use crate::route::RouteUpdate;
 use crate::status::{Operation, StatusError};
 
 /// The largest content chunk the Appender sends in one message. Brokers
@@ -67,12 +68,14 @@ pub enum AppenderOutput {
     /// Roll back: half-close without the commit marker, then let the stream
     /// finish, ignoring its outcome.
     Abort,
-    /// Update (`Some`) or invalidate (`None`) the journal's cached route.
+    /// Apply `update` to the journal's cached route: store the route of
+    /// the response header (a missing or empty one invalidates), or
+    /// invalidate after an unavailable broker.
     UpdateRoute {
         /// The request's journal (without any `;meta` segment).
         journal: String,
-        /// The route from the response header, or `None` to invalidate.
-        route: Option<Route>,
+        /// What to do with its cached route.
+        update: RouteUpdate,
     },
     /// The append finished; nothing more will be output.
     Finished(Result<AppendResponse, AppendError>),
@@ -246,7 +249,7 @@ impl Appender {
         }
         self.outputs.push_back(AppenderOutput::UpdateRoute {
             journal: self.request.journal.clone(),
-            route: response.header.as_ref().and_then(|h| h.route.clone()),
+            update: RouteUpdate::new(response.header.as_ref().and_then(|h| h.route.clone())),
         });
         let result = match status_error(&self.request, &response) {
             Some(err) => Err(AppendError::Status(err)),
@@ -266,7 +269,7 @@ impl Appender {
             // retry resolves the journal afresh.
             self.outputs.push_back(AppenderOutput::UpdateRoute {
                 journal: self.request.journal.clone(),
-                route: None,
+                update: RouteUpdate::Invalidate,
             });
         }
         self.finish(Err(AppendError::Transport(err)));

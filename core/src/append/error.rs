@@ -4,28 +4,7 @@
 use crate::status::StatusError;
 use gazette_proto::Status;
 
-/// How a driver classifies a failed Append RPC (stream start, send or
-/// receive). The driver maps its transport's error codes onto these; a
-/// cancellation or deadline caused by the *local* context is reported as
-/// [`TransportError::Cancelled`] / [`TransportError::DeadlineExceeded`]
-/// (Go's `mapGRPCCtxErr`, docs/behaviour.md#context-errors).
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-pub enum TransportError {
-    /// gRPC `UNAVAILABLE`: the broker could not be reached. Retried, and the
-    /// journal's cached route should be invalidated.
-    #[error("unavailable: {0}")]
-    Unavailable(String),
-    /// The local context was cancelled (Go's `context.Canceled`).
-    #[error("context canceled")]
-    Cancelled,
-    /// The local context's deadline expired (Go's `context.DeadlineExceeded`).
-    #[error("context deadline exceeded")]
-    DeadlineExceeded,
-    /// Any other RPC failure, e.g. gRPC `UNKNOWN` with the broker's
-    /// `append stream: ...` text.
-    #[error("{0}")]
-    Other(String),
-}
+pub use crate::transport::TransportError;
 
 /// Why an append (one Appender stream, one `append` call, or one
 /// AppendService batch) failed.

@@ -18,7 +18,7 @@
 //!     HalfClose                => half-close the request side
 //!     ReceiveResponse          => receive; feed Response(msg) or StreamFailed(kind)
 //!     Abort                    => half-close without marker, drop the stream
-//!     UpdateRoute { journal, route } => update (Some) or invalidate (None) the cached route
+//!     UpdateRoute { journal, update } => store or invalidate the cached route (RouteUpdate)
 //!     Finished(result)         => done
 //!     None                     => wait for the pending IO, then feed its outcome
 //! ```

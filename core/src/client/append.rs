@@ -219,8 +219,9 @@ impl AppendOp {
                     }
                     self.clear_sends();
                 }
-                AppenderOutput::UpdateRoute { journal, route } => {
-                    sh.router().update_route(&journal, route.as_ref(), now);
+                AppenderOutput::UpdateRoute { journal, update } => {
+                    sh.router()
+                        .update_route(&journal, update.into_route().as_ref(), now);
                 }
                 AppenderOutput::Finished(result) => {
                     if let Some(rpc) = self.rpc.take() {

@@ -53,6 +53,7 @@
 //! use std::time::Instant;
 //! use gazette_core::client::{Call, Client, ClientConfig, Event, Outcome, RpcCommand, RpcEnd, RpcMessage};
 //! use gazette_core::proto::{self, AppendResponse, ReadRequest, ReadResponse};
+//! use gazette_core::read::ReadEvent;
 //!
 //! let now = Instant::now();
 //! let mut client = Client::new(ClientConfig::default());
@@ -117,7 +118,9 @@
 //!                 let request = ReadRequest::new("examples/hello").blocking(false);
 //!                 read = Some(client.read(request, false, now));
 //!             }
-//!             Event::ReadContent { content: bytes, .. } => content.extend_from_slice(&bytes),
+//!             Event::Read { event: ReadEvent::Content { content: bytes, .. }, .. } => {
+//!                 content.extend_from_slice(&bytes)
+//!             }
 //!             _ => {}
 //!         }
 //!     }
@@ -153,7 +156,7 @@ pub use rpc::{Call, FetchId, OpId, RpcCommand, RpcEnd, RpcId, RpcMessage, Target
 use crate::append::{AppendError, RequestError};
 use crate::backoff::{Backoff, SplitMix64};
 use crate::list::{ApplyFailure, ListError};
-use crate::read::{Metadata, ReadError, ReadInput, Reader, RetryReader};
+use crate::read::{ReadError, ReadEvent, ReadInput, Reader, RetryReader};
 use crate::status::{LocalEnd, Operation, RpcCode, RpcFailure};
 
 use append::AppendOp;
@@ -211,30 +214,12 @@ impl Default for ClientConfig {
 #[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
 pub enum Event {
-    /// Journal content of a read, starting at `offset`.
-    ReadContent {
+    /// Content, a metadata frame or an offset jump of a read.
+    Read {
         /// The read.
         op: OpId,
-        /// Journal offset of `content[0]`.
-        offset: i64,
-        /// The bytes (a slice of the received frame or fragment).
-        content: Bytes,
-    },
-    /// A metadata frame of a read.
-    ReadMetadata {
-        /// The read.
-        op: OpId,
-        /// The resolved offset, write head and fragment.
-        metadata: Metadata,
-    },
-    /// The broker skipped content of a read from `from` to `to`.
-    OffsetJump {
-        /// The read.
-        op: OpId,
-        /// The offset reading was at.
-        from: i64,
-        /// The offset reading continues at.
-        to: i64,
+        /// What it produced.
+        event: ReadEvent,
     },
     /// A retrying read stopped with an error it surfaces; it continues at
     /// its offset after [`Client::resume_read`] (Go: the next `Read` call).

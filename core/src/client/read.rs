@@ -115,30 +115,14 @@ impl ReadOp {
         match &mut self.machine {
             Machine::Single(m) => match m.poll_output()? {
                 ReadOutput::Action(a) => Some(Step::Action(a)),
-                ReadOutput::Metadata(metadata) => event(Event::ReadMetadata { op: id, metadata }),
-                ReadOutput::OffsetJump { from, to } => {
-                    event(Event::OffsetJump { op: id, from, to })
-                }
-                ReadOutput::Content { offset, content } => event(Event::ReadContent {
-                    op: id,
-                    offset,
-                    content,
-                }),
+                ReadOutput::Event(e) => event(Event::Read { op: id, event: e }),
                 ReadOutput::Finished(result) => Some(Step::Finished(result)),
             },
             // The clock lets the machine tell a long-lived RPC (an expired
             // token) from a broker ending streams at once.
             Machine::Retry(m) => match m.poll_output_at(now)? {
                 RetryOutput::Action(a) => Some(Step::Action(a)),
-                RetryOutput::Metadata(metadata) => event(Event::ReadMetadata { op: id, metadata }),
-                RetryOutput::OffsetJump { from, to } => {
-                    event(Event::OffsetJump { op: id, from, to })
-                }
-                RetryOutput::Content { offset, content } => event(Event::ReadContent {
-                    op: id,
-                    offset,
-                    content,
-                }),
+                RetryOutput::Event(e) => event(Event::Read { op: id, event: e }),
                 RetryOutput::Backoff {
                     delay,
                     attempt,
@@ -224,9 +208,9 @@ impl ReadOp {
                 self.rpc = Some(sh.open(self.id, target, Call::Read(request)));
             }
             ReadAction::CancelRpc => self.release_rpc(sh),
-            ReadAction::UpdateRoute { journal, route } => {
-                let route = (!route.members.is_empty()).then_some(&route);
-                sh.router().update_route(&journal, route, now);
+            ReadAction::UpdateRoute { journal, update } => {
+                sh.router()
+                    .update_route(&journal, update.into_route().as_ref(), now);
             }
             ReadAction::OpenFragment {
                 fragment,

@@ -233,7 +233,10 @@ fn content(events: &[Event], id: OpId) -> Vec<u8> {
     events
         .iter()
         .filter_map(|e| match e {
-            Event::ReadContent { op, content, .. } if *op == id => Some(content.to_vec()),
+            Event::Read {
+                op,
+                event: ReadEvent::Content { content, .. },
+            } if *op == id => Some(content.to_vec()),
             _ => None,
         })
         .flatten()

@@ -29,7 +29,7 @@
 //! ```
 //! use bytes::Bytes;
 //! use gazette_core::proto::{CompressionCodec, Fragment, ReadRequest, ReadResponse};
-//! use gazette_core::read::{DirectFetch, FetchTarget, ReadAction, ReadInput, ReadOutput, Reader};
+//! use gazette_core::read::{DirectFetch, FetchTarget, ReadAction, ReadEvent, ReadInput, ReadOutput, Reader};
 //!
 //! let fragment = Fragment {
 //!     journal: "a/journal".into(),
@@ -71,7 +71,7 @@
 //!         reader.handle(input);
 //!     }
 //!     while let Some(out) = reader.poll_output() {
-//!         if let ReadOutput::Content { content, .. } = out {
+//!         if let ReadOutput::Event(ReadEvent::Content { content, .. }) = out {
 //!             got.extend_from_slice(&content);
 //!         }
 //!     }

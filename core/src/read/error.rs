@@ -4,32 +4,7 @@ use crate::status::StatusError;
 use crate::validate::ValidationError;
 
 use super::frame::InvalidFrame;
-
-/// A failure of the Read RPC itself (start or receive), as classified by the
-/// driver.
-///
-/// Drivers build it from the facts of the failure with
-/// [`RpcFailure`](crate::status::RpcFailure) (`.into()`), which decides the
-/// variant. `Cancelled` and `DeadlineExceeded` mean the *caller's own*
-/// cancellation or deadline caused the failure (Go's `mapGRPCCtxErr`); a
-/// gRPC `CANCELLED` or `DEADLINE_EXCEEDED` sent by a broker or a proxy is
-/// [`TransportError::Other`], which the RetryReader retries.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-pub enum TransportError {
-    /// The caller cancelled the read (Go: `context.Canceled`).
-    #[error("context canceled")]
-    Cancelled,
-    /// The caller's deadline passed (Go: `context.DeadlineExceeded`).
-    #[error("context deadline exceeded")]
-    DeadlineExceeded,
-    /// The broker could not be reached or the connection broke.
-    #[error("unavailable: {0}")]
-    Unavailable(String),
-    /// Any other RPC failure, with the transport's message (for example a
-    /// broker's gRPC `UNKNOWN` error naming a failed fragment download).
-    #[error("{0}")]
-    Other(String),
-}
+pub use crate::transport::TransportError;
 
 /// `url` without its query and fragment parts, for error texts and logs:
 /// signed fragment URLs carry their credentials (signature, key id, token)

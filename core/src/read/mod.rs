@@ -23,7 +23,7 @@
 //! ```
 //! use bytes::Bytes;
 //! use gazette_core::proto::{ReadRequest, ReadResponse};
-//! use gazette_core::read::{ReadAction, ReadInput, ReadOutput, Reader};
+//! use gazette_core::read::{ReadAction, ReadEvent, ReadInput, ReadOutput, Reader};
 //!
 //! let mut reader = Reader::new(ReadRequest {
 //!     journal: "a/journal".into(),
@@ -44,7 +44,7 @@
 //! let mut got = Vec::new();
 //! while let Some(out) = reader.poll_output() {
 //!     match out {
-//!         ReadOutput::Content { content, .. } => got.extend_from_slice(&content),
+//!         ReadOutput::Event(ReadEvent::Content { content, .. }) => got.extend_from_slice(&content),
 //!         ReadOutput::Action(ReadAction::CancelRpc) => { /* drop the stream */ }
 //!         ReadOutput::Finished(outcome) => assert!(outcome.is_ok()),
 //!         _ => {}
@@ -100,7 +100,7 @@ mod retry;
 pub use direct::{DirectFetch, FetchTarget, FileUrlError, file_url_path};
 pub use error::{DirectError, ReadError, SeekError, TransportError, redact_url};
 pub use frame::{InvalidFrame, check_frame_offset, validate_frame};
-pub use reader::{Metadata, ReadAction, ReadInput, ReadOutput, Reader, RouteHint};
+pub use reader::{Metadata, ReadAction, ReadEvent, ReadInput, ReadOutput, Reader, RouteHint};
 pub use retry::{AdjustedSeek, HEALTHY_RPC_DURATION, RetryInput, RetryOutput, RetryReader};
 
 #[cfg(test)]

@@ -9,6 +9,7 @@ use gazette_proto::{Fragment, Header, ReadRequest, ReadResponse, Route, Status};
 
 use super::error::{DirectError, ReadError, SeekError, TransportError};
 use super::frame::{check_frame_offset, validate_frame};
+use crate::route::RouteUpdate;
 use crate::status::{Operation, StatusError};
 
 /// Where the driver should send a Read RPC.
@@ -37,14 +38,15 @@ pub enum ReadAction {
     },
     /// Cancel the running Read RPC: the machine will not consume it further.
     CancelRpc,
-    /// Record `route` for `journal` in the route cache (an empty route, one
-    /// without members, invalidates the entry: emitted when an RPC
-    /// dispatched by the cache meets an unavailable broker).
+    /// Apply `update` to the route cache entry of `journal`: store the
+    /// route a response header advertised (an empty one invalidates), or
+    /// invalidate when an RPC dispatched by the cache meets an unavailable
+    /// broker.
     UpdateRoute {
         /// The request's journal, as given.
         journal: String,
-        /// The route the broker advertised in its response header.
-        route: Route,
+        /// What to do with its cached route.
+        update: RouteUpdate,
     },
     /// GET `url`, decode `fragment` with its codec, discard the bytes before
     /// `offset` and feed the rest as [`ReadInput::DirectContent`] (answer
@@ -73,13 +75,23 @@ pub struct Metadata {
     pub fragment: Option<Fragment>,
 }
 
-/// What a [`Reader`] yields.
+/// One thing a read produced for its caller: content, a metadata frame, or
+/// an offset jump. Both read machines yield it ([`ReadOutput::Event`],
+/// [`RetryOutput::Event`](super::RetryOutput::Event)), and the drivers hand
+/// it to their callers unchanged.
 #[derive(Debug, Clone, PartialEq)]
-pub enum ReadOutput {
-    /// An action for the driver.
-    Action(ReadAction),
+pub enum ReadEvent {
+    /// Journal content starting at `offset`: a slice of the received frame or
+    /// fragment bytes, never copied.
+    Content {
+        /// Journal offset of `content[0]`.
+        offset: i64,
+        /// The bytes.
+        content: Bytes,
+    },
     /// A status-OK metadata frame arrived (Go's zero-byte Read that lets the
-    /// caller inspect the response).
+    /// caller inspect the response): the resolved offset, write head and
+    /// fragment.
     Metadata(Metadata),
     /// The next byte is not where reading was: the broker skipped from
     /// `from` to `to` (deleted content, or the write head of a −1 request).
@@ -90,14 +102,15 @@ pub enum ReadOutput {
         /// The offset reading continues at.
         to: i64,
     },
-    /// Journal content starting at `offset`: a slice of the received frame or
-    /// fragment bytes, never copied.
-    Content {
-        /// Journal offset of `content[0]`.
-        offset: i64,
-        /// The bytes.
-        content: Bytes,
-    },
+}
+
+/// What a [`Reader`] yields.
+#[derive(Debug, Clone, PartialEq)]
+pub enum ReadOutput {
+    /// An action for the driver.
+    Action(ReadAction),
+    /// Content, metadata or an offset jump for the caller.
+    Event(ReadEvent),
     /// The read ended: `Ok(())` is a clean end (Go's `io.EOF`: the stream
     /// closed, the fragment was read to its end, or `end_offset` was
     /// reached), `Err` names the failure. Nothing follows.
@@ -436,7 +449,7 @@ impl Reader {
         if self.by_cache && matches!(err, TransportError::Unavailable(_)) {
             self.push_action(ReadAction::UpdateRoute {
                 journal: self.request.journal.clone(),
-                route: Route::default(),
+                update: RouteUpdate::Invalidate,
             });
         }
         self.finish(Err(err.into()));
@@ -459,9 +472,9 @@ impl Reader {
         self.frames += 1;
 
         if let Some(h) = &frame.header {
-            let route = h.route.clone().unwrap_or_default();
+            let update = RouteUpdate::new(h.route.clone());
             let journal = self.request.journal.clone();
-            self.push_action(ReadAction::UpdateRoute { journal, route });
+            self.push_action(ReadAction::UpdateRoute { journal, update });
         }
 
         let ok = frame.status == Status::Ok as i32;
@@ -482,7 +495,8 @@ impl Reader {
             self.header = None;
             self.fragment_url.clear();
             if let Some((from, to)) = jump {
-                self.outputs.push_back(ReadOutput::OffsetJump { from, to });
+                self.outputs
+                    .push_back(ReadOutput::Event(ReadEvent::OffsetJump { from, to }));
             }
             self.deliver(frame.content);
             return;
@@ -495,14 +509,16 @@ impl Reader {
             // Go drops the jump of an OFFSET_NOT_YET_AVAILABLE frame silently;
             // the caller would then skip content unknowingly, so report it
             // (docs/go-differences.md#d2).
-            self.outputs.push_back(ReadOutput::OffsetJump { from, to });
+            self.outputs
+                .push_back(ReadOutput::Event(ReadEvent::OffsetJump { from, to }));
         }
         if ok {
-            self.outputs.push_back(ReadOutput::Metadata(Metadata {
-                offset: frame.offset,
-                write_head: self.write_head,
-                fragment: self.fragment.clone(),
-            }));
+            self.outputs
+                .push_back(ReadOutput::Event(ReadEvent::Metadata(Metadata {
+                    offset: frame.offset,
+                    write_head: self.write_head,
+                    fragment: self.fragment.clone(),
+                })));
         }
         // A non-OK frame is always followed by the stream's close, which
         // decides the outcome.
@@ -583,7 +599,7 @@ impl Reader {
             let offset = self.request.offset;
             self.request.offset += content.len() as i64;
             self.outputs
-                .push_back(ReadOutput::Content { offset, content });
+                .push_back(ReadOutput::Event(ReadEvent::Content { offset, content }));
         }
         if self.reached_end_offset() {
             if self.is_direct() {
@@ -651,9 +667,12 @@ impl fmt::Display for ReadAction {
                 }
             }
             ReadAction::CancelRpc => write!(f, "CancelRpc"),
-            ReadAction::UpdateRoute { journal, route } => {
+            ReadAction::UpdateRoute { journal, update } => {
                 write!(f, "UpdateRoute {journal} ")?;
-                fmt_route(f, route)
+                match update {
+                    RouteUpdate::Store(route) => fmt_route(f, route),
+                    RouteUpdate::Invalidate => write!(f, "invalidate"),
+                }
             }
             ReadAction::OpenFragment {
                 fragment,
@@ -669,11 +688,10 @@ impl fmt::Display for ReadAction {
     }
 }
 
-impl fmt::Display for ReadOutput {
+impl fmt::Display for ReadEvent {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
-            ReadOutput::Action(a) => a.fmt(f),
-            ReadOutput::Metadata(m) => {
+            ReadEvent::Metadata(m) => {
                 write!(
                     f,
                     "Metadata offset={} write_head={} fragment=",
@@ -681,14 +699,23 @@ impl fmt::Display for ReadOutput {
                 )?;
                 fmt_fragment(f, m.fragment.as_ref())
             }
-            ReadOutput::OffsetJump { from, to } => write!(f, "OffsetJump {from} -> {to}"),
-            ReadOutput::Content { offset, content } => {
+            ReadEvent::OffsetJump { from, to } => write!(f, "OffsetJump {from} -> {to}"),
+            ReadEvent::Content { offset, content } => {
                 write!(
                     f,
                     "Content @{offset} {:?}",
                     String::from_utf8_lossy(content)
                 )
             }
+        }
+    }
+}
+
+impl fmt::Display for ReadOutput {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            ReadOutput::Action(a) => a.fmt(f),
+            ReadOutput::Event(e) => e.fmt(f),
             ReadOutput::Finished(Ok(())) => write!(f, "Finished EOF"),
             ReadOutput::Finished(Err(e)) => write!(f, "Finished error: {e}"),
         }

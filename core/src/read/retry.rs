@@ -6,11 +6,10 @@ use std::collections::VecDeque;
 use std::fmt;
 use std::time::{Duration, Instant};
 
-use bytes::Bytes;
 use gazette_proto::{ReadRequest, Status};
 
 use super::error::{DirectError, ReadError, TransportError};
-use super::reader::{Metadata, ReadAction, ReadInput, ReadOutput, Reader};
+use super::reader::{ReadAction, ReadEvent, ReadInput, ReadOutput, Reader};
 use crate::backoff::Backoff;
 use crate::status::StatusError;
 
@@ -52,22 +51,8 @@ pub enum RetryOutput {
     /// An action for the driver (start or cancel an RPC, open or close a
     /// fragment, update a route).
     Action(ReadAction),
-    /// A status-OK metadata frame arrived.
-    Metadata(Metadata),
-    /// The broker skipped content from `from` to `to`; reading continues.
-    OffsetJump {
-        /// The offset reading was at.
-        from: i64,
-        /// The offset reading continues at.
-        to: i64,
-    },
-    /// Journal content starting at `offset`.
-    Content {
-        /// Journal offset of `content[0]`.
-        offset: i64,
-        /// The bytes.
-        content: Bytes,
-    },
+    /// Content, metadata or an offset jump for the caller.
+    Event(ReadEvent),
     /// The read failed and will be retried: wait `delay`, then feed
     /// [`RetryInput::BackoffElapsed`]. `log` says whether Go would log the
     /// failure as a warning ("read failure (will retry)").
@@ -357,17 +342,9 @@ impl RetryReader {
                 }
                 RetryOutput::Action(a)
             }
-            ReadOutput::Metadata(m) => {
+            ReadOutput::Event(e) => {
                 self.made_progress();
-                RetryOutput::Metadata(m)
-            }
-            ReadOutput::OffsetJump { from, to } => {
-                self.made_progress();
-                RetryOutput::OffsetJump { from, to }
-            }
-            ReadOutput::Content { offset, content } => {
-                self.made_progress();
-                RetryOutput::Content { offset, content }
+                RetryOutput::Event(e)
             }
             ReadOutput::Finished(outcome) => return self.on_finished(outcome),
         };
@@ -476,15 +453,7 @@ impl fmt::Display for RetryOutput {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             RetryOutput::Action(a) => a.fmt(f),
-            RetryOutput::Metadata(m) => ReadOutput::Metadata(m.clone()).fmt(f),
-            RetryOutput::OffsetJump { from, to } => write!(f, "OffsetJump {from} -> {to}"),
-            RetryOutput::Content { offset, content } => {
-                write!(
-                    f,
-                    "Content @{offset} {:?}",
-                    String::from_utf8_lossy(content)
-                )
-            }
+            RetryOutput::Event(e) => e.fmt(f),
             RetryOutput::Backoff {
                 delay,
                 attempt,

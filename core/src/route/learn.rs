@@ -5,24 +5,43 @@ use gazette_proto::{Header, Route, Status};
 use super::dispatch::DispatchHint;
 use crate::status::Operation;
 
-/// What a response header says about the cached route of its journal.
+/// What to do with the cached route of a journal: the one shape every
+/// machine uses to ask its driver for a route-cache change (a response
+/// header's route, or the invalidation after an unavailable broker).
 #[derive(Debug, Clone, PartialEq)]
 pub enum RouteUpdate {
     /// Store this route (it has members).
     Store(Route),
-    /// Drop the cached route (the header's route has no members).
+    /// Drop the cached route (the header's route has no members, or the
+    /// routed broker was unreachable).
     Invalidate,
+}
+
+impl RouteUpdate {
+    /// The update a response's route asks for: store a route with members,
+    /// invalidate on a missing or empty one.
+    pub fn new(route: Option<Route>) -> Self {
+        match route {
+            Some(route) if !route.members.is_empty() => RouteUpdate::Store(route),
+            _ => RouteUpdate::Invalidate,
+        }
+    }
+
+    /// The route to store, or `None` to invalidate: the argument of
+    /// [`DispatchRouter::update_route`](super::DispatchRouter::update_route).
+    pub fn into_route(self) -> Option<Route> {
+        match self {
+            RouteUpdate::Store(route) => Some(route),
+            RouteUpdate::Invalidate => None,
+        }
+    }
 }
 
 /// Go's rule (Reader: every frame with a header; Appender: every validated
 /// response): a response header's route replaces the cached one, and an
 /// empty route invalidates it. Without a header, nothing changes.
 pub fn route_update_from_header(header: Option<&Header>) -> Option<RouteUpdate> {
-    let header = header?;
-    match &header.route {
-        Some(route) if !route.members.is_empty() => Some(RouteUpdate::Store(route.clone())),
-        _ => Some(RouteUpdate::Invalidate),
-    }
+    Some(RouteUpdate::new(header?.route.clone()))
 }
 
 /// After `NOT_JOURNAL_BROKER` (Read, ListFragments) or

@@ -2,7 +2,7 @@
 //! requests and responses of every RPC (docs/protocol.md#routes-and-headers, #per-rpc-message-rules).
 
 use gazette_proto::{
-    AppendRequest, AppendResponse, ApplyRequest, ApplyResponse, CompressionCodec, Fragment,
+    AppendRequest, AppendResponse, ApplyRequest, ApplyResponse, Fragment,
     FragmentStoreHealthRequest, FragmentStoreHealthResponse, FragmentsRequest, FragmentsResponse,
     Header, JournalSpec, LabelSelector, LabelSet, ListRequest, ListResponse, ReadRequest,
     ReadResponse, Route, Status, append_request, apply_request, fragments_response, header,
@@ -129,21 +129,6 @@ pub fn validate_status(status: i32) -> Result<(), ValidationError> {
         Err(_) => fail(ValidationErrorKind::InvalidEnum {
             template: "invalid status ({})",
             value: status.to_string(),
-        }),
-    }
-}
-
-/// Go's `CompressionCodec.Validate`: defined and not INVALID.
-pub fn validate_codec(codec: i32) -> Result<(), ValidationError> {
-    match CompressionCodec::try_from(codec) {
-        Ok(CompressionCodec::Invalid) => fail(ValidationErrorKind::InvalidEnum {
-            template: "invalid value ({})",
-            value: "INVALID".to_string(),
-        }),
-        Ok(_) => Ok(()),
-        Err(_) => fail(ValidationErrorKind::InvalidEnum {
-            template: "invalid value ({})",
-            value: codec.to_string(),
         }),
     }
 }

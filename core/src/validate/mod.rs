@@ -20,6 +20,7 @@
 //!   [`SelectorDisplay`] (Go's `ParseLabelSelector` / `LabelSelector.String`).
 
 mod chars;
+mod codec;
 mod error;
 mod journal;
 mod label;
@@ -34,6 +35,7 @@ pub use chars::{
     PATH_SYMBOLS, TOKEN_SYMBOLS, go_path_clean, is_path_char, is_token_char,
     validate_path_component, validate_token,
 };
+pub use codec::validate_codec;
 pub use error::{ValidationError, ValidationErrorKind};
 pub use journal::{
     MAX_JOURNAL_NAME_LEN, MIN_JOURNAL_NAME_LEN, split_meta, strip_meta, validate_journal_name,
@@ -44,8 +46,8 @@ pub use label::{
     validate_label_set,
 };
 pub use message::{
-    Validate, process_id_less, validate_codec, validate_header, validate_process_id,
-    validate_route, validate_status,
+    Validate, process_id_less, validate_header, validate_process_id, validate_route,
+    validate_status,
 };
 pub use request::{
     validate_append_preamble, validate_get_journal, validate_list_request, validate_read_request,

@@ -6,10 +6,10 @@ use gazette_proto::journal_spec::Suspend;
 use gazette_proto::{CompressionCodec, Fragment, JournalSpec, LabelSet};
 
 use super::chars::validate_path_component;
+use super::codec::validate_codec;
 use super::error::{InField, ValidationError, ValidationErrorKind, fail};
 use super::journal::{MAX_JOURNAL_NAME_LEN, split_meta, validate_journal_name};
 use super::label::{LabelSetExt, SINGLE_VALUE_LABELS, validate_label_set};
-use super::message::validate_codec;
 use super::url::validate_fragment_store;
 
 const MAX_REPLICATION: i32 = 5;

@@ -11,6 +11,7 @@ use gazette_core::proto::{
     AppendRequest, AppendResponse, Fragment, Header, LabelSet, ProcessSpec, Route, Status,
     process_spec,
 };
+use gazette_core::route::RouteUpdate;
 
 /// What a driver observed while running one Appender.
 #[derive(Debug, Default, Clone, PartialEq)]
@@ -19,7 +20,7 @@ pub struct Wire {
     pub sent: Vec<AppendRequest>,
     pub half_closed: bool,
     pub aborted: bool,
-    pub routes: Vec<(String, Option<Route>)>,
+    pub routes: Vec<(String, RouteUpdate)>,
 }
 
 impl Wire {
@@ -69,7 +70,7 @@ pub fn drive(
                 wire.half_closed = true;
                 wire.aborted = true;
             }
-            AppenderOutput::UpdateRoute { journal, route } => wire.routes.push((journal, route)),
+            AppenderOutput::UpdateRoute { journal, update } => wire.routes.push((journal, update)),
             AppenderOutput::Finished(r) => return Some(r),
         }
     }

@@ -174,7 +174,7 @@ pub(super) fn direct(text: &str) -> ReadInput {
 pub(super) fn read_content(outs: &[ReadOutput]) -> String {
     outs.iter()
         .filter_map(|o| match o {
-            ReadOutput::Content { content, .. } => {
+            ReadOutput::Event(ReadEvent::Content { content, .. }) => {
                 Some(String::from_utf8_lossy(content).into_owned())
             }
             _ => None,
@@ -186,7 +186,7 @@ pub(super) fn read_content(outs: &[ReadOutput]) -> String {
 pub(super) fn retry_content(outs: &[RetryOutput]) -> String {
     outs.iter()
         .filter_map(|o| match o {
-            RetryOutput::Content { content, .. } => {
+            RetryOutput::Event(ReadEvent::Content { content, .. }) => {
                 Some(String::from_utf8_lossy(content).into_owned())
             }
             _ => None,

@@ -81,12 +81,12 @@ proptest! {
         let mut last = start;
         for o in &outs {
             match o {
-                ReadOutput::Content { offset, content } => {
+                ReadOutput::Event(ReadEvent::Content { offset, content }) => {
                     prop_assert!(*offset >= last, "offsets never go backwards");
                     last = offset + content.len() as i64;
                     got.push((*offset, content.clone()));
                 }
-                ReadOutput::OffsetJump { from, to } => {
+                ReadOutput::Event(ReadEvent::OffsetJump { from, to }) => {
                     prop_assert!(to > from);
                     got_jumps.push((*from, *to));
                     last = *to;
@@ -282,7 +282,7 @@ proptest! {
                         prop_assert_eq!(offset, start + got.len() as i64);
                     }
                     RetryOutput::Action(ReadAction::CancelRpc | ReadAction::CloseDirect) => over = true,
-                    RetryOutput::Content { offset, content } => {
+                    RetryOutput::Event(ReadEvent::Content { offset, content }) => {
                         prop_assert_eq!(offset, start + got.len() as i64);
                         got.extend_from_slice(&content);
                     }
@@ -295,8 +295,8 @@ proptest! {
                         over = true;
                     }
                     RetryOutput::Stopped(err) => prop_assert!(false, "unexpected stop: {}", err),
-                    RetryOutput::OffsetJump { .. } => prop_assert!(false, "no jumps in this journal"),
-                    RetryOutput::Metadata(_) | RetryOutput::Action(_) | RetryOutput::CancelBackoff => {}
+                    RetryOutput::Event(ReadEvent::OffsetJump { .. }) => prop_assert!(false, "no jumps in this journal"),
+                    RetryOutput::Event(ReadEvent::Metadata(_)) | RetryOutput::Action(_) | RetryOutput::CancelBackoff => {}
                 }
             }
             Ok(over)

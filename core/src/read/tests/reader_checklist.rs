@@ -3,6 +3,7 @@
 use super::*;
 use insta::assert_snapshot;
 
+use crate::route::RouteUpdate;
 use crate::validate::ValidationErrorKind;
 
 const URL: &str = "file:///a/journal/0000000000000064-0000000000000078-0000000000000000000000000000000000000000.gz";
@@ -51,7 +52,7 @@ fn reader_metadata_with_url_then_close_reads_fragment_directly() {
     let outs = t.feed(ReadInput::Frame(url_metadata(105)));
     // The first "read" yields no bytes but the metadata, with the fragment set.
     assert!(
-        matches!(outs.last(), Some(ReadOutput::Metadata(m)) if m.fragment.as_ref().unwrap().begin == 100)
+        matches!(outs.last(), Some(ReadOutput::Event(ReadEvent::Metadata(m))) if m.fragment.as_ref().unwrap().begin == 100)
     );
     assert_eq!(t.m.fragment().unwrap().end, 120);
 
@@ -83,7 +84,7 @@ fn reader_header_route_is_stored_in_route_cache() {
         outs[0],
         ReadOutput::Action(ReadAction::UpdateRoute {
             journal: JOURNAL.into(),
-            route: header().route.unwrap(),
+            update: RouteUpdate::Store(header().route.unwrap()),
         })
     );
     assert_snapshot!(t.lines);
@@ -94,7 +95,10 @@ fn reader_offset_minus_one_jumps_to_metadata_offset() {
     let mut t = Transcript::new(Reader::new(request(-1)));
     start(&mut t);
     let outs = t.feed(ReadInput::Frame(first_metadata(110)));
-    assert!(outs.contains(&ReadOutput::OffsetJump { from: -1, to: 110 }));
+    assert!(outs.contains(&ReadOutput::Event(ReadEvent::OffsetJump {
+        from: -1,
+        to: 110
+    })));
     assert_eq!(t.m.offset(), 110);
     assert_eq!(
         t.m.fragment(),
@@ -177,16 +181,19 @@ fn reader_jump_then_content_frames_inherit_fragment_and_write_head() {
     let mut t = Transcript::new(Reader::new(request(105)));
     start(&mut t);
     let outs = t.feed(ReadInput::Frame(first_metadata(110)));
-    assert!(outs.contains(&ReadOutput::OffsetJump { from: 105, to: 110 }));
+    assert!(outs.contains(&ReadOutput::Event(ReadEvent::OffsetJump {
+        from: 105,
+        to: 110
+    })));
     assert_eq!(t.m.offset(), 110);
 
     let outs = t.feed(ReadInput::Frame(content(110, "foo bar ")));
     assert_eq!(
         outs,
-        vec![ReadOutput::Content {
+        vec![ReadOutput::Event(ReadEvent::Content {
             offset: 110,
             content: Bytes::from_static(b"foo bar ")
-        }]
+        })]
     );
     assert_eq!(t.m.offset(), 118);
     let outs = t.feed(ReadInput::Frame(content(118, "baz bing")));
@@ -397,7 +404,10 @@ fn reader_seek_within_direct_fragment() {
     let mut t = Transcript::new(Reader::new(direct_request(0)));
     start(&mut t);
     let outs = t.feed(ReadInput::Frame(url_metadata(100)));
-    assert!(outs.contains(&ReadOutput::OffsetJump { from: 0, to: 100 }));
+    assert!(outs.contains(&ReadOutput::Event(ReadEvent::OffsetJump {
+        from: 0,
+        to: 100
+    })));
     t.feed(ReadInput::RpcClosed);
     t.feed(ReadInput::DirectOpened);
     assert_eq!(t.m.offset(), 100);
@@ -504,7 +514,10 @@ fn quirk1_offset_not_yet_available_resolves_minus_one() {
     };
     let outs = t.feed(ReadInput::Frame(frame));
     // The offset moves to the write head, and (unlike Go) the jump is reported.
-    assert!(outs.contains(&ReadOutput::OffsetJump { from: -1, to: 512 }));
+    assert!(outs.contains(&ReadOutput::Event(ReadEvent::OffsetJump {
+        from: -1,
+        to: 512
+    })));
     t.feed(ReadInput::RpcClosed);
     assert_eq!(t.m.offset(), 512);
 }
@@ -625,7 +638,7 @@ fn reader_content_frame_with_metadata_fields_is_invalid() {
 fn invalidate() -> ReadOutput {
     ReadOutput::Action(ReadAction::UpdateRoute {
         journal: JOURNAL.into(),
-        route: Route::default(),
+        update: RouteUpdate::Invalidate,
     })
 }
 

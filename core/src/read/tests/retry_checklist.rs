@@ -181,13 +181,16 @@ fn retry_reader_block_switched_on_retries_offset_not_yet_available() {
     assert_eq!(retry_content(&all), "next read");
     assert_eq!(
         all.last(),
-        Some(&RetryOutput::Metadata(Metadata {
+        Some(&RetryOutput::Event(ReadEvent::Metadata(Metadata {
             offset: 512,
             write_head: 1024,
             fragment: Some(fragment(0, 1024, CompressionCodec::None)),
-        }))
+        })))
     );
-    assert!(all.contains(&RetryOutput::OffsetJump { from: 122, to: 512 }));
+    assert!(all.contains(&RetryOutput::Event(ReadEvent::OffsetJump {
+        from: 122,
+        to: 512
+    })));
     // The blocking OFFSET_NOT_YET_AVAILABLE is retried silently.
     assert_eq!(backoffs(&all), vec![(50, 0, false)]);
     assert!(stopped(&all).is_none());
