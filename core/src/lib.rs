@@ -6,6 +6,8 @@
 //! spawns tasks, or reads a clock, so the same logic runs under tokio, a
 //! blocking driver, or a deterministic simulation.
 
+#![warn(unreachable_pub, unnameable_types)]
+
 pub mod backoff;
 pub mod kind;
 pub mod status;

@@ -35,6 +35,8 @@
 //! );
 //! ```
 
+#![warn(unreachable_pub, unnameable_types)]
+
 /// Generated protocol types (package `protocol`), checked in so that users'
 /// builds need no code generator; `tests/generated_is_fresh.rs` fails when
 /// this file is stale against `proto/protocol/protocol.proto`.

@@ -71,7 +71,7 @@ pub(crate) struct JournalQueue<F> {
 }
 
 impl<F> JournalQueue<F> {
-    pub fn new(name: String) -> Self {
+    pub(crate) fn new(name: String) -> Self {
         JournalQueue {
             name,
             batches: VecDeque::new(),

@@ -55,5 +55,6 @@ pub use request::{
 pub use selector::{SelectorDisplay, parse_label_selector};
 pub use spec::{GoDuration, validate_fragment, validate_journal_spec};
 pub use url::{
-    GoUrl, UrlError, endpoint_grpc_addr, parse_url, validate_endpoint, validate_fragment_store,
+    GoUrl, UrlError, UrlErrorReason, endpoint_grpc_addr, parse_url, validate_endpoint,
+    validate_fragment_store,
 };

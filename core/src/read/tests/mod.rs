@@ -52,12 +52,12 @@ impl Machine for RetryReader {
 
 /// Drives a machine and records every input and output as text lines.
 pub(super) struct Transcript<M: Machine> {
-    pub m: M,
-    pub lines: String,
+    pub(super) m: M,
+    pub(super) lines: String,
 }
 
 impl<M: Machine> Transcript<M> {
-    pub fn new(m: M) -> Self {
+    pub(super) fn new(m: M) -> Self {
         Transcript {
             m,
             lines: String::new(),
@@ -65,7 +65,7 @@ impl<M: Machine> Transcript<M> {
     }
 
     /// Drains outputs, recording them.
-    pub fn drain(&mut self) -> Vec<M::Out> {
+    pub(super) fn drain(&mut self) -> Vec<M::Out> {
         let mut outs = Vec::new();
         while let Some(out) = self.m.poll() {
             writeln!(self.lines, "  -> {out}").unwrap();
@@ -75,7 +75,7 @@ impl<M: Machine> Transcript<M> {
     }
 
     /// Feeds one input, then drains.
-    pub fn feed(&mut self, input: impl Into<M::In>) -> Vec<M::Out> {
+    pub(super) fn feed(&mut self, input: impl Into<M::In>) -> Vec<M::Out> {
         let input = input.into();
         writeln!(self.lines, "<- {input}").unwrap();
         self.m.feed(input);
@@ -83,7 +83,7 @@ impl<M: Machine> Transcript<M> {
     }
 
     /// Records a caller-side note (a seek, a flag change).
-    pub fn note(&mut self, note: impl Display) {
+    pub(super) fn note(&mut self, note: impl Display) {
         writeln!(self.lines, "## {note}").unwrap();
     }
 }
