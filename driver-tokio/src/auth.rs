@@ -9,11 +9,11 @@
 //! expire and are refreshed, like Go's custom `Authorizer`s).
 
 use std::sync::Arc;
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::{SystemTime, UNIX_EPOCH};
 
 use base64::Engine as _;
 use base64::engine::general_purpose::{STANDARD, URL_SAFE_NO_PAD};
-use gazette_proto::{Label, LabelSelector, LabelSet};
+use gazette_proto::{LabelSelector, LabelSet};
 use hmac::{Hmac, Mac};
 use sha2::Sha256;
 use tonic::metadata::MetadataValue;
@@ -21,69 +21,9 @@ use tonic::metadata::MetadataValue;
 use crate::Error;
 use crate::config::ConfigError;
 
-/// Capability bits a token grants (docs/protocol.md#claims-and-capabilities).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub struct Capability(pub u32);
-
-impl Capability {
-    /// Required by List.
-    pub const LIST: Capability = Capability(1 << 1);
-    /// Required by Apply.
-    pub const APPLY: Capability = Capability(1 << 2);
-    /// Required by Read, ListFragments and FragmentStoreHealth.
-    pub const READ: Capability = Capability(1 << 3);
-    /// Required by Append.
-    pub const APPEND: Capability = Capability(1 << 4);
-    /// Every capability bit.
-    pub const ALL: Capability = Capability(u32::MAX);
-}
-
-/// The claims one call needs: its capability, the journals it concerns, and
-/// how long a signed token should live.
-#[derive(Debug, Clone, PartialEq)]
-pub struct Claims {
-    /// Capability bits requested.
-    pub capability: Capability,
-    /// Journals the token applies to (empty: all).
-    pub selector: LabelSelector,
-    /// Requested lifetime of a token signed for this call.
-    pub lifetime: Duration,
-}
-
-impl Claims {
-    /// Claims for a call with `capability` over the single journal `journal`
-    /// (its `;metadata` suffix removed), living one hour.
-    pub fn for_journal(capability: Capability, journal: &str) -> Self {
-        let name = journal.split(';').next().unwrap_or_default();
-        Claims {
-            capability,
-            selector: LabelSelector {
-                include: Some(LabelSet {
-                    labels: vec![Label {
-                        name: "name".into(),
-                        value: name.into(),
-                        prefix: false,
-                    }],
-                }),
-                exclude: None,
-            },
-            lifetime: Duration::from_secs(3600),
-        }
-    }
-
-    /// Claims for a call with `capability` over journals matching `selector`.
-    pub fn for_selector(
-        capability: Capability,
-        selector: LabelSelector,
-        lifetime: Duration,
-    ) -> Self {
-        Claims {
-            capability,
-            selector,
-            lifetime,
-        }
-    }
-}
+/// Capability bits and per-call claims: decided by the core client for
+/// every RPC (docs/protocol.md#claims-and-capabilities).
+pub use gazette_core::client::{Capability, Claims};
 
 /// The error a [`TokenSource`] fails with.
 pub type TokenSourceError = Box<dyn std::error::Error + Send + Sync>;
@@ -200,7 +140,7 @@ impl Auth {
         let token = match self {
             Auth::None => return Ok(None),
             Auth::Bearer(token) => token.clone(),
-            Auth::Keyed(keys) => sign_hs256(&keys[0], claims, SystemTime::now())?,
+            Auth::Keyed(keys) => sign_hs256(&keys[0], claims, crate::clock::system_now())?,
             Auth::Source(source) => source.token(claims).map_err(Error::TokenSource)?,
         };
         let mut value: MetadataValue<tonic::metadata::Ascii> = format!("Bearer {token}")
@@ -366,7 +306,7 @@ mod tests {
     #[test]
     fn signed_token_verifies_with_the_key_and_names_the_journal() {
         let claims = Claims::for_journal(Capability::APPEND, "a/journal;meta");
-        let now = UNIX_EPOCH + Duration::from_secs(1_700_000_000);
+        let now = UNIX_EPOCH + std::time::Duration::from_secs(1_700_000_000);
         let token = sign_hs256(b"secret", &claims, now).unwrap();
         let parts: Vec<&str> = token.split('.').collect();
         assert_eq!(parts.len(), 3);

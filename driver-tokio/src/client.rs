@@ -6,25 +6,23 @@
 //! down; the broker's multiplexer drops connections that stay silent for
 //! 7.5 s, which lazy connection avoids (docs/protocol.md#transport).
 
-use std::collections::{HashMap, HashSet};
 use std::num::NonZeroUsize;
 use std::path::PathBuf;
-use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant};
+use std::sync::Arc;
+use std::time::Duration;
 
-use gazette_core::route::{
-    ConnState, DispatchHint, DispatchRouter, DispatchTarget, RouteCache, member_target, pick_member,
-};
+use gazette_core::client::{Client as CoreClient, ClientConfig};
 use gazette_core::status::Operation;
 use gazette_proto::Route;
-use gazette_proto::journal_client::JournalClient;
 #[cfg(feature = "tls")]
 use tonic::transport::ClientTlsConfig;
 use tonic::transport::{Channel, Endpoint};
 
 use crate::Error;
-use crate::auth::{Auth, Claims};
+use crate::auth::Auth;
+use crate::clock::{Clock, TokioClock};
 use crate::config::{ConfigError, TlsConfig, parse_go_duration};
+use crate::engine::Engine;
 use crate::fragment::{FragmentHttpConfig, FragmentOpener};
 
 /// Without a TLS feature there are no TLS settings: the type of the
@@ -63,6 +61,9 @@ pub struct ClientBuilder {
     route_directly: bool,
     route_cache_size: usize,
     route_ttl: Duration,
+    backoff_seed: Option<u64>,
+    clock: Option<Arc<dyn Clock>>,
+    connector: Option<Arc<dyn Connector>>,
 }
 
 impl std::fmt::Debug for ClientBuilder {
@@ -79,6 +80,9 @@ impl std::fmt::Debug for ClientBuilder {
             .field("route_directly", &self.route_directly)
             .field("route_cache_size", &self.route_cache_size)
             .field("route_ttl", &self.route_ttl)
+            .field("backoff_seed", &self.backoff_seed)
+            .field("clock", &self.clock.as_ref().map(|_| "custom"))
+            .field("connector", &self.connector.as_ref().map(|_| "custom"))
             .finish()
     }
 }
@@ -254,59 +258,125 @@ impl ClientBuilder {
         self
     }
 
-    /// Builds the client. No connection is made until the first call.
-    /// Fails on an invalid endpoint, an unreadable or invalid TLS file or
-    /// PEM content ([`Error::Config`]), or an invalid fragment HTTP setting.
+    /// Seeds the jitter of every backoff (reads, appends, watches): the
+    /// same seed gives the same retry schedule. Default: Go's exact
+    /// schedule, no jitter.
+    pub fn backoff_seed(mut self, seed: u64) -> Self {
+        self.backoff_seed = Some(seed);
+        self
+    }
+
+    /// The clock the client reads (default [`TokioClock`]: tokio's, which
+    /// paused-time tests control).
+    pub fn clock(mut self, clock: impl Clock) -> Self {
+        self.clock = Some(Arc::new(clock));
+        self
+    }
+
+    /// How channels to the service address and to members are opened
+    /// (default: TCP with the builder's connect timeout and TLS).
+    pub fn connector(mut self, connector: impl Connector) -> Self {
+        self.connector = Some(Arc::new(connector));
+        self
+    }
+
+    /// The core client's settings this builder describes.
+    fn core_config(&self) -> ClientConfig {
+        let mut config = ClientConfig::default();
+        config.zone = self.zone.clone();
+        config.route_cache = NonZeroUsize::new(self.route_cache_size).map(|n| (n, self.route_ttl));
+        config.route_directly = self.route_directly;
+        config.dialable_schemes = if cfg!(feature = "tls") {
+            vec!["http".into(), "https".into()]
+        } else {
+            vec!["http".into()]
+        };
+        config.request_timeout = self.request_timeout;
+        config.backoff_seed = self.backoff_seed;
+        if self.backoff_seed.is_some() {
+            config.jitter_permille = 250;
+        }
+        config
+    }
+
+    /// Builds the client (within a tokio runtime). No connection is made
+    /// until the first call. Fails on an invalid endpoint, an unreadable or
+    /// invalid TLS file or PEM content ([`Error::Config`]), or an invalid
+    /// fragment HTTP setting.
     pub fn build(self) -> Result<Client, Error> {
         let tls = self.tls.as_ref().map(TlsConfig::load).transpose()?;
         #[cfg_attr(not(feature = "tls"), allow(clippy::clone_on_copy))]
         let channel_tls = tls.as_ref().map(|tls| tls.channel.clone());
-        let service = dial(&self.endpoint, self.connect_timeout, channel_tls.as_ref())?;
+        let connector: Arc<dyn Connector> = match &self.connector {
+            Some(connector) => connector.clone(),
+            None => {
+                endpoint_uri(&self.endpoint)?;
+                Arc::new(TcpConnector {
+                    connect_timeout: self.connect_timeout,
+                    tls: channel_tls,
+                })
+            }
+        };
+        let service = connector.channel(&self.endpoint)?;
         let fragments = FragmentOpener::with_http_tls(
             self.fragment_root.clone(),
             self.fragment_http.clone(),
             tls.as_ref(),
         )?;
+        let clock: Arc<dyn Clock> = self.clock.clone().unwrap_or_else(|| Arc::new(TokioClock));
+        let engine = Engine::start(
+            CoreClient::new(self.core_config()),
+            clock,
+            connector,
+            service,
+            self.auth.clone(),
+            fragments,
+        );
         Ok(Client {
             inner: Arc::new(Inner {
-                service,
-                channel_tls,
-                members: Mutex::new(HashMap::new()),
-                routes: NonZeroUsize::new(self.route_cache_size)
-                    .map(|capacity| Mutex::new(RouteCache::new(capacity, self.route_ttl))),
-                failed: Mutex::new(HashSet::new()),
-                fragments,
                 config: self,
+                engine,
             }),
         })
     }
 }
 
-/// Where one RPC goes (Go's dispatch hints, docs/behaviour.md#dispatch-hints).
-#[derive(Debug, Clone, PartialEq)]
-pub enum Dispatch {
-    /// The dialled service address.
-    Service,
-    /// A route learned from a response header; `member` forces one member.
-    Route {
-        /// The route to pick a member from.
-        route: Route,
-        /// A member to use as is.
-        member: Option<gazette_proto::process_spec::Id>,
-    },
-    /// The cached route of `journal`; the primary when `require_primary`.
-    Journal {
-        /// The journal whose route is looked up.
-        journal: String,
-        /// Whether only the primary will do (appends).
-        require_primary: bool,
-    },
+/// Opens tonic channels to broker endpoints: the service address and
+/// every member the core routes to. The default dials TCP (h2c or TLS)
+/// with the builder's connect timeout and TLS settings, lazily; supply
+/// your own with [`ClientBuilder::connector`] to run tonic over another
+/// transport (an in-memory duplex, a simulated network).
+pub trait Connector: Send + Sync + 'static {
+    /// A channel to `endpoint` (`http://host:port` or `https://...`). It
+    /// should connect on first use, not here.
+    fn channel(&self, endpoint: &str) -> Result<Channel, Error>;
 }
 
-/// A Gazette broker client. Cheap to clone; clones share channels and
-/// routes.
+impl<F> Connector for F
+where
+    F: Fn(&str) -> Result<Channel, Error> + Send + Sync + 'static,
+{
+    fn channel(&self, endpoint: &str) -> Result<Channel, Error> {
+        self(endpoint)
+    }
+}
+
+/// The default connector: TCP, lazily connected, with the builder's TLS.
+struct TcpConnector {
+    connect_timeout: Duration,
+    tls: Option<ClientTlsConfig>,
+}
+
+impl Connector for TcpConnector {
+    fn channel(&self, endpoint: &str) -> Result<Channel, Error> {
+        dial(endpoint, self.connect_timeout, self.tls.as_ref())
+    }
+}
+
+/// A Gazette broker client. Cheap to clone; clones share channels, routes
+/// and the loop over the core client (docs/architecture.md).
 ///
-/// Build it within a tokio runtime (channels are created lazily, on it):
+/// Build it within a tokio runtime (its timer task runs on it):
 ///
 /// ```no_run
 /// # async fn demo() -> gazette_tokio::Result<()> {
@@ -332,16 +402,7 @@ pub struct Client {
 
 struct Inner {
     config: ClientBuilder,
-    /// The loaded TLS settings of broker channels.
-    channel_tls: Option<ClientTlsConfig>,
-    service: Channel,
-    members: Mutex<HashMap<String, Channel>>,
-    /// The route cache, or None when routing directly is disabled.
-    routes: Option<Mutex<RouteCache>>,
-    /// Endpoints whose last RPC failed as unavailable (the dispatcher's
-    /// TransientFailure), until an RPC to them succeeds.
-    failed: Mutex<HashSet<String>>,
-    fragments: FragmentOpener,
+    engine: Arc<Engine>,
 }
 
 impl std::fmt::Debug for Client {
@@ -370,6 +431,9 @@ impl Client {
             route_directly: true,
             route_cache_size: 1024,
             route_ttl: Duration::from_secs(300),
+            backoff_seed: None,
+            clock: None,
+            connector: None,
         }
     }
 
@@ -405,159 +469,35 @@ impl Client {
 
     /// The opener of direct fragment reads.
     pub fn fragments(&self) -> &FragmentOpener {
-        &self.inner.fragments
+        self.inner.engine.fragments()
     }
 
     /// The cached route of `journal` (empty, primary -1, when unknown).
     pub fn route(&self, journal: &str) -> Route {
-        match &self.inner.routes {
-            Some(routes) => routes
-                .lock()
-                .expect("route lock")
-                .route(journal, Instant::now()),
-            None => empty_route(),
-        }
+        self.inner.engine.call(|core, now| core.route(journal, now))
     }
 
     /// Caches (Some) or invalidates (None or an empty route) the route of
     /// `journal`.
     pub fn update_route(&self, journal: &str, route: Option<Route>) {
-        if let Some(routes) = &self.inner.routes {
-            routes.lock().expect("route lock").update_route(
-                journal,
-                route.as_ref(),
-                Instant::now(),
-            );
-        }
+        self.inner
+            .engine
+            .call(|core, now| core.update_route(journal, route.as_ref(), now));
     }
 
-    /// A tonic client for one RPC dispatched by `dispatch`.
-    pub fn journal_client(&self, dispatch: &Dispatch) -> Result<JournalClient<Channel>, Error> {
-        let channel = self.channel_for(dispatch)?;
-        Ok(JournalClient::new(channel).max_decoding_message_size(MAX_DECODE_SIZE))
+    /// Whether the broker at `endpoint` is considered failed: its last RPC
+    /// met an unavailable broker and none has succeeded since, so reads
+    /// prefer other members.
+    pub fn is_member_failed(&self, endpoint: &str) -> bool {
+        self.inner
+            .engine
+            .call(|core, _| core.is_member_failed(endpoint))
     }
 
-    /// Wraps `message` in a request authorized for `claims`. `unary` calls
-    /// get the configured request timeout.
-    pub fn request<T>(
-        &self,
-        message: T,
-        claims: &Claims,
-        unary: bool,
-    ) -> Result<tonic::Request<T>, Error> {
-        let mut request = tonic::Request::new(message);
-        self.inner.config.auth.authorize(&mut request, claims)?;
-        if unary && let Some(timeout) = self.inner.config.request_timeout {
-            request.set_timeout(timeout);
-        }
-        Ok(request)
-    }
-
-    /// Maps a gRPC failure of `op`, invalidating the journal's route when
-    /// the broker was unreachable (Go's dispatcher does this on
-    /// `Unavailable`).
-    pub fn rpc_error(&self, op: Operation, dispatch: &Dispatch, status: tonic::Status) -> Error {
-        let status = normalize_status(status);
-        if status.code() == tonic::Code::Unavailable {
-            if let Some(endpoint) = self.endpoint_for(dispatch) {
-                self.record_endpoint_health(&endpoint, true);
-            }
-            if let Some(journal) = self.dispatch_hint(dispatch).item_name() {
-                self.update_route(journal, None);
-            }
-        }
-        crate::telemetry::rpc_failed(op_name(op), status.code());
-        Error::rpc(op, status)
-    }
-
-    /// The core's dispatch hint for `dispatch` (Go's dispatch hints).
-    pub fn dispatch_hint(&self, dispatch: &Dispatch) -> DispatchHint {
-        match (dispatch, &self.inner.routes) {
-            (Dispatch::Service, _) | (_, None) => DispatchHint::Default,
-            (Dispatch::Route { route, member }, Some(_)) => DispatchHint::Route {
-                route: route.clone(),
-                member: member.clone(),
-            },
-            (
-                Dispatch::Journal {
-                    journal,
-                    require_primary,
-                },
-                Some(routes),
-            ) => DispatchHint::item(
-                &mut *routes.lock().expect("route lock"),
-                journal,
-                *require_primary,
-                Instant::now(),
-            ),
-        }
-    }
-
-    /// Records the outcome of an RPC to `endpoint` for member preference.
-    pub fn record_endpoint_health(&self, endpoint: &str, unavailable: bool) {
-        let mut failed = self.inner.failed.lock().expect("failed lock");
-        if unavailable {
-            failed.insert(endpoint.to_string());
-        } else {
-            failed.remove(endpoint);
-        }
-    }
-
-    /// The endpoint `dispatch` resolves to, None for the service address.
-    pub fn endpoint_for(&self, dispatch: &Dispatch) -> Option<String> {
-        if !self.inner.config.route_directly {
-            return None;
-        }
-        let hint = self.dispatch_hint(dispatch);
-        let route = hint.route()?;
-        let member = match hint.member() {
-            Some(member) => member.clone(),
-            None => {
-                let failed = self.inner.failed.lock().expect("failed lock");
-                let state = |id: &gazette_proto::process_spec::Id| {
-                    let endpoint = route
-                        .members
-                        .iter()
-                        .position(|m| m == id)
-                        .and_then(|i| route.endpoints.get(i));
-                    match endpoint {
-                        Some(e) if failed.contains(e) => ConnState::TransientFailure,
-                        _ => ConnState::Idle,
-                    }
-                };
-                let index = pick_member(route, self.zone(), state)?;
-                route.members[index].clone()
-            }
-        };
-        // Members this transport cannot dial (no or a malformed endpoint,
-        // `unix://`, other schemes) are reached through the service address.
-        match member_target(route, &member, |endpoint| endpoint_uri(endpoint).is_ok()) {
-            DispatchTarget::Member(address) => Some(address.endpoint),
-            DispatchTarget::Default => None,
-        }
-    }
-
-    fn channel_for(&self, dispatch: &Dispatch) -> Result<Channel, Error> {
-        match self.endpoint_for(dispatch) {
-            Some(endpoint) if endpoint != self.inner.config.endpoint => {
-                let mut members = self.inner.members.lock().expect("members lock");
-                if let Some(channel) = members.get(&endpoint) {
-                    return Ok(channel.clone());
-                }
-                let channel = dial(
-                    &endpoint,
-                    self.inner.config.connect_timeout,
-                    self.inner.channel_tls.as_ref(),
-                )?;
-                members.insert(endpoint, channel.clone());
-                Ok(channel)
-            }
-            _ => Ok(self.inner.service.clone()),
-        }
+    pub(crate) fn engine(&self) -> &Arc<Engine> {
+        &self.inner.engine
     }
 }
-
-pub use gazette_core::route::empty_route;
 
 /// Parses `endpoint` as a URL this transport can dial: `http` or `https`
 /// with a host.
@@ -619,36 +559,8 @@ fn dial(
     Ok(builder.connect_lazy())
 }
 
-/// Reports connection failures as gRPC `Unavailable`, as gRPC-Go does.
-///
-/// tonic surfaces a broken connection under an open stream (a broker killed
-/// mid-RPC: connection reset, GOAWAY, h2 errors) as `Unknown` with a
-/// transport error as its source; the core's retry policies, like Go's,
-/// retry `Unavailable`. A connection the peer closes before answering (a
-/// TLS 1.3 broker refusing a client certificate after the handshake) comes
-/// as `Cancelled` with hyper's "connection closed" as its source, and is
-/// reported the same way. Broker-sent statuses (with no local source) are
-/// left as they are.
-pub fn normalize_status(status: tonic::Status) -> tonic::Status {
-    use std::error::Error as _;
-    if !matches!(status.code(), tonic::Code::Unknown | tonic::Code::Cancelled) {
-        return status;
-    }
-    let mut source = status.source();
-    while let Some(err) = source {
-        if err.is::<tonic::transport::Error>()
-            || err.is::<hyper::Error>()
-            || err.is::<std::io::Error>()
-        {
-            return tonic::Status::unavailable(format!("{}: {err}", status.message()));
-        }
-        source = err.source();
-    }
-    status
-}
-
 /// A short name of `op` for metric labels and spans.
-pub fn op_name(op: Operation) -> &'static str {
+pub(crate) fn op_name(op: Operation) -> &'static str {
     match op {
         Operation::Read => "read",
         Operation::Append => "append",
@@ -664,7 +576,7 @@ mod env_tests {
     use super::*;
 
     fn lookup(vars: &[(&str, &str)]) -> impl Fn(&str) -> Option<String> {
-        let vars: HashMap<String, String> = vars
+        let vars: std::collections::BTreeMap<String, String> = vars
             .iter()
             .map(|(k, v)| (k.to_string(), v.to_string()))
             .collect();
@@ -832,7 +744,7 @@ mod env_tests {
         use std::sync::atomic::{AtomicUsize, Ordering};
         let refreshes = Arc::new(AtomicUsize::new(0));
         let counter = refreshes.clone();
-        let source = move |_: &Claims| -> Result<String, crate::auth::TokenSourceError> {
+        let source = move |_: &crate::Claims| -> Result<String, crate::auth::TokenSourceError> {
             Ok(format!(
                 "refreshed-{}",
                 counter.fetch_add(1, Ordering::SeqCst)
@@ -844,41 +756,23 @@ mod env_tests {
             .auth(Auth::source(source))
             .build()
             .unwrap();
-        let claims = Claims::for_journal(crate::Capability::APPEND, "a/journal");
+        let claims = crate::Claims::for_journal(crate::Capability::APPEND, "a/journal");
         for n in 0..3 {
-            let request = client.request((), &claims, false).unwrap();
-            let sent = request.metadata().get("authorization").unwrap();
+            let sent = client.inner.config.auth.header(&claims).unwrap().unwrap();
             assert_eq!(sent.to_str().unwrap(), format!("Bearer refreshed-{n}"));
         }
         assert_eq!(refreshes.load(Ordering::SeqCst), 3);
     }
 
-    #[tokio::test]
-    async fn without_a_route_cache_every_call_goes_to_the_service_address() {
-        let client = from(&[("BROKER_ADDRESS", "http://svc:1")])
-            .unwrap()
-            .build()
-            .unwrap();
-        let route = Route {
-            members: vec![gazette_proto::process_spec::Id {
-                zone: "local".into(),
-                suffix: "one".into(),
-            }],
-            primary: 0,
-            endpoints: vec!["http://one:1".into()],
-        };
-        client.update_route("j", Some(route.clone()));
-        let journal = |require_primary| Dispatch::Journal {
-            journal: "j".into(),
-            require_primary,
-        };
-        assert_eq!(client.endpoint_for(&journal(true)), None);
-        assert_eq!(client.endpoint_for(&journal(false)), None);
-        let learned = Dispatch::Route {
-            route,
-            member: None,
-        };
-        assert_eq!(client.endpoint_for(&learned), None);
+    #[test]
+    fn without_a_cache_size_the_core_caches_no_route() {
+        let builder = from(&[("BROKER_ADDRESS", "http://svc:1")]).unwrap();
+        assert!(builder.core_config().route_cache.is_none());
+        let cached = from(&[("BROKER_CACHE_SIZE", "8"), ("BROKER_CACHE_TTL", "30s")]).unwrap();
+        assert_eq!(
+            cached.core_config().route_cache,
+            Some((NonZeroUsize::new(8).unwrap(), Duration::from_secs(30)))
+        );
     }
 }
 
@@ -902,116 +796,46 @@ mod tests {
     }
 
     #[test]
-    fn connection_closures_surface_as_unavailable_and_broker_statuses_do_not() {
-        let closed = || {
-            let mut status = tonic::Status::cancelled("operation was canceled");
-            status.set_source(Arc::new(std::io::Error::from(
-                std::io::ErrorKind::ConnectionReset,
-            )));
-            status
-        };
-        assert_eq!(normalize_status(closed()).code(), tonic::Code::Unavailable);
-        // Sent by the broker: no local source, left as is.
+    fn a_status_with_a_transport_source_is_reported_as_a_transport_failure() {
+        use gazette_core::client::RpcEnd;
+        let mut closed = tonic::Status::cancelled("operation was canceled");
+        closed.set_source(Arc::new(std::io::Error::from(
+            std::io::ErrorKind::ConnectionReset,
+        )));
+        assert!(matches!(
+            crate::engine::rpc_end(&closed, "read"),
+            RpcEnd::Failed {
+                transport: true,
+                ..
+            }
+        ));
+        // Sent by the broker: no local source.
         let sent = tonic::Status::cancelled("context canceled");
-        assert_eq!(normalize_status(sent).code(), tonic::Code::Cancelled);
-        let mut denied = tonic::Status::permission_denied("no");
-        denied.set_source(Arc::new(std::io::Error::other("x")));
-        assert_eq!(
-            normalize_status(denied).code(),
-            tonic::Code::PermissionDenied
-        );
-    }
-    use gazette_proto::process_spec::Id;
-
-    fn route() -> Route {
-        Route {
-            members: vec![
-                Id {
-                    zone: "a".into(),
-                    suffix: "one".into(),
-                },
-                Id {
-                    zone: "b".into(),
-                    suffix: "two".into(),
-                },
-            ],
-            primary: 1,
-            endpoints: vec!["http://one:1".into(), "http://two:2".into()],
-        }
-    }
-
-    fn journal(require_primary: bool) -> Dispatch {
-        Dispatch::Journal {
-            journal: "j".into(),
-            require_primary,
-        }
+        assert!(matches!(
+            crate::engine::rpc_end(&sent, "read"),
+            RpcEnd::Failed {
+                transport: false,
+                ..
+            }
+        ));
     }
 
     #[tokio::test]
-    async fn appends_go_to_the_primary_and_reads_to_the_local_zone() {
-        let client = Client::builder("http://svc:1").zone("a").build().unwrap();
-        assert_eq!(
-            client.endpoint_for(&journal(false)),
-            None,
-            "unknown route: service"
-        );
-        client.update_route("j", Some(route()));
-        assert_eq!(
-            client.endpoint_for(&journal(true)).as_deref(),
-            Some("http://two:2")
-        );
-        assert_eq!(
-            client.endpoint_for(&journal(false)).as_deref(),
-            Some("http://one:1")
-        );
-        assert_eq!(client.endpoint_for(&Dispatch::Service), None);
-        client.update_route("j", None);
-        assert_eq!(client.endpoint_for(&journal(true)), None, "invalidated");
-    }
-
-    #[tokio::test]
-    async fn an_unavailable_member_is_avoided_until_it_answers() {
-        let client = Client::builder("http://svc:1").zone("c").build().unwrap();
-        client.update_route("j", Some(route()));
-        assert_eq!(
-            client.endpoint_for(&journal(false)).as_deref(),
-            Some("http://one:1")
-        );
-        client.record_endpoint_health("http://one:1", true);
-        assert_eq!(
-            client.endpoint_for(&journal(false)).as_deref(),
-            Some("http://two:2")
-        );
-        client.record_endpoint_health("http://one:1", false);
-        assert_eq!(
-            client.endpoint_for(&journal(false)).as_deref(),
-            Some("http://one:1")
-        );
-    }
-
-    #[tokio::test]
-    async fn routes_without_endpoints_fall_back_to_the_service_address() {
-        let client = Client::new("http://svc:1").unwrap();
-        let mut r = route();
-        r.endpoints.clear();
-        client.update_route("j", Some(r));
-        assert_eq!(client.endpoint_for(&journal(true)), None);
-    }
-
-    #[tokio::test]
-    async fn members_this_transport_cannot_dial_are_reached_through_the_service_address() {
-        let client = Client::new("http://svc:1").unwrap();
-        for endpoint in [
-            "unix://localhost/tmp/broker.sock",
-            "ftp://two:2",
-            "http://two:2/a b",
-        ] {
-            let mut r = route();
-            r.endpoints[1] = endpoint.into();
-            client.update_route("j", Some(r));
-            assert_eq!(client.endpoint_for(&journal(true)), None, "{endpoint}");
-            assert!(client.journal_client(&journal(true)).is_ok(), "{endpoint}");
-        }
+    async fn the_builders_routing_settings_reach_the_core() {
+        let builder = Client::builder("http://svc:1")
+            .zone("a")
+            .route_directly(false)
+            .request_timeout(Duration::from_secs(3))
+            .backoff_seed(9);
+        let config = builder.core_config();
+        assert_eq!(config.zone, "a");
+        assert!(!config.route_directly);
+        assert_eq!(config.request_timeout, Some(Duration::from_secs(3)));
+        assert_eq!(config.backoff_seed, Some(9));
+        let client = builder.build().unwrap();
+        let route = gazette_core::route::empty_route();
+        client.update_route("a/journal", Some(route.clone()));
+        assert_eq!(client.route("a/journal"), route);
     }
 
     #[cfg(feature = "tls")]

@@ -1,20 +1,16 @@
 //! Listing journals and fragments, watching journal sets, applying specs
-//! and probing fragment stores (docs/behaviour.md#listing-and-administration), driven over the
-//! core's list machines (snapshot assembly, watch policy, fragment pager,
-//! apply batches, health classification).
+//! and probing fragment stores (docs/behaviour.md#listing-and-administration):
+//! handles of the core client's listing operations and watches. The core
+//! assembles snapshots, pages, batches, classifies errors and enforces the
+//! client's request timeout.
 
 use std::pin::Pin;
 use std::sync::Arc;
 use std::task::{Context, Poll};
-use std::time::Duration;
 
 use futures::Stream;
-use gazette_core::list::{
-    ApplyBatches, ApplyStep, FragmentPager, ListError, PagerStep, SnapshotAssembler, WatchAction,
-    WatchedList as WatchMachine, fragment_store_health_request, fragment_store_health_result,
-    get_journal_request, get_journal_spec, snapshot_route_updates,
-};
-use gazette_core::status::Operation;
+use gazette_core::client::{Event, OpId, Outcome};
+use gazette_core::list::ListError;
 use gazette_proto::{
     ApplyRequest, ApplyResponse, FragmentStoreHealthResponse, FragmentsRequest, FragmentsResponse,
     JournalSpec, LabelSelector, ListRequest, ListResponse,
@@ -22,24 +18,23 @@ use gazette_proto::{
 use tokio::sync::watch;
 use tracing::Instrument;
 
-use crate::auth::{Capability, Claims};
-use crate::client::{Client, Dispatch};
+use crate::client::Client;
 use crate::{Error, Result};
 
-const HOUR: Duration = Duration::from_secs(3600);
+/// A validation failure of a request, as the driver reported it before
+/// the core did it: requests other than listings fail with
+/// [`Error::InvalidRequest`].
+fn invalid(err: ListError) -> Error {
+    match err {
+        ListError::InvalidRequest(err) => Error::InvalidRequest(err),
+        other => Error::List(other),
+    }
+}
 
-/// Runs a whole listing or administrative call under the client's
-/// [`Client::request_timeout`]: past it the call is dropped (which cancels
-/// its RPC) and fails with [`ListError::DeadlineExceeded`].
-async fn with_deadline<T>(
-    client: &Client,
-    call: impl std::future::Future<Output = Result<T>>,
-) -> Result<T> {
-    match client.request_timeout() {
-        Some(timeout) => tokio::time::timeout(timeout, call)
-            .await
-            .unwrap_or(Err(Error::List(ListError::DeadlineExceeded))),
-        None => call.await,
+fn unexpected(what: &'static str, outcome: Outcome) -> Error {
+    Error::Validation {
+        what,
+        reason: format!("unexpected outcome {outcome:?}"),
     }
 }
 
@@ -68,73 +63,31 @@ async fn with_deadline<T>(
 /// # }
 /// ```
 pub async fn list_all_journals(client: &Client, request: ListRequest) -> Result<ListResponse> {
-    if request.watch {
-        return Err(Error::Validation {
-            what: "ListRequest",
-            reason: "list_all_journals cannot watch (use WatchedList)".into(),
-        });
-    }
-    gazette_core::list::check_list_request(&request)?;
-    let call = async {
-        let mut stream = open_list(client, &request).await?;
-        let mut assembler = SnapshotAssembler::new(&request);
-        let snapshot = loop {
-            let message = stream
-                .message()
-                .await
-                .map_err(|status| client.rpc_error(Operation::List, &Dispatch::Service, status))?;
-            match message {
-                Some(message) => {
-                    if let Some(snapshot) = assembler.on_message(message)? {
-                        break snapshot;
-                    }
-                }
-                None => break assembler.on_end()?,
-            }
-        };
-        for (journal, update) in snapshot_route_updates(&snapshot) {
-            client.update_route(&journal, update.into_route());
-        }
-        Ok(snapshot)
-    };
-    with_deadline(client, call)
+    let engine = client.engine();
+    let op = engine.start_op(|core, now| core.list(request, now))?;
+    match engine
+        .finished(op)
         .instrument(tracing::debug_span!("gazette.list"))
-        .await
+        .await?
+    {
+        Outcome::Listed(snapshot) => Ok(snapshot),
+        other => Err(unexpected("list", other)),
+    }
 }
 
 /// The spec of `journal` (any `;meta` suffix is ignored for the lookup).
 /// A journal that does not exist is [`ListError::JournalDoesNotExist`]; an
 /// invalid name fails at once with [`ListError::InvalidRequest`].
 pub async fn get_journal(client: &Client, journal: &str) -> Result<JournalSpec> {
-    let snapshot = list_all_journals(client, get_journal_request(journal)?).await?;
-    Ok(get_journal_spec(journal, &snapshot)?)
-}
-
-async fn open_list(
-    client: &Client,
-    request: &ListRequest,
-) -> Result<tonic::Streaming<ListResponse>> {
-    let claims = Claims::for_selector(
-        Capability::LIST,
-        request.selector.clone().unwrap_or_default(),
-        HOUR,
-    );
-    let mut rpc = client.journal_client(&Dispatch::Service)?;
-    let req = client.request(request.clone(), &claims, false)?;
-    crate::telemetry::rpc_started("list");
-    rpc.list(req)
-        .await
-        .map(tonic::Response::into_inner)
-        .map_err(|status| client.rpc_error(Operation::List, &Dispatch::Service, status))
-}
-
-/// A List failure as the core's watch machine takes it. A server-sent
-/// `CANCELLED` is reported as cancellation (Go quirk 23).
-fn list_error(err: Error) -> ListError {
-    match err {
-        Error::List(err) => err,
-        Error::Rpc { status, .. } if status.code() == tonic::Code::Cancelled => ListError::Canceled,
-        other => ListError::Rpc(other.to_string()),
+    let engine = client.engine();
+    let op = engine.start_op(|core, now| core.get_journal(journal, now))?;
+    match engine
+        .finished(op)
+        .instrument(tracing::debug_span!("gazette.get_journal", journal))
+        .await?
+    {
+        Outcome::Journal(spec) => Ok(spec),
+        other => Err(unexpected("get_journal", other)),
     }
 }
 
@@ -149,6 +102,7 @@ fn list_error(err: Error) -> ListError {
 ///
 /// A selector that fails validation yields one
 /// [`ListError::InvalidRequest`] item, then the stream ends; no RPC is made.
+/// Dropping the watch stops it (its List RPC is cancelled).
 ///
 /// ```no_run
 /// # async fn demo(client: &gazette_tokio::Client) {
@@ -209,7 +163,7 @@ impl WatchedList {
             watch_resume: None,
         };
         let task = tokio::spawn(
-            watch_loop(client, WatchMachine::new(&request), latest_tx, updates_tx)
+            watch_loop(client, request, latest_tx, updates_tx)
                 .instrument(tracing::debug_span!("gazette.watch_list")),
         );
         WatchedList {
@@ -252,82 +206,73 @@ impl Stream for WatchedList {
     }
 }
 
+/// Moves the watch operation's snapshots and signals into the two slots.
 async fn watch_loop(
     client: Client,
-    mut machine: WatchMachine,
+    request: ListRequest,
     latest: watch::Sender<Option<Arc<ListResponse>>>,
     updates: watch::Sender<Option<WatchItem>>,
 ) {
-    let mut stream: Option<tonic::Streaming<ListResponse>> = None;
-    let mut published: Option<Arc<ListResponse>> = None;
-    loop {
-        while let Some(action) = machine.poll_action() {
-            match action {
-                WatchAction::OpenStream(request) => match open_list(&client, &request).await {
-                    Ok(opened) => {
-                        stream = Some(opened);
-                        machine.on_opened();
-                    }
-                    Err(err) => machine.on_open_failed(list_error(err)),
-                },
-                WatchAction::CloseStream => stream = None,
-                WatchAction::Sleep(delay) => {
-                    tokio::time::sleep(delay).await;
-                    machine.on_timer();
-                }
-                WatchAction::Publish(snapshot) => {
-                    published = Some(snapshot.clone());
-                    // The consumer's slot first: once `latest` (and so
-                    // `wait_for`) shows a snapshot, the next item is never
-                    // an older one.
-                    if updates.is_closed() {
-                        machine.stop();
-                        return;
-                    }
-                    updates.send_replace(Some(Ok(snapshot.clone())));
-                    latest.send_replace(Some(snapshot));
-                }
-                WatchAction::Signal(outcome) => {
-                    let signal = match outcome {
-                        Ok(()) => match &published {
-                            // Already in the slot since its Publish.
-                            Some(snapshot) if matches!(&*updates.borrow(), Some(Ok(s)) if Arc::ptr_eq(s, snapshot)) =>
-                            {
-                                continue;
-                            }
-                            Some(snapshot) => Ok(snapshot.clone()),
-                            None => continue,
-                        },
-                        Err(err) => {
-                            tracing::debug!(error = %err, "watched list failed; retrying");
-                            Err(err)
-                        }
-                    };
-                    // Never block the watch on a slow consumer: overwrite
-                    // whatever it has not taken yet.
-                    if updates.is_closed() {
-                        machine.stop();
-                        return;
-                    }
-                    updates.send_replace(Some(signal));
-                }
-            }
-        }
-        let Some(open) = &mut stream else {
-            // The machine waits on nothing: it was stopped.
+    let engine = client.engine().clone();
+    let op: OpId = match engine.start_op(|core, now| core.watch(request, now)) {
+        Ok(op) => op,
+        Err(err) => {
+            updates.send_replace(Some(Err(err)));
             return;
-        };
-        match open.message().await {
-            Ok(Some(message)) => machine.on_message(message),
-            Ok(None) => {
-                stream = None;
-                machine.on_end();
+        }
+    };
+    /// Stops the watch when this task ends (the list was dropped).
+    struct Stop(Arc<crate::engine::Engine>, OpId);
+    impl Drop for Stop {
+        fn drop(&mut self) {
+            self.0.close(self.1);
+        }
+    }
+    let _stop = Stop(engine.clone(), op);
+    let mut published: Option<Arc<ListResponse>> = None;
+    while let Some(event) = engine.next_event(op).await {
+        match event {
+            Event::Snapshot { snapshot, .. } => {
+                published = Some(snapshot.clone());
+                // The consumer's slot first: once `latest` (and so
+                // `wait_for`) shows a snapshot, the next item is never an
+                // older one.
+                if updates.is_closed() {
+                    return;
+                }
+                updates.send_replace(Some(Ok(snapshot.clone())));
+                latest.send_replace(Some(snapshot));
             }
-            Err(status) => {
-                stream = None;
-                let err = client.rpc_error(Operation::List, &Dispatch::Service, status);
-                machine.on_error(list_error(err));
+            Event::WatchSignal { result, .. } => {
+                let signal = match result {
+                    Ok(()) => match &published {
+                        // Already in the slot since its snapshot.
+                        Some(snapshot) if matches!(&*updates.borrow(), Some(Ok(s)) if Arc::ptr_eq(s, snapshot)) =>
+                        {
+                            continue;
+                        }
+                        Some(snapshot) => Ok(snapshot.clone()),
+                        None => continue,
+                    },
+                    Err(err) => {
+                        tracing::debug!(error = %err, "watched list failed; retrying");
+                        Err(err)
+                    }
+                };
+                // Never block the watch on a slow consumer: overwrite
+                // whatever it has not taken yet.
+                if updates.is_closed() {
+                    return;
+                }
+                let invalid = matches!(signal, Err(ListError::InvalidRequest(_)));
+                updates.send_replace(Some(signal));
+                if invalid {
+                    // An invalid selector is never retried.
+                    return;
+                }
             }
+            Event::Finished { .. } => return,
+            _ => {}
         }
     }
 }
@@ -339,48 +284,26 @@ pub async fn apply(client: &Client, request: ApplyRequest) -> Result<ApplyRespon
 
 /// Applies the changes of `request` in consecutive Apply RPCs of at most
 /// `size` changes (0: all at once), returning the last response. Earlier
-/// batches stay applied when a later one fails.
+/// batches stay applied when a later one fails. Every change is validated
+/// before the first batch is sent.
 pub async fn apply_in_batches(
     client: &Client,
     request: ApplyRequest,
     size: usize,
 ) -> Result<ApplyResponse> {
-    let mut batches = ApplyBatches::new(request, size)?;
-    with_deadline(client, async move {
-        let claims = Claims::for_selector(
-            Capability::APPLY,
-            LabelSelector::default(),
-            Duration::from_secs(60),
-        );
-        let mut next = batches.first_request();
-        loop {
-            let span = tracing::debug_span!("gazette.apply", changes = next.changes.len());
-            let outcome = async {
-                let mut rpc = client.journal_client(&Dispatch::Service)?;
-                crate::telemetry::rpc_started("apply");
-                rpc.apply(client.request(next, &claims, false)?)
-                    .await
-                    .map(tonic::Response::into_inner)
-                    .map_err(|status| {
-                        client.rpc_error(Operation::Apply, &Dispatch::Service, status)
-                    })
-            }
-            .instrument(span)
-            .await;
-            let step = match outcome {
-                Ok(response) => batches.on_response(response),
-                // Transport failures keep their gRPC code for the caller.
-                Err(err @ Error::Rpc { .. }) => return Err(err),
-                Err(err) => batches.on_error(list_error(err)),
-            };
-            match step {
-                ApplyStep::Next(request) => next = request,
-                ApplyStep::Done(response) => return Ok(response),
-                ApplyStep::Failed(failure) => return Err(Error::List(failure.error)),
-            }
-        }
-    })
-    .await
+    let engine = client.engine();
+    let changes = request.changes.len();
+    let op = engine
+        .start_op(|core, now| core.apply(request, size, now))
+        .map_err(invalid)?;
+    match engine
+        .finished(op)
+        .instrument(tracing::debug_span!("gazette.apply", changes))
+        .await?
+    {
+        Outcome::Applied(response) => Ok(response),
+        other => Err(unexpected("apply", other)),
+    }
 }
 
 /// Lists every fragment of `request.journal` in its time range, following
@@ -389,39 +312,15 @@ pub async fn list_all_fragments(
     client: &Client,
     request: FragmentsRequest,
 ) -> Result<FragmentsResponse> {
-    let dispatch = Dispatch::Journal {
-        journal: request.journal.clone(),
-        require_primary: false,
-    };
-    let claims = Claims::for_journal(Capability::READ, &request.journal);
-    let mut pager = FragmentPager::new(request)?;
-    with_deadline(client, async move {
-        let mut next = pager.request().clone();
-        loop {
-            let span = tracing::debug_span!("gazette.list_fragments", journal = %next.journal);
-            let outcome = async {
-                let mut rpc = client.journal_client(&dispatch)?;
-                crate::telemetry::rpc_started("list_fragments");
-                rpc.list_fragments(client.request(next, &claims, false)?)
-                    .await
-                    .map(tonic::Response::into_inner)
-                    .map_err(|status| client.rpc_error(Operation::ListFragments, &dispatch, status))
-            }
-            .instrument(span)
-            .await;
-            let step = match outcome {
-                Ok(page) => pager.on_response(page),
-                Err(err @ Error::Rpc { .. }) => return Err(err),
-                Err(err) => pager.on_error(list_error(err)),
-            };
-            match step {
-                PagerStep::Next(request) => next = request,
-                PagerStep::Done(response) => return Ok(response),
-                PagerStep::Failed { error, .. } => return Err(Error::List(error)),
-            }
-        }
-    })
-    .await
+    let engine = client.engine();
+    let span = tracing::debug_span!("gazette.list_fragments", journal = %request.journal);
+    let op = engine
+        .start_op(|core, now| core.list_fragments(request, now))
+        .map_err(invalid)?;
+    match engine.finished(op).instrument(span).await? {
+        Outcome::Fragments(response) => Ok(response),
+        other => Err(unexpected("list_fragments", other)),
+    }
 }
 
 /// Probes the health of `store`. With `check_delete_prefix` (even empty),
@@ -433,20 +332,16 @@ pub async fn fragment_store_health(
     store: &str,
     check_delete_prefix: Option<&str>,
 ) -> Result<FragmentStoreHealthResponse> {
-    let request = fragment_store_health_request(store, check_delete_prefix)?;
-    let claims = Claims::for_selector(Capability::READ, LabelSelector::default(), HOUR);
-    let mut rpc = client.journal_client(&Dispatch::Service)?;
-    crate::telemetry::rpc_started("fragment_store_health");
-    let call = async {
-        rpc.fragment_store_health(client.request(request, &claims, false)?)
-            .await
-            .map(tonic::Response::into_inner)
-            .map_err(|status| {
-                client.rpc_error(Operation::FragmentStoreHealth, &Dispatch::Service, status)
-            })
-    };
-    let response = with_deadline(client, call)
+    let engine = client.engine();
+    let op = engine
+        .start_op(|core, now| core.fragment_store_health(store, check_delete_prefix, now))
+        .map_err(invalid)?;
+    match engine
+        .finished(op)
         .instrument(tracing::debug_span!("gazette.fragment_store_health", store))
-        .await?;
-    Ok(fragment_store_health_result(response)?)
+        .await?
+    {
+        Outcome::StoreHealth(response) => Ok(response),
+        other => Err(unexpected("fragment_store_health", other)),
+    }
 }

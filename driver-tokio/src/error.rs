@@ -2,7 +2,7 @@
 
 use gazette_core::kind::{ErrorKind, HasErrorKind};
 use gazette_core::read::redact_url;
-use gazette_core::status::{BrokerStatus, LocalEnd, Operation, RpcCode, RpcFailure, StatusError};
+use gazette_core::status::{BrokerStatus, Operation, RpcCode, StatusError};
 
 /// Everything a call of this crate can fail with.
 ///
@@ -126,6 +126,26 @@ pub enum Error {
     TokenSource(#[source] crate::auth::TokenSourceError),
 }
 
+/// The driver's error for a failed operation of the core client.
+pub(crate) fn op_error(err: gazette_core::client::OpError) -> Error {
+    use gazette_core::client::OpError;
+    match err {
+        OpError::Read(err) => Error::Read(err),
+        OpError::Append(err) => Error::Append(err),
+        OpError::List(err) => Error::List(err),
+        OpError::Apply(failure) => Error::List(failure.error),
+        OpError::Fragments { error, .. } => Error::List(error),
+        OpError::Rpc { operation, failure } => Error::rpc(
+            operation,
+            tonic::Status::new(tonic::Code::from_i32(failure.code as i32), failure.message),
+        ),
+        other => Error::Validation {
+            what: "operation",
+            reason: other.to_string(),
+        },
+    }
+}
+
 impl Error {
     /// Wraps a gRPC status from `op`.
     pub fn rpc(op: Operation, status: tonic::Status) -> Self {
@@ -235,27 +255,6 @@ impl From<Error> for std::io::Error {
             Error::Io(io) => io,
             other => std::io::Error::other(other),
         }
-    }
-}
-
-/// Maps a gRPC failure onto the core's transport classification (the
-/// decision is the core's: [`gazette_core::status::RpcFailure::class`]).
-pub(crate) fn transport_error(status: &tonic::Status) -> gazette_core::TransportError {
-    rpc_failure(status).into()
-}
-
-/// The facts of a failed RPC for the core's classification
-/// ([`gazette_core::status::RpcFailure::class`]).
-///
-/// This driver cancels a call by dropping its future and sets no local
-/// deadline on Read or Append streams, so a status it receives never stems
-/// from the caller's own cancellation or deadline: a `CANCELLED` or
-/// `DEADLINE_EXCEEDED` came from a broker or a proxy.
-pub(crate) fn rpc_failure(status: &tonic::Status) -> RpcFailure {
-    RpcFailure {
-        code: RpcCode::from_i32(status.code() as i32),
-        message: status.message().to_string(),
-        local: LocalEnd::None,
     }
 }
 

@@ -138,8 +138,10 @@
 pub mod append;
 pub mod auth;
 pub mod client;
+pub mod clock;
 pub mod config;
 pub mod discovery;
+mod engine;
 mod error;
 pub mod fragment;
 pub mod read;
@@ -148,7 +150,8 @@ mod telemetry;
 
 pub use append::{Appender, append};
 pub use auth::{Auth, Capability, Claims, TokenSource, TokenSourceError};
-pub use client::{Client, ClientBuilder, Dispatch};
+pub use client::{Client, ClientBuilder, Connector};
+pub use clock::{Clock, TokioClock};
 pub use config::{ConfigError, TlsConfig};
 pub use discovery::{
     WatchedList, apply, apply_in_batches, fragment_store_health, get_journal, list_all_fragments,

@@ -1,141 +1,84 @@
 //! Reading: [`Reader`] (one Read RPC) and [`RetryReader`] (restarting RPCs
-//! with backoff), both `AsyncRead` + `AsyncBufRead`, driven over the core's
-//! read machines.
+//! with backoff), both `AsyncRead` + `AsyncBufRead` handles of a read
+//! operation of the core client.
 //!
-//! The machines decide everything protocol-related (frame validation,
-//! offsets and jumps, statuses, retries, when to read a fragment directly);
-//! this module starts RPCs, moves frames, runs timers and fetches fragments
-//! from their stores through [`crate::fragment`].
+//! The core decides everything protocol-related (frame validation,
+//! offsets and jumps, statuses, retries, routing, when to read a fragment
+//! directly); a handle starts the operation, takes its events and buffers
+//! the content its caller has not consumed yet.
 
 use std::collections::VecDeque;
-use std::future::Future;
 use std::pin::Pin;
 use std::task::{Context, Poll, ready};
 
 use bytes::Bytes;
-use futures::future::BoxFuture;
-use futures::{FutureExt, Stream};
-use gazette_core::read::{
-    AdjustedSeek, DirectError, DirectFetch, FetchTarget, ReadAction, ReadError, ReadInput,
-    ReadOutput, Reader as ReaderMachine, RetryInput, RetryOutput, RetryReader as RetryMachine,
-    RouteHint, TransportError,
-};
+use gazette_core::client::{Event, OpError, OpId, Seek, SeekError as ClientSeekError};
+use gazette_core::read::{ReadError, SeekError};
 use gazette_core::status::Operation;
-use gazette_proto::{ReadRequest, ReadResponse};
+use gazette_proto::ReadRequest;
 use tokio::io::{AsyncBufRead, AsyncRead, ReadBuf};
-use tokio::sync::mpsc;
 
 use crate::Error;
-use crate::auth::{Capability, Claims};
-use crate::client::{Client, Dispatch};
+use crate::client::Client;
 
-/// One thing a read produced: the core's event type, handed on unchanged.
 pub use gazette_core::read::ReadEvent;
 
-/// What a driven machine produced, unified over both machines.
-enum Step {
-    Event(ReadEvent),
-    Action(ReadAction),
-    Backoff(std::time::Duration),
-    CancelBackoff,
-    /// Clean end (EOF, end offset reached, metadata-only complete).
-    End,
-    Failed(ReadError),
-}
-
-enum Machine {
-    Single(ReaderMachine),
-    Retry(RetryMachine),
-}
-
-impl Machine {
-    fn poll_output(&mut self) -> Option<Step> {
-        Some(match self {
-            Machine::Single(m) => match m.poll_output()? {
-                ReadOutput::Action(a) => Step::Action(a),
-                ReadOutput::Event(event) => Step::Event(event),
-                ReadOutput::Finished(Ok(())) => Step::End,
-                ReadOutput::Finished(Err(err)) => Step::Failed(err),
-            },
-            // The clock lets the machine tell a long-lived empty stream
-            // (an expired token) from a broker closing streams at once.
-            Machine::Retry(m) => match m.poll_output_at(tokio::time::Instant::now().into_std())? {
-                RetryOutput::Action(a) => Step::Action(a),
-                RetryOutput::Event(event) => Step::Event(event),
-                RetryOutput::Backoff {
-                    delay,
-                    attempt,
-                    cause,
-                    log,
-                } => {
-                    if log {
-                        tracing::warn!(?cause, attempt, ?delay, "read failure (will retry)");
-                    }
-                    crate::telemetry::read_retry();
-                    Step::Backoff(delay)
-                }
-                RetryOutput::CancelBackoff => Step::CancelBackoff,
-                RetryOutput::Stopped(err) => Step::Failed(err),
-                RetryOutput::Complete => Step::End,
-            },
-        })
-    }
-
-    fn handle(&mut self, input: ReadInput) {
-        match self {
-            Machine::Single(m) => m.handle(input),
-            Machine::Retry(m) => m.handle(input),
-        }
-    }
-
-    fn offset(&self) -> i64 {
-        match self {
-            Machine::Single(m) => m.offset(),
-            Machine::Retry(m) => m.offset(),
-        }
-    }
-}
-
-type StartFuture = BoxFuture<'static, Result<tonic::Streaming<ReadResponse>, tonic::Status>>;
-
-/// The shared engine of both readers.
-struct Engine {
+/// The state both readers share: the operation, the content taken from
+/// it and not yet consumed, and how it ended.
+struct ReadHandle {
     client: Client,
-    machine: Machine,
-    starting: Option<StartFuture>,
-    stream: Option<tonic::Streaming<ReadResponse>>,
-    direct: Option<(mpsc::Receiver<ReadInput>, tokio::task::JoinHandle<()>)>,
-    backoff: Option<Pin<Box<tokio::time::Sleep>>>,
-    /// Content handed out by the machine and not yet consumed.
+    retry: bool,
+    /// The request of the next operation to start (set until started, and
+    /// again after a retrying read completed and was sought elsewhere).
+    request: ReadRequest,
+    op: Option<OpId>,
+    /// Content taken from the operation and not yet consumed.
     buffer: VecDeque<Bytes>,
-    /// Set after a clean end (sticky for `Reader`).
+    /// Journal offset just past the last content, jump or metadata taken.
+    next_offset: i64,
+    /// Set after a clean end.
     ended: bool,
-    /// A `Reader`'s failure: returned again by every later call, so a
-    /// caller that reads on after an error never sees a clean end (Go's
-    /// Reader repeats its error too; docs/go-differences.md#d12).
+    /// A failure that ended the operation: returned again by every later
+    /// call, so a caller that reads on after an error never sees a clean
+    /// end (Go's Reader repeats its error too).
     failed: Option<ReadError>,
-    /// A failure surfaced; the RetryReader resumes on the next poll.
+    /// A retrying read surfaced a failure; it resumes on the next call.
     stopped: bool,
-    /// Fragments opened directly from their stores.
     fragments_opened: u64,
     span: tracing::Span,
 }
 
-impl Engine {
-    fn new(client: &Client, machine: Machine, journal: &str) -> Self {
-        Engine {
+impl ReadHandle {
+    fn new(client: &Client, request: ReadRequest, retry: bool) -> Self {
+        let span = tracing::debug_span!("gazette.read", journal = %request.journal);
+        ReadHandle {
             client: client.clone(),
-            machine,
-            starting: None,
-            stream: None,
-            direct: None,
-            backoff: None,
+            retry,
+            next_offset: request.offset,
+            request,
+            op: None,
             buffer: VecDeque::new(),
             ended: false,
             failed: None,
             stopped: false,
             fragments_opened: 0,
-            span: tracing::debug_span!("gazette.read", journal),
+            span,
+        }
+    }
+
+    fn op(&mut self) -> OpId {
+        match self.op {
+            Some(op) => op,
+            None => {
+                let (request, retry) = (self.request.clone(), self.retry);
+                let op = self
+                    .client
+                    .engine()
+                    .start_op(|core, now| Ok::<_, ()>(core.read(request, retry, now)))
+                    .expect("starting a read cannot fail");
+                self.op = Some(op);
+                op
+            }
         }
     }
 
@@ -144,8 +87,10 @@ impl Engine {
         let _enter = self.span.clone().entered();
         if self.stopped {
             self.stopped = false;
-            if let Machine::Retry(m) = &mut self.machine {
-                m.resume();
+            if let Some(op) = self.op {
+                self.client
+                    .engine()
+                    .call(|core, now| core.resume_read(op, now));
             }
         }
         loop {
@@ -155,183 +100,50 @@ impl Engine {
             if self.ended {
                 return Poll::Ready(Ok(None));
             }
-            if let Some(step) = self.machine.poll_output() {
-                match step {
-                    Step::Event(event) => {
-                        if let ReadEvent::Content { content, .. } = &event {
-                            crate::telemetry::read_bytes(content.len());
-                        }
-                        return Poll::Ready(Ok(Some(event)));
-                    }
-                    Step::Action(action) => self.act(action),
-                    Step::Backoff(delay) => {
-                        self.backoff = Some(Box::pin(tokio::time::sleep(delay)));
-                    }
-                    Step::CancelBackoff => self.backoff = None,
-                    Step::End => {
-                        self.ended = true;
-                        self.close_rpc();
-                        return Poll::Ready(Ok(None));
-                    }
-                    Step::Failed(err) => {
-                        match self.machine {
-                            // The machine is finished: the error is final.
-                            Machine::Single(_) => self.failed = Some(err.clone()),
-                            // Resumed on the next call.
-                            Machine::Retry(_) => self.stopped = true,
-                        }
-                        return Poll::Ready(Err(Error::Read(err)));
-                    }
-                }
-                continue;
-            }
-            // Nothing queued: wait for the pending IO.
-            ready!(self.poll_io(cx));
-        }
-    }
-
-    /// Waits for one IO event and feeds it to the machine.
-    fn poll_io(&mut self, cx: &mut Context<'_>) -> Poll<()> {
-        if let Some(start) = &mut self.starting {
-            let result = ready!(start.poll_unpin(cx));
-            self.starting = None;
-            match result {
-                Ok(stream) => {
-                    self.stream = Some(stream);
-                    self.machine.handle(ReadInput::RpcStarted);
-                }
-                Err(status) => {
-                    let err = self.map_status(status);
-                    self.machine.handle(ReadInput::RpcStartFailed(err));
-                }
-            }
-            return Poll::Ready(());
-        }
-        if let Some(stream) = &mut self.stream {
-            let next = ready!(Pin::new(stream).poll_next(cx));
-            let input = match next {
-                Some(Ok(frame)) => ReadInput::Frame(frame),
+            let op = self.op();
+            let event = match ready!(self.client.engine().poll_event(op, cx)) {
+                Some(event) => event,
                 None => {
-                    self.stream = None;
-                    ReadInput::RpcClosed
-                }
-                Some(Err(status)) => {
-                    self.stream = None;
-                    ReadInput::RpcFailed(self.map_status(status))
+                    // The operation is gone without a Finished event: the
+                    // contract rules this out.
+                    debug_assert!(false, "read {op} ended without Finished");
+                    self.op = None;
+                    self.ended = true;
+                    continue;
                 }
             };
-            self.machine.handle(input);
-            return Poll::Ready(());
-        }
-        if let Some((rx, _)) = &mut self.direct {
-            let input = ready!(rx.poll_recv(cx)).unwrap_or_else(|| {
-                ReadInput::DirectFailed(DirectError::Other("fragment task ended".into()))
-            });
-            if matches!(
-                input,
-                ReadInput::DirectEnd | ReadInput::DirectFailed(_) | ReadInput::DirectOpenFailed(_)
-            ) {
-                self.direct = None;
-            }
-            self.machine.handle(input);
-            return Poll::Ready(());
-        }
-        if let Some(sleep) = &mut self.backoff {
-            ready!(sleep.as_mut().poll(cx));
-            self.backoff = None;
-            if let Machine::Retry(m) = &mut self.machine {
-                m.handle(RetryInput::BackoffElapsed);
-            }
-            return Poll::Ready(());
-        }
-        // The machine is waiting on nothing the driver holds: treat as a
-        // clean end rather than hang.
-        self.ended = true;
-        Poll::Ready(())
-    }
-
-    fn act(&mut self, action: ReadAction) {
-        match action {
-            ReadAction::StartRpc { request, route } => {
-                self.close_rpc();
-                let dispatch = match route {
-                    RouteHint::Journal(journal) => Dispatch::Journal {
-                        journal,
-                        require_primary: false,
-                    },
-                    RouteHint::Route(route) => Dispatch::Route {
-                        route,
-                        member: None,
-                    },
-                };
-                let client = self.client.clone();
-                let endpoint = client.endpoint_for(&dispatch);
-                crate::telemetry::rpc_started("read");
-                self.starting = Some(
-                    async move {
-                        let mut rpc = client
-                            .journal_client(&dispatch)
-                            .map_err(|err| tonic::Status::invalid_argument(err.to_string()))?;
-                        let claims = Claims::for_journal(Capability::READ, &request.journal);
-                        let req = client
-                            .request(request, &claims, false)
-                            .map_err(|err| tonic::Status::unauthenticated(err.to_string()))?;
-                        match rpc.read(req).await {
-                            Ok(response) => {
-                                if let Some(endpoint) = &endpoint {
-                                    client.record_endpoint_health(endpoint, false);
-                                }
-                                Ok(response.into_inner())
-                            }
-                            Err(status) => {
-                                let status = crate::client::normalize_status(status);
-                                // The machine invalidates the cached route
-                                // (UpdateRoute with RouteUpdate::Invalidate).
-                                if status.code() == tonic::Code::Unavailable
-                                    && let Some(endpoint) = &endpoint
-                                {
-                                    client.record_endpoint_health(endpoint, true);
-                                }
-                                Err(status)
-                            }
+            match event {
+                Event::Read { event, .. } => {
+                    match &event {
+                        ReadEvent::Content { offset, content } => {
+                            self.next_offset = offset + content.len() as i64
+                        }
+                        ReadEvent::OffsetJump { to, .. } => self.next_offset = *to,
+                        ReadEvent::Metadata(metadata) => self.next_offset = metadata.offset,
+                    }
+                    return Poll::Ready(Ok(Some(event)));
+                }
+                Event::ReadStopped { error, .. } => {
+                    self.stopped = true;
+                    return Poll::Ready(Err(Error::Read(error)));
+                }
+                Event::Finished { result, .. } => {
+                    self.fragments_opened += self.client.engine().fragments_opened(op);
+                    self.client.engine().close(op);
+                    self.op = None;
+                    match result {
+                        Ok(_) => self.ended = true,
+                        Err(OpError::Read(err)) => self.failed = Some(err),
+                        Err(other) => {
+                            self.failed = Some(ReadError::Transport(
+                                gazette_core::TransportError::Other(other.to_string()),
+                            ))
                         }
                     }
-                    .boxed(),
-                );
-            }
-            ReadAction::CancelRpc => self.close_rpc(),
-            ReadAction::UpdateRoute { journal, update } => {
-                self.client.update_route(&journal, update.into_route());
-            }
-            action @ ReadAction::OpenFragment { .. } => {
-                let fetch = DirectFetch::from_action(&action).expect("an OpenFragment action");
-                self.fragments_opened += 1;
-                let (tx, rx) = mpsc::channel(4);
-                let opener = self.client.fragments().clone();
-                let task = tokio::spawn(run_direct_fetch(opener, fetch, tx));
-                self.direct = Some((rx, task));
-            }
-            ReadAction::CloseDirect => {
-                if let Some((_, task)) = self.direct.take() {
-                    task.abort();
                 }
+                _ => {}
             }
         }
-    }
-
-    fn close_rpc(&mut self) {
-        self.starting = None;
-        self.stream = None;
-    }
-
-    fn map_status(&self, status: tonic::Status) -> TransportError {
-        let status = crate::client::normalize_status(status);
-        let err = crate::error::transport_error(&status);
-        if status.code() != tonic::Code::Unavailable {
-            tracing::debug!(%status, "read RPC failed");
-        }
-        crate::telemetry::rpc_failed("read", status.code());
-        err
     }
 
     /// Fills `buffer` with the next content, surfacing jumps as errors
@@ -351,7 +163,7 @@ impl Engine {
     }
 
     fn buffered(&self) -> u64 {
-        self.buffer.iter().map(|b| b.len() as u64).sum()
+        crate::engine::content_len(&self.buffer)
     }
 
     fn consume(&mut self, mut amt: usize) {
@@ -368,146 +180,143 @@ impl Engine {
             }
         }
     }
-}
 
-impl Drop for Engine {
-    fn drop(&mut self) {
-        if let Some((_, task)) = self.direct.take() {
-            task.abort();
+    /// Offset of the next byte a caller of `AsyncRead` receives.
+    fn offset(&self) -> i64 {
+        self.next_offset - self.buffered() as i64
+    }
+
+    fn set_block(&mut self, block: bool) {
+        self.request.block = block;
+        if let Some(op) = self.op {
+            self.client
+                .engine()
+                .call(|core, _| core.set_read_block(op, block));
         }
     }
-}
 
-/// Carries out one direct fragment read: the IO of the core's
-/// [`DirectFetch`] (HTTP GET or local file, then body chunks), sending the
-/// reader inputs it yields.
-async fn run_direct_fetch(
-    opener: crate::fragment::FragmentOpener,
-    mut fetch: DirectFetch,
-    tx: mpsc::Sender<ReadInput>,
-) {
-    let mut body = None;
-    match fetch.target(opener.file_root()) {
-        Err(err) => fetch.open_failed_with(err),
-        Ok(FetchTarget::Http { url }) => match opener.get(&url, fetch.accept_encoding()).await {
-            Ok(response) => {
-                fetch.http_response(
-                    response.status.as_u16(),
-                    response.status.canonical_reason(),
-                    response.content_encoding.as_deref(),
-                );
-                body = Some(response.body);
-            }
-            Err(err) => fetch.open_failed(err.to_string()),
-        },
-        Ok(FetchTarget::File { path }) => match opener.open_file(&path).await {
-            Ok(Some(file)) => {
-                fetch.file_opened();
-                body = Some(crate::fragment::RawBody::File(file));
-            }
-            Ok(None) => fetch.file_not_found(),
-            Err(err) => fetch.open_failed(err.to_string()),
-        },
-    }
-    loop {
-        while let Some(input) = fetch.poll_input() {
-            if tx.send(input).await.is_err() {
-                return;
+    /// Seeks the operation; before it started, or once it ended, the next
+    /// one starts at `target`.
+    fn seek(&mut self, target: i64) -> Result<i64, Error> {
+        if let Some(op) = self.op {
+            // Content the operation delivered counts as buffered.
+            for (offset, content) in self.client.engine().take_content(op) {
+                self.next_offset = offset + content.len() as i64;
+                self.buffer.push_back(content);
             }
         }
-        if fetch.is_done() {
-            return;
+        // A target within the content taken and not consumed is served
+        // from it (Go: within the buffered frame; AdjustedSeek).
+        let buffered = self.buffered();
+        let delta = target - self.offset();
+        if delta >= 0 && delta as u64 <= buffered {
+            self.consume(delta as usize);
+            return Ok(target);
         }
-        if !fetch.wants_input() {
-            // Checking for a want may decode and queue more input.
-            match fetch.poll_input() {
-                Some(input) => {
-                    if tx.send(input).await.is_err() {
-                        return;
-                    }
-                }
-                // Neither input nor a want: the adapter's contract rules
-                // this out; end the read rather than spin.
-                None => fetch.fail("fragment fetch stalled"),
+        let Some(op) = self.op else {
+            if self.ended && !self.retry {
+                return Err(SeekError::RequiresNewReader.into());
             }
-            continue;
-        }
-        let Some(raw) = body.as_mut() else {
-            fetch.fail("fragment body missing");
-            continue;
+            self.restart_at(target);
+            return Ok(target);
         };
-        match raw.next_chunk().await {
-            Ok(Some(chunk)) => fetch.feed(chunk),
-            Ok(None) => fetch.feed_end(),
-            Err(err) => fetch.fail(format!("reading fragment body: {err}")),
+        match self.client.engine().seek(op, target, buffered) {
+            Ok(Seek::Discard(n)) => self.consume(n as usize),
+            Ok(Seek::Reset(offset)) => {
+                self.buffer.clear();
+                self.next_offset = offset;
+                self.ended = false;
+            }
+            // The operation ended meanwhile (its end is still queued): a
+            // retrying read starts again at the target.
+            Err(ClientSeekError::NotARead) if self.retry => {
+                self.client.engine().close(op);
+                self.op = None;
+                self.restart_at(target);
+            }
+            Err(_) => return Err(SeekError::RequiresNewReader.into()),
+        }
+        Ok(self.offset())
+    }
+
+    /// The next operation starts at `target` (lazily, on the next read).
+    fn restart_at(&mut self, target: i64) {
+        self.request.offset = target;
+        self.next_offset = target;
+        self.buffer.clear();
+        self.ended = false;
+        self.failed = None;
+    }
+
+    async fn next_event(&mut self) -> Result<Option<ReadEvent>, Error> {
+        if let Some(content) = self.buffer.pop_front() {
+            let offset = self.next_offset - content.len() as i64 - self.buffered() as i64;
+            return Ok(Some(ReadEvent::Content { offset, content }));
+        }
+        std::future::poll_fn(|cx| self.poll_event(cx)).await
+    }
+
+    fn fragments_opened(&self) -> u64 {
+        let open = self
+            .op
+            .map_or(0, |op| self.client.engine().fragments_opened(op));
+        self.fragments_opened + open
+    }
+
+    fn poll_read(
+        &mut self,
+        cx: &mut Context<'_>,
+        buf: &mut ReadBuf<'_>,
+    ) -> Poll<std::io::Result<()>> {
+        if !ready!(self.poll_fill(cx))? {
+            return Poll::Ready(Ok(()));
+        }
+        let front = self.buffer.front().expect("filled");
+        let n = front.len().min(buf.remaining());
+        buf.put_slice(&front[..n]);
+        self.consume(n);
+        Poll::Ready(Ok(()))
+    }
+
+    fn poll_fill_buf(&mut self, cx: &mut Context<'_>) -> Poll<std::io::Result<&[u8]>> {
+        if !ready!(self.poll_fill(cx))? {
+            return Poll::Ready(Ok(&[]));
+        }
+        Poll::Ready(Ok(self.buffer.front().expect("filled")))
+    }
+
+    fn target(&self, position: std::io::SeekFrom) -> std::io::Result<i64> {
+        let invalid = |reason: &str| {
+            std::io::Error::new(std::io::ErrorKind::InvalidInput, reason.to_string())
+        };
+        match position {
+            std::io::SeekFrom::Start(n) => {
+                i64::try_from(n).map_err(|_| invalid("seek offset overflows a journal offset"))
+            }
+            std::io::SeekFrom::Current(delta) => {
+                let target = self
+                    .offset()
+                    .checked_add(delta)
+                    .ok_or_else(|| invalid("seek offset overflows a journal offset"))?;
+                if target < 0 {
+                    return Err(invalid("seek to a negative offset"));
+                }
+                Ok(target)
+            }
+            std::io::SeekFrom::End(_) => Err(std::io::Error::new(
+                std::io::ErrorKind::Unsupported,
+                "seeking from the end of a journal is not supported",
+            )),
         }
     }
 }
 
-macro_rules! impl_async_read {
-    ($ty:ty) => {
-        impl AsyncRead for $ty {
-            fn poll_read(
-                self: Pin<&mut Self>,
-                cx: &mut Context<'_>,
-                buf: &mut ReadBuf<'_>,
-            ) -> Poll<std::io::Result<()>> {
-                let engine = &mut self.get_mut().engine;
-                if !ready!(engine.poll_fill(cx))? {
-                    return Poll::Ready(Ok(()));
-                }
-                let front = engine.buffer.front().expect("filled");
-                let n = front.len().min(buf.remaining());
-                buf.put_slice(&front[..n]);
-                engine.consume(n);
-                Poll::Ready(Ok(()))
-            }
+impl Drop for ReadHandle {
+    fn drop(&mut self) {
+        if let Some(op) = self.op.take() {
+            self.client.engine().close(op);
         }
-
-        impl AsyncBufRead for $ty {
-            fn poll_fill_buf(
-                self: Pin<&mut Self>,
-                cx: &mut Context<'_>,
-            ) -> Poll<std::io::Result<&[u8]>> {
-                let engine = &mut self.get_mut().engine;
-                if !ready!(engine.poll_fill(cx))? {
-                    return Poll::Ready(Ok(&[]));
-                }
-                Poll::Ready(Ok(engine.buffer.front().expect("filled")))
-            }
-
-            fn consume(self: Pin<&mut Self>, amt: usize) {
-                self.get_mut().engine.consume(amt);
-            }
-        }
-
-        impl $ty {
-            /// The next event (content, metadata or an offset jump), or
-            /// `Ok(None)` at a clean end. Content buffered by `AsyncRead`
-            /// use is returned first.
-            pub async fn next_event(&mut self) -> Result<Option<ReadEvent>, Error> {
-                if let Some(content) = self.engine.buffer.pop_front() {
-                    let offset = self.engine.machine.offset()
-                        - content.len() as i64
-                        - self.engine.buffered() as i64;
-                    return Ok(Some(ReadEvent::Content { offset, content }));
-                }
-                std::future::poll_fn(|cx| self.engine.poll_event(cx)).await
-            }
-
-            /// How many fragments this reader opened directly from their
-            /// stores (rather than receiving content from a broker).
-            pub fn fragments_opened(&self) -> u64 {
-                self.engine.fragments_opened
-            }
-
-            /// Offset of the next byte a caller of `AsyncRead` receives
-            /// (Go's `AdjustedOffset`).
-            pub fn offset(&self) -> i64 {
-                self.engine.machine.offset() - self.engine.buffered() as i64
-            }
-        }
-    };
+    }
 }
 
 /// One Read RPC of a journal (Go's `Reader`): reads end at the stream's
@@ -534,82 +343,7 @@ macro_rules! impl_async_read {
 /// # }
 /// ```
 pub struct Reader {
-    engine: Engine,
-}
-
-impl std::fmt::Debug for Reader {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Reader")
-            .field("offset", &self.offset())
-            .finish_non_exhaustive()
-    }
-}
-
-impl Reader {
-    /// A reader of `request` (journal, offset, block, ...). No RPC starts
-    /// until the first read.
-    pub fn new(client: &Client, request: ReadRequest) -> Self {
-        let journal = request.journal.clone();
-        Reader {
-            engine: Engine::new(
-                client,
-                Machine::Single(ReaderMachine::new(request)),
-                &journal,
-            ),
-        }
-    }
-
-    /// The core machine (write head, fragment, header of the last frame).
-    pub fn machine(&self) -> &ReaderMachine {
-        match &self.engine.machine {
-            Machine::Single(m) => m,
-            Machine::Retry(_) => unreachable!("a Reader drives a single machine"),
-        }
-    }
-}
-
-impl_async_read!(Reader);
-
-impl Reader {
-    /// Moves reading forward to `offset` (Go's limited `Reader.Seek`):
-    /// within content already buffered, before the RPC started, or ahead
-    /// within a fragment being read directly. Anything else needs a new
-    /// reader ([`gazette_core::read::SeekError::RequiresNewReader`]).
-    pub fn seek_to(&mut self, offset: i64) -> Result<i64, Error> {
-        let current = self.offset();
-        let buffered = self.engine.buffered() as i64;
-        if offset >= current && offset - current <= buffered {
-            self.engine.consume((offset - current) as usize);
-            return Ok(offset);
-        }
-        let Machine::Single(m) = &mut self.engine.machine else {
-            unreachable!("a Reader drives a single machine")
-        };
-        let moved = m.seek(offset)?;
-        self.engine.buffer.clear();
-        Ok(moved)
-    }
-}
-
-impl tokio::io::AsyncSeek for Reader {
-    fn start_seek(self: Pin<&mut Self>, position: std::io::SeekFrom) -> std::io::Result<()> {
-        let this = self.get_mut();
-        let target = match position {
-            std::io::SeekFrom::Start(n) => n as i64,
-            std::io::SeekFrom::Current(delta) => this.offset() + delta,
-            std::io::SeekFrom::End(_) => {
-                return Err(std::io::Error::new(
-                    std::io::ErrorKind::Unsupported,
-                    "seeking from the end of a journal is not supported",
-                ));
-            }
-        };
-        this.seek_to(target).map(|_| ()).map_err(Into::into)
-    }
-
-    fn poll_complete(self: Pin<&mut Self>, _cx: &mut Context<'_>) -> Poll<std::io::Result<u64>> {
-        Poll::Ready(Ok(self.offset().max(0) as u64))
-    }
+    handle: ReadHandle,
 }
 
 /// A journal reader that restarts Read RPCs with Go's backoff (Go's
@@ -633,77 +367,128 @@ impl tokio::io::AsyncSeek for Reader {
 /// # }
 /// ```
 pub struct RetryReader {
-    engine: Engine,
+    handle: ReadHandle,
     seek_target: Option<i64>,
 }
 
-impl std::fmt::Debug for RetryReader {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("RetryReader")
-            .field("offset", &self.offset())
-            .finish_non_exhaustive()
+impl Reader {
+    /// A reader of `request` (journal, offset, block, ...). No RPC starts
+    /// until the first read.
+    pub fn new(client: &Client, request: ReadRequest) -> Self {
+        Reader {
+            handle: ReadHandle::new(client, request, false),
+        }
+    }
+
+    /// Moves reading forward to `offset` (Go's limited `Reader.Seek`):
+    /// within content already buffered, before the RPC started, or ahead
+    /// within a fragment being read directly. Anything else needs a new
+    /// reader ([`gazette_core::read::SeekError::RequiresNewReader`]).
+    pub fn seek_to(&mut self, offset: i64) -> Result<i64, Error> {
+        self.handle.seek(offset)
     }
 }
 
 impl RetryReader {
     /// A retrying reader of `request`.
     pub fn new(client: &Client, request: ReadRequest) -> Self {
-        let journal = request.journal.clone();
         RetryReader {
-            engine: Engine::new(client, Machine::Retry(RetryMachine::new(request)), &journal),
+            handle: ReadHandle::new(client, request, true),
             seek_target: None,
-        }
-    }
-
-    /// The core machine.
-    pub fn machine(&self) -> &RetryMachine {
-        match &self.engine.machine {
-            Machine::Retry(m) => m,
-            Machine::Single(_) => unreachable!("a RetryReader drives a retry machine"),
         }
     }
 
     /// Switches blocking on or off (applies from the next RPC).
     pub fn set_block(&mut self, block: bool) {
-        if let Machine::Retry(m) = &mut self.engine.machine {
-            m.set_block(block);
-        }
+        self.handle.set_block(block);
     }
 
     /// Moves reading to `offset`, keeping buffered content when the target
     /// lies within it (Go's `AdjustedSeek`). Returns the new offset.
     pub fn seek_to(&mut self, offset: i64) -> i64 {
-        let buffered = self.engine.buffered();
-        let Machine::Retry(m) = &mut self.engine.machine else {
-            unreachable!("a RetryReader drives a retry machine")
-        };
-        match m.adjusted_seek(offset, buffered) {
-            AdjustedSeek::Discard(n) => self.engine.consume(n as usize),
-            AdjustedSeek::Reset(_) => {
-                self.engine.buffer.clear();
-                self.engine.ended = false;
-            }
+        match self.handle.seek(offset) {
+            Ok(offset) => offset,
+            // A retrying read serves every seek.
+            Err(_) => self.handle.offset(),
         }
-        self.offset()
     }
 }
 
-impl_async_read!(RetryReader);
+macro_rules! read_handle_impls {
+    ($ty:ty, $name:literal) => {
+        impl std::fmt::Debug for $ty {
+            fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.debug_struct($name)
+                    .field("offset", &self.offset())
+                    .finish_non_exhaustive()
+            }
+        }
+
+        impl AsyncRead for $ty {
+            fn poll_read(
+                self: Pin<&mut Self>,
+                cx: &mut Context<'_>,
+                buf: &mut ReadBuf<'_>,
+            ) -> Poll<std::io::Result<()>> {
+                self.get_mut().handle.poll_read(cx, buf)
+            }
+        }
+
+        impl AsyncBufRead for $ty {
+            fn poll_fill_buf(
+                self: Pin<&mut Self>,
+                cx: &mut Context<'_>,
+            ) -> Poll<std::io::Result<&[u8]>> {
+                self.get_mut().handle.poll_fill_buf(cx)
+            }
+
+            fn consume(self: Pin<&mut Self>, amt: usize) {
+                self.get_mut().handle.consume(amt);
+            }
+        }
+
+        impl $ty {
+            /// The next event (content, metadata or an offset jump), or
+            /// `Ok(None)` at a clean end. Content buffered by `AsyncRead`
+            /// use is returned first.
+            pub async fn next_event(&mut self) -> Result<Option<ReadEvent>, Error> {
+                self.handle.next_event().await
+            }
+
+            /// How many fragments this reader opened directly from their
+            /// stores (rather than receiving content from a broker).
+            pub fn fragments_opened(&self) -> u64 {
+                self.handle.fragments_opened()
+            }
+
+            /// Offset of the next byte a caller of `AsyncRead` receives
+            /// (Go's `AdjustedOffset`).
+            pub fn offset(&self) -> i64 {
+                self.handle.offset()
+            }
+        }
+    };
+}
+
+read_handle_impls!(Reader, "Reader");
+read_handle_impls!(RetryReader, "RetryReader");
+
+impl tokio::io::AsyncSeek for Reader {
+    fn start_seek(self: Pin<&mut Self>, position: std::io::SeekFrom) -> std::io::Result<()> {
+        let this = self.get_mut();
+        let target = this.handle.target(position)?;
+        this.seek_to(target).map(|_| ()).map_err(Into::into)
+    }
+
+    fn poll_complete(self: Pin<&mut Self>, _cx: &mut Context<'_>) -> Poll<std::io::Result<u64>> {
+        Poll::Ready(Ok(self.offset().max(0) as u64))
+    }
+}
 
 impl tokio::io::AsyncSeek for RetryReader {
     fn start_seek(self: Pin<&mut Self>, position: std::io::SeekFrom) -> std::io::Result<()> {
         let this = self.get_mut();
-        let target = match position {
-            std::io::SeekFrom::Start(n) => n as i64,
-            std::io::SeekFrom::Current(delta) => this.offset() + delta,
-            std::io::SeekFrom::End(_) => {
-                return Err(std::io::Error::new(
-                    std::io::ErrorKind::Unsupported,
-                    "seeking from the end of a journal is not supported",
-                ));
-            }
-        };
-        this.seek_target = Some(target);
+        this.seek_target = Some(this.handle.target(position)?);
         Ok(())
     }
 

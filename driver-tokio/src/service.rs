@@ -19,7 +19,6 @@ use std::io::Write;
 use std::os::unix::fs::FileExt;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
-use std::time::Instant;
 
 use bytes::Bytes;
 use gazette_core::append::{
@@ -31,7 +30,8 @@ use tokio::sync::{Notify, watch};
 use tokio_util::sync::CancellationToken;
 use tracing::Instrument;
 
-use crate::error::transport_error;
+use gazette_core::client::OpError;
+
 use crate::{Appender, Client, Error, Result};
 
 pub use gazette_core::append::{OpFuture as AppendFuture, OpFutures as AppendFutures};
@@ -403,7 +403,7 @@ async fn dispatch_loop(shared: Arc<Shared>) {
     loop {
         let (dispatches, wakeup, blocked, metrics, idle, closed) = {
             let mut scheduler = shared.lock();
-            let now = Instant::now();
+            let now = shared.client.engine().now();
             let mut dispatches = Vec::new();
             while let Some(dispatch) = scheduler.poll_dispatch(now) {
                 dispatches.push(dispatch);
@@ -467,7 +467,7 @@ async fn run_attempt(shared: Arc<Shared>, dispatch: Dispatch) {
     }
     shared
         .lock()
-        .on_append_finished(dispatch.batch, result, Instant::now());
+        .on_append_finished(dispatch.batch, result, shared.client.engine().now());
     shared.work.notify_one();
 }
 
@@ -475,8 +475,8 @@ async fn attempt(
     shared: &Shared,
     dispatch: &Dispatch,
 ) -> std::result::Result<gazette_proto::AppendResponse, AppendError> {
-    let mut appender =
-        Appender::new(&shared.client, dispatch.request.clone()).map_err(core_error)?;
+    let mut appender = Appender::new(&shared.client, dispatch.request.clone())
+        .map_err(|err| AppendError::Transport(TransportError::Other(err.to_string())))?;
     let chunk = shared.lock().config().chunk_size;
     let mut offset = 0u64;
     while offset < dispatch.len {
@@ -487,7 +487,7 @@ async fn attempt(
                 if content.is_empty() {
                     break;
                 }
-                appender.write_bytes(content).await.map_err(core_error)?;
+                appender.write_op(content).await.map_err(core_error)?;
             }
             Err(err) => {
                 appender.abort().await;
@@ -495,14 +495,15 @@ async fn attempt(
             }
         }
     }
-    appender.commit().await.map_err(core_error)
+    appender.commit_op().await.map_err(core_error)
 }
 
-/// The core's view of a driver error.
-fn core_error(err: Error) -> AppendError {
+/// An attempt's failure as the scheduler takes it (a transport failure is
+/// classified by the core's `RpcFailure` conversion).
+fn core_error(err: OpError) -> AppendError {
     match err {
-        Error::Append(err) => err,
-        Error::Rpc { status, .. } => AppendError::Transport(transport_error(&status)),
+        OpError::Append(err) => err,
+        OpError::Rpc { failure, .. } => AppendError::Transport(failure.into()),
         other => AppendError::Transport(TransportError::Other(other.to_string())),
     }
 }

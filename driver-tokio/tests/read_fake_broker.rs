@@ -241,17 +241,29 @@ async fn a_readers_status_error_repeats_on_every_later_read() {
 async fn a_broker_lost_mid_stream_invalidates_the_cached_route() {
     let fake = Fake::default();
     let addr = serve(fake.clone()).await;
-    *fake.scripts.lock().unwrap() = vec![vec![
-        Item::Frame(metadata(addr, 0)),
-        Item::Frame(content(0, b"hello")),
-        Item::Fail(tonic::Code::Unavailable),
-    ]];
+    *fake.scripts.lock().unwrap() = vec![
+        vec![
+            Item::Frame(metadata(addr, 0)),
+            Item::Frame(content(0, b"hello")),
+        ],
+        vec![
+            Item::Frame(metadata(addr, 0)),
+            Item::Frame(content(0, b"hello")),
+            Item::Fail(tonic::Code::Unavailable),
+        ],
+    ];
     let client = Client::new(format!("http://{addr}")).unwrap();
+    let mut first = Vec::new();
+    gazette_tokio::Reader::new(&client, request())
+        .read_to_end(&mut first)
+        .await
+        .unwrap();
+    assert_eq!(first, b"hello");
+    // The metadata frame's header taught the route.
+    assert_eq!(client.route(JOURNAL), route(addr));
     let mut reader = gazette_tokio::Reader::new(&client, request());
     let mut buf = [0u8; 64];
     assert_eq!(reader.read(&mut buf).await.unwrap(), 5);
-    // The metadata frame's header taught the route.
-    assert_eq!(client.route(JOURNAL), route(addr));
     let err = reader.read(&mut buf).await.unwrap_err();
     let unavailable = matches!(
         inner(&err),

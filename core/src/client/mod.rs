@@ -427,6 +427,7 @@ impl Shared {
         );
         self.commands.push_back(RpcCommand::Open {
             rpc,
+            op,
             target,
             call,
             claims,
@@ -465,6 +466,7 @@ impl Shared {
         self.fetches.insert(fetch, op);
         self.commands.push_back(RpcCommand::Fetch {
             fetch,
+            op,
             fragment,
             offset,
             url,

@@ -86,6 +86,7 @@ impl fmt::Display for Target {
 /// The RPC to open and its first (for server-streaming calls, only)
 /// request.
 #[derive(Debug, Clone, PartialEq)]
+#[non_exhaustive]
 pub enum Call {
     /// `Journal.Read` (server streaming).
     Read(ReadRequest),
@@ -121,6 +122,7 @@ impl Call {
 
 /// What the driver must do next for the client ([`super::Client::poll_rpc`]).
 #[derive(Debug, Clone, PartialEq)]
+#[non_exhaustive]
 // One value per command: boxing the requests would buy nothing.
 #[allow(clippy::large_enum_variant)]
 pub enum RpcCommand {
@@ -132,6 +134,8 @@ pub enum RpcCommand {
     Open {
         /// The RPC's identifier, used in every later report.
         rpc: RpcId,
+        /// The operation it serves.
+        op: OpId,
         /// Where it goes.
         target: Target,
         /// The call and its request.
@@ -165,6 +169,8 @@ pub enum RpcCommand {
     Fetch {
         /// The fetch's identifier.
         fetch: FetchId,
+        /// The read it serves.
+        op: OpId,
         /// The fragment the URL holds.
         fragment: Fragment,
         /// Journal offset of the first byte to report.
