@@ -24,8 +24,8 @@
 //! [`shutdown_timeout`](crate::ClientBuilder::shutdown_timeout) (past it
 //! the thread is left to finish on its own).
 //!
-//! Every call can be bounded with [`CallOptions`](crate::CallOptions): a
-//! timeout, a [`CancelHandle`](crate::CancelHandle), or both. A call that
+//! Every call can be bounded with [`CallOptions`]: a
+//! timeout, a [`CancelHandle`], or both. A call that
 //! times out or is cancelled drops its future on the runtime, so no work
 //! of it keeps running.
 

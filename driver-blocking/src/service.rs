@@ -40,9 +40,12 @@ use crate::{CallOptions, Client, Error, Result};
 /// Batched, ordered, asynchronous appends (Go's `AppendService`). Cheap to
 /// clone; clones share the dispatch loop, which runs on the client's
 /// runtime thread (the service, its writers and futures keep that thread
-/// alive). Released appends are delivered even after the last clone is
-/// dropped: the loop stops only once each of them resolved. [`close`]
-/// waits for that; [`cancel`] fails what is pending instead.
+/// alive). Released appends are delivered even after the last clone of the
+/// service is dropped, as long as that runtime runs: the loop stops only
+/// once each of them resolved. Dropping the last handle of the client and
+/// of everything made from it shuts the runtime down, abandoning appends
+/// still pending then (as the process exiting would): [`close`] first to
+/// wait for them; [`cancel`] fails what is pending instead.
 ///
 /// [`close`]: AppendService::close
 /// [`cancel`]: AppendService::cancel

@@ -512,7 +512,9 @@ impl ClientUnderTest for BlockingDriver {
     const NAME: &'static str = "blocking";
 
     fn connect_builder(builder: gazette_tokio::ClientBuilder) -> Outcome<Self> {
-        let client = gazette_blocking::Client::build(builder).map_err(blocking_err)?;
+        let client = gazette_blocking::ClientBuilder::from(builder)
+            .build()
+            .map_err(blocking_err)?;
         Ok(BlockingDriver { client })
     }
 
