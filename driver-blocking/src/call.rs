@@ -19,7 +19,7 @@
 //! let cancel = CancelHandle::new();
 //! let stopper = cancel.clone(); // e.g. for a signal handler's thread
 //! let options = CallOptions::new().timeout(Duration::from_secs(5)).cancel(&cancel);
-//! match gazette_blocking::discovery::list_all_journals_with(&client, ListRequest::default(), &options) {
+//! match gazette_blocking::list_all_journals_with(&client, ListRequest::default(), &options) {
 //!     Ok(listing) => println!("{} journals", listing.journals.len()),
 //!     Err(err) if err.kind() == ErrorKind::TimedOut => println!("no answer within 5s"),
 //!     Err(err) if err.kind() == ErrorKind::Cancelled => println!("cancelled"),

@@ -181,6 +181,33 @@ impl ClientBuilder {
 /// every reader, appender, service and watch made from it) stops and joins
 /// that thread.
 ///
+/// Building needs no broker (nothing is dialled until the first call):
+///
+/// ```
+/// use std::time::Duration;
+/// use gazette_blocking::Client;
+///
+/// let client = Client::builder("http://127.0.0.1:1") // nothing listens there
+///     .thread_name("my-gazette")
+///     .call_timeout(Duration::from_secs(30))
+///     .build()?;
+/// assert_eq!(client.runtime_thread().name(), Some("my-gazette"));
+/// assert_eq!(client.call_timeout(), Some(Duration::from_secs(30)));
+///
+/// // Calls work from any thread; this one fails as a transport failure.
+/// let err = std::thread::spawn(move || {
+///     gazette_blocking::list_all_journals(&client, Default::default())
+/// })
+/// .join()
+/// .unwrap()
+/// .unwrap_err();
+/// assert!(err.is_unavailable(), "{err}");
+/// # Ok::<(), gazette_blocking::Error>(())
+/// ```
+///
+/// With a broker, a call timeout for every call and one of its own for one
+/// call:
+///
 /// ```no_run
 /// use std::time::Duration;
 /// use gazette_blocking::proto::ListRequest;
@@ -195,7 +222,7 @@ impl ClientBuilder {
 ///
 /// // One call with a bound of its own.
 /// let options = CallOptions::new().timeout(Duration::from_secs(2));
-/// let spec = gazette_blocking::discovery::get_journal_with(&client, "examples/hello", &options)?;
+/// let spec = gazette_blocking::get_journal_with(&client, "examples/hello", &options)?;
 /// println!("{spec:?}");
 /// # Ok::<(), gazette_blocking::Error>(())
 /// ```

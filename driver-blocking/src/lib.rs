@@ -96,8 +96,9 @@ pub use append::{Appender, append, append_with};
 pub use call::{CallOptions, CancelHandle};
 pub use client::{Client, ClientBuilder};
 pub use discovery::{
-    WatchedList, apply, apply_in_batches, fragment_store_health, get_journal, list_all_fragments,
-    list_all_journals,
+    WatchedList, apply, apply_in_batches, apply_in_batches_with, apply_with, fragment_store_health,
+    fragment_store_health_with, get_journal, get_journal_with, list_all_fragments,
+    list_all_fragments_with, list_all_journals, list_all_journals_with,
 };
 pub use error::{Error, Result};
 pub use read::{Reader, RetryReader};

@@ -28,22 +28,40 @@ use tokio::io::AsyncBufRead;
 use crate::bound::Bound;
 use crate::{CallOptions, CancelHandle, Client, ReadEvent, Result};
 
-/// `fill_buf` of an async buffered reader: waits on the runtime until
-/// content or the end is at hand, then borrows it here.
+/// `fill_buf` of an async buffered reader: content, the end or an error
+/// already at hand is returned at once; otherwise the reader waits on the
+/// runtime until one of them is, and the content is then borrowed here.
 fn fill_buf<R>(bound: &mut Bound<R>) -> io::Result<&[u8]>
 where
     R: AsyncBufRead + Unpin + Send + 'static,
 {
-    let filled = bound.call(|mut inner, stop| async move {
-        let filled = stop
-            .run(poll_fn(|cx| {
-                Pin::new(&mut inner).poll_fill_buf(cx).map_ok(<[u8]>::len)
-            }))
-            .await;
-        (inner, filled)
-    })?;
-    filled??;
-    // The buffer is filled, so this poll is ready at once.
+    // One poll that cannot block (a reader that is not ready registers
+    // this no-op waker, which the runtime's poll below replaces).
+    let at_hand = if bound.cancel_handle().is_cancelled() {
+        None
+    } else {
+        bound.poll_now(|inner, cx| match Pin::new(inner).poll_fill_buf(cx) {
+            Poll::Ready(filled) => Some(filled.map(<[u8]>::len)),
+            Poll::Pending => None,
+        })
+    };
+    match at_hand {
+        Some(filled) => {
+            filled?;
+        }
+        None => {
+            let filled = bound.call(|mut inner, stop| async move {
+                let filled = stop
+                    .run(poll_fn(|cx| {
+                        Pin::new(&mut inner).poll_fill_buf(cx).map_ok(<[u8]>::len)
+                    }))
+                    .await;
+                (inner, filled)
+            })?;
+            filled??;
+        }
+    }
+    // The buffer is filled (or at its end), so this poll is ready at once.
     bound.poll_now(|inner, cx| match Pin::new(inner).poll_fill_buf(cx) {
         Poll::Ready(result) => result,
         Poll::Pending => Err(io::Error::other("reader buffer emptied between polls")),

@@ -307,13 +307,15 @@ impl Stop {
                 None => std::future::pending().await,
             }
         };
+        // Cancellation first (a cancelled call never runs its work), then
+        // the work (a ready result beats a timer that expired with it).
         tokio::select! {
             biased;
             () = cancelled => Err(Error::Cancelled),
+            out = future => Ok(out),
             () = timed_out => Err(Error::TimedOut {
                 after: self.timeout.unwrap_or_default(),
             }),
-            out = future => Ok(out),
         }
     }
 }

@@ -201,8 +201,7 @@ fn blocking_calls_blocked_on_a_mute_broker_can_be_cancelled() {
     let calls: Vec<(&str, gazette_blocking::Result<()>)> = vec![
         (
             "get",
-            gazette_blocking::discovery::get_journal_with(&client, "a/journal", &cancel)
-                .map(drop),
+            gazette_blocking::discovery::get_journal_with(&client, "a/journal", &cancel).map(drop),
         ),
         (
             "apply",
@@ -210,12 +209,8 @@ fn blocking_calls_blocked_on_a_mute_broker_can_be_cancelled() {
         ),
         (
             "fragments",
-            gazette_blocking::discovery::list_all_fragments_with(
-                &client,
-                fragments(),
-                &cancel,
-            )
-            .map(drop),
+            gazette_blocking::discovery::list_all_fragments_with(&client, fragments(), &cancel)
+                .map(drop),
         ),
         (
             "append",
