@@ -466,6 +466,48 @@ mod tests {
     }
 
     #[test]
+    fn a_wait_on_the_callers_thread_ends_on_cancellation_or_timeout() {
+        let runtime = runtime("gz-unit-here");
+        let cancel = CancelHandle::new();
+        let (started_tx, started) = mpsc::channel::<()>();
+        let canceller = {
+            let cancel = cancel.clone();
+            std::thread::spawn(move || {
+                started.recv().unwrap();
+                cancel.cancel();
+            })
+        };
+        let (tx, dropped) = mpsc::channel();
+        let signal = DropSignal(tx);
+        let work = async move {
+            let _signal = signal;
+            // Polled (so parked on) before the cancellation.
+            started_tx.send(()).unwrap();
+            std::future::pending::<()>().await
+        };
+        let err = runtime
+            .wait_here(&CallOptions::new().cancel(&cancel), work)
+            .unwrap_err();
+        assert!(matches!(err, Error::Cancelled), "{err:?}");
+        canceller.join().unwrap();
+        // Dropped here, on the caller's thread, before returning.
+        let here = std::thread::current().name().map(str::to_owned);
+        assert_eq!(dropped.try_recv(), Ok(here));
+
+        let timeout = Duration::from_millis(20);
+        let err = runtime
+            .wait_here(
+                &CallOptions::new().timeout(timeout),
+                std::future::pending::<()>(),
+            )
+            .unwrap_err();
+        assert!(
+            matches!(err, Error::TimedOut { after } if after == timeout),
+            "{err:?}"
+        );
+    }
+
+    #[test]
     fn options_pick_the_timeout() {
         let default = Some(Duration::from_secs(1));
         let short = Duration::from_millis(5);

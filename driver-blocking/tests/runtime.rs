@@ -87,13 +87,17 @@ fn the_runtime_thread_lives_while_anything_of_the_client_does_and_is_joined_afte
     let service = gazette_blocking::AppendService::new(&client).unwrap();
     let watch = gazette_blocking::WatchedList::new(&client, LabelSelector::default()).unwrap();
     let appender = gazette_blocking::Appender::new(&client, append_request()).unwrap();
+    let mut one_shot = gazette_blocking::Reader::new(&client, request(false));
     assert_eq!(threads_named(NAME), 1);
 
     drop(client);
     drop(clone);
-    // The reader (and the rest) keep the runtime alive.
+    // The reader (and the rest) keep the runtime alive, and working.
     assert_eq!(threads_named(NAME), 1);
     assert!(!joined.is_joined());
+    let err = one_shot.read(&mut [0; 8]).unwrap_err();
+    assert!(Error::driver_from_io(&err).is_some(), "{err:?}");
+    drop(one_shot);
     drop(service);
     drop(watch);
     drop(appender);
@@ -320,6 +324,14 @@ fn a_call_is_cancelled_from_another_thread() {
     let err = out.unwrap_err();
     assert!(matches!(err, Error::Cancelled), "{err:?}");
     assert_eq!(err.kind(), ErrorKind::Cancelled);
+
+    // A watch's handle, while it waits for a snapshot on this thread.
+    let mut watch = gazette_blocking::WatchedList::new(&client, LabelSelector::default()).unwrap();
+    let handle = watch.cancel_handle();
+    let done = on_thread(move || watch.wait_for(|_| true).map(drop));
+    std::thread::spawn(move || handle.cancel()).join().unwrap();
+    let (out, _) = done.recv_timeout(PROMPTLY).expect("cancelled promptly");
+    assert!(matches!(out, Err(Error::Cancelled)), "{out:?}");
 
     // An Appender's own handle, while it waits for the broker (a fresh
     // one, so that its dial is seen).
