@@ -190,7 +190,7 @@ pub fn fragment_store_health_with(
 /// ```no_run
 /// let client = gazette_blocking::Client::new("http://localhost:8080")?;
 /// let selector = gazette_blocking::core::validate::parse_label_selector("app=orders")?;
-/// for snapshot in gazette_blocking::WatchedList::new(&client, selector)? {
+/// for snapshot in gazette_blocking::WatchedList::new(&client, selector) {
 ///     println!("{} journals", snapshot?.journals.len());
 /// }
 /// # Ok::<(), Box<dyn std::error::Error>>(())
@@ -207,16 +207,16 @@ impl std::fmt::Debug for WatchedList {
 
 impl WatchedList {
     /// Starts watching journals matching `selector` on the client's
-    /// runtime.
-    pub fn new(client: &Client, selector: LabelSelector) -> Result<Self> {
+    /// runtime thread.
+    pub fn new(client: &Client, selector: LabelSelector) -> Self {
         let runtime = client.runtime().clone();
         let inner = {
             let _context = runtime.handle().enter();
             gazette_tokio::WatchedList::new(client.as_tokio().clone(), selector)
         };
-        Ok(WatchedList {
+        WatchedList {
             inner: Bound::new(inner, runtime),
-        })
+        }
     }
 
     /// A handle that stops every blocking method of this watch, from any

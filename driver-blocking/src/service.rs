@@ -13,7 +13,7 @@
 //! use std::io::Write;
 //! use gazette_blocking::{AppendFutures, AppendService, Client};
 //! let client = Client::new("http://localhost:8080")?;
-//! let service = AppendService::new(&client)?;
+//! let service = AppendService::new(&client);
 //! use gazette_blocking::proto::AppendRequest;
 //! let mut first = service.start_append(AppendRequest::new("examples/a"), &AppendFutures::new())?;
 //! first.write_all(b"one\n")?;
@@ -56,19 +56,20 @@ pub struct AppendService {
 }
 
 impl AppendService {
-    /// A service appending through `client` with Go's defaults.
-    pub fn new(client: &Client) -> Result<Self> {
+    /// A service appending through `client` with Go's defaults. Its
+    /// dispatch loop starts on the client's runtime thread.
+    pub fn new(client: &Client) -> Self {
         Self::with_config(client, AppendConfig::default())
     }
 
     /// A service with explicit batching and retry settings.
-    pub fn with_config(client: &Client, config: AppendConfig) -> Result<Self> {
+    pub fn with_config(client: &Client, config: AppendConfig) -> Self {
         let runtime = client.runtime().clone();
         let inner = {
             let _context = runtime.handle().enter();
             gazette_tokio::AppendService::with_config(client.as_tokio(), config)
         };
-        Ok(AppendService { inner, runtime })
+        AppendService { inner, runtime }
     }
 
     /// Opens a writer of an append of `request` that commits only after

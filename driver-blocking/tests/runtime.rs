@@ -84,8 +84,8 @@ fn the_runtime_thread_lives_while_anything_of_the_client_does_and_is_joined_afte
     // Clones and objects made from the client share its one thread.
     let clone = client.clone();
     let reader = RetryReader::new(&client, request(true));
-    let service = gazette_blocking::AppendService::new(&client).unwrap();
-    let watch = gazette_blocking::WatchedList::new(&client, LabelSelector::default()).unwrap();
+    let service = gazette_blocking::AppendService::new(&client);
+    let watch = gazette_blocking::WatchedList::new(&client, LabelSelector::default());
     let appender = gazette_blocking::Appender::new(&client, append_request()).unwrap();
     let mut one_shot = gazette_blocking::Reader::new(&client, request(false));
     assert_eq!(threads_named(NAME), 1);
@@ -160,8 +160,8 @@ fn calls_work_inside_a_runtime_context() {
         let _context = rt.enter();
         let client = Client::new(UNREACHABLE).unwrap();
         assert_calls_run(&client);
-        let service = gazette_blocking::AppendService::new(&client).unwrap();
-        let watch = gazette_blocking::WatchedList::new(&client, LabelSelector::default()).unwrap();
+        let service = gazette_blocking::AppendService::new(&client);
+        let watch = gazette_blocking::WatchedList::new(&client, LabelSelector::default());
         let joined = client.runtime_joined();
         drop((client, service, watch));
         assert!(joined.is_joined(), "dropped and joined inside the context");
@@ -255,7 +255,7 @@ fn per_call_timeouts_fire_against_a_broker_that_never_answers() {
     assert_timed_out("commit", &err, TIMEOUT);
 
     // AppendService: the wait for a commit.
-    let service = gazette_blocking::AppendService::new(&client).unwrap();
+    let service = gazette_blocking::AppendService::new(&client);
     let future = service.append(append_request(), b"x").unwrap();
     assert_timed_out("err_with", &future.err_with(&options).unwrap_err(), TIMEOUT);
     assert_eq!(future.err_timeout(TIMEOUT).unwrap(), None);
@@ -268,7 +268,6 @@ fn per_call_timeouts_fire_against_a_broker_that_never_answers() {
 
     // Watches: the wait for a snapshot.
     let mut watch = gazette_blocking::WatchedList::new(&client, LabelSelector::default())
-        .unwrap()
         .with_options(options.clone());
     let err = watch.wait_for(|_| true).unwrap_err();
     assert_timed_out("wait_for", &err, TIMEOUT);
@@ -298,7 +297,7 @@ fn the_clients_call_timeout_bounds_every_call_by_default() {
     // A reader can lift the default (checked without blocking on it).
     reader.set_timeout(None);
     assert_eq!(reader.timeout(), None);
-    let mut watch = gazette_blocking::WatchedList::new(&client, LabelSelector::default()).unwrap();
+    let mut watch = gazette_blocking::WatchedList::new(&client, LabelSelector::default());
     match watch.next_snapshot() {
         Some(Err(err)) => assert_timed_out("watch item", &err, TIMEOUT),
         other => panic!("a timed-out watch item: {other:?}"),
@@ -326,7 +325,7 @@ fn a_call_is_cancelled_from_another_thread() {
     assert_eq!(err.kind(), ErrorKind::Cancelled);
 
     // A watch's handle, while it waits for a snapshot on this thread.
-    let mut watch = gazette_blocking::WatchedList::new(&client, LabelSelector::default()).unwrap();
+    let mut watch = gazette_blocking::WatchedList::new(&client, LabelSelector::default());
     let handle = watch.cancel_handle();
     let done = on_thread(move || watch.wait_for(|_| true).map(drop));
     std::thread::spawn(move || handle.cancel()).join().unwrap();

@@ -253,7 +253,7 @@ fn blocking_one_shot_append_blocked_on_a_mute_broker_can_be_cancelled() {
 fn blocking_watch_blocked_on_a_mute_broker_ends_when_cancelled() {
     let (endpoint, accepted) = mute_broker();
     let client = gazette_blocking::Client::new(endpoint).unwrap();
-    let mut watch = gazette_blocking::WatchedList::new(&client, LabelSelector::default()).unwrap();
+    let mut watch = gazette_blocking::WatchedList::new(&client, LabelSelector::default());
     let cancel = watch.cancel_handle();
     let call = on_thread("watch", move || watch.next_snapshot().map(|r| r.map(drop)));
     accepted
