@@ -36,7 +36,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let client = gazette_blocking::Client::from_env()?;
 
     if watch {
-        for snapshot in gazette_blocking::WatchedList::new(&client, selector)? {
+        for snapshot in gazette_blocking::WatchedList::new(&client, selector) {
             match snapshot {
                 Ok(snapshot) => {
                     println!("--- {} journals", snapshot.journals.len());

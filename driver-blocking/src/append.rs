@@ -1,6 +1,13 @@
 //! Appending: [`Appender`] (one Append RPC as a `std::io::Write`, with an
 //! explicit [`Appender::commit`]) and [`append()`] (a whole transaction with
 //! retries), wrapping [`gazette_tokio::append`](mod@gazette_tokio::append).
+//!
+//! Both can be bounded: [`append_with`] takes [`CallOptions`] for the whole
+//! transaction, and [`Appender::with_options`] bounds each of an
+//! Appender's calls. Streaming appends have no request deadline of the
+//! tokio driver, so these (or the client's
+//! [`call_timeout`](crate::ClientBuilder::call_timeout)) are how a caller
+//! bounds them.
 
 use std::io::{self, Write};
 
@@ -8,8 +15,8 @@ use bytes::Bytes;
 use gazette_proto::{AppendRequest, AppendResponse};
 use tokio::io::AsyncWriteExt;
 
-use crate::runtime::{block_on, block_on_cancellable};
-use crate::{CancelHandle, Client, Result};
+use crate::bound::Bound;
+use crate::{CallOptions, CancelHandle, Client, Result};
 
 /// One Append RPC, written through `std::io::Write` (or
 /// [`Appender::write_bytes`] without copying) and committed with
@@ -20,6 +27,15 @@ use crate::{CancelHandle, Client, Result};
 /// append back. Brokers time out appends whose content stalls, so write
 /// content that is at hand. `flush` waits until written content has been
 /// handed to the RPC stream; it does not commit.
+///
+/// Each blocking call (`write`, `flush`, [`commit`](Appender::commit),
+/// [`abort`](Appender::abort)) is bounded by the client's
+/// [`call_timeout`](crate::ClientBuilder::call_timeout) or by
+/// [`Appender::with_options`], and fails with
+/// [`Error::Cancelled`](crate::Error::Cancelled) once
+/// [`Appender::cancel_handle`] is cancelled. A commit that timed out or was
+/// cancelled may still have committed; an append cancelled before its
+/// commit is rolled back once the Appender is dropped.
 ///
 /// ```no_run
 /// use std::io::Write;
@@ -32,12 +48,12 @@ use crate::{CancelHandle, Client, Result};
 /// # Ok::<(), Box<dyn std::error::Error>>(())
 /// ```
 pub struct Appender {
-    inner: gazette_tokio::Appender,
+    inner: Bound<gazette_tokio::Appender>,
 }
 
 impl std::fmt::Debug for Appender {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_tuple("Appender").field(&self.inner).finish()
+        f.debug_tuple("Appender").field(self.inner.get()).finish()
     }
 }
 
@@ -46,46 +62,81 @@ impl Appender {
     /// registers, suspend). Nothing is sent until the first write or the
     /// commit.
     pub fn new(client: &Client, request: AppendRequest) -> Result<Self> {
+        let runtime = client.runtime().clone();
+        let inner = {
+            let _context = runtime.handle().enter();
+            gazette_tokio::Appender::new(client.as_tokio(), request)?
+        };
         Ok(Appender {
-            inner: gazette_tokio::Appender::new(client.as_tokio(), request)?,
+            inner: Bound::new(inner, runtime),
         })
+    }
+
+    /// Bounds each later blocking call of this Appender with `options`:
+    /// its timeout, and its cancel handle (which then replaces the
+    /// Appender's own) if it names one.
+    pub fn with_options(mut self, options: CallOptions) -> Self {
+        self.inner.set_options(options);
+        self
+    }
+
+    /// A handle cancelling this Appender's blocking calls from another
+    /// thread (permanently).
+    pub fn cancel_handle(&self) -> CancelHandle {
+        self.inner.cancel_handle().clone()
     }
 
     /// The preamble this Appender sends.
     pub fn request(&self) -> &AppendRequest {
-        self.inner.request()
+        self.inner.get().request()
     }
 
     /// The broker's response, once committed.
     pub fn response(&self) -> Option<&AppendResponse> {
-        self.inner.response()
+        self.inner.get().response()
     }
 
     /// Queues `content` without copying it; blocks while the stream is
     /// backed up.
     pub fn write_bytes(&mut self, content: Bytes) -> Result<()> {
-        Ok(block_on(self.inner.write_bytes(content))??)
+        let written = self.inner.call(|mut inner, stop| async move {
+            let written = stop.run(inner.write_bytes(content)).await;
+            (inner, written)
+        })?;
+        Ok(written??)
     }
 
     /// Commits the append and returns the broker's response (the commit
     /// fragment carries the journal offsets the content landed at).
     pub fn commit(&mut self) -> Result<AppendResponse> {
-        Ok(block_on(self.inner.commit())??)
+        let committed = self.inner.call(|mut inner, stop| async move {
+            let committed = stop.run(inner.commit()).await;
+            (inner, committed)
+        })?;
+        Ok(committed??)
     }
 
     /// Rolls the append back and waits for the stream to end.
     pub fn abort(self) -> Result<()> {
-        block_on(self.inner.abort())
+        let (inner, runtime, options) = self.inner.into_inner()?;
+        runtime.run(&options, inner.abort())
     }
 }
 
 impl Write for Appender {
+    /// Queues a copy of `buf` (all of it); blocks while the stream is
+    /// backed up. [`Appender::write_bytes`] avoids the copy.
     fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
-        block_on(self.inner.write(buf))?
+        self.write_bytes(Bytes::copy_from_slice(buf))?;
+        Ok(buf.len())
     }
 
     fn flush(&mut self) -> io::Result<()> {
-        block_on(self.inner.flush())?
+        let flushed = self.inner.call(|mut inner, stop| async move {
+            let flushed = stop.run(inner.flush()).await;
+            (inner, flushed)
+        })?;
+        flushed?
     }
 }
 
@@ -109,27 +160,25 @@ pub fn append(
     request: AppendRequest,
     content: &[Bytes],
 ) -> Result<AppendResponse> {
-    Ok(block_on(gazette_tokio::append(
-        client.as_tokio(),
-        request,
-        content,
-    ))??)
+    append_with(client, request, content, &CallOptions::new())
 }
 
-/// [`append()`], failing with [`Error::Cancelled`](crate::Error::Cancelled)
-/// once `cancel` is cancelled from another thread (before or while
-/// waiting, retries included). An append cancelled before its commit
-/// marker went out is rolled back; one cancelled while waiting for the
-/// broker's answer may still have committed. Streaming appends have no
-/// request deadline: this handle is how a caller bounds them.
-pub fn append_cancellable(
+/// [`append()`], bounded by `options`: it fails with
+/// [`Error::TimedOut`](crate::Error::TimedOut) or
+/// [`Error::Cancelled`](crate::Error::Cancelled) once the timeout passed
+/// or the handle was cancelled (before or while waiting, retries
+/// included). An append stopped before its commit marker went out is
+/// rolled back; one stopped while waiting for the broker's answer may
+/// still have committed.
+pub fn append_with(
     client: &Client,
     request: AppendRequest,
     content: &[Bytes],
-    cancel: &CancelHandle,
+    options: &CallOptions,
 ) -> Result<AppendResponse> {
-    Ok(block_on_cancellable(
-        gazette_tokio::append(client.as_tokio(), request, content),
-        cancel.token(),
-    )??)
+    let tokio_client = client.as_tokio().clone();
+    let content = content.to_vec(); // reference counts, not content
+    Ok(client.runtime().run(options, async move {
+        gazette_tokio::append(&tokio_client, request, &content).await
+    })??)
 }

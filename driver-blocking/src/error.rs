@@ -6,22 +6,23 @@ use gazette_core::status::StatusError;
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum Error {
-    /// The call was made from a thread inside a tokio runtime's context (a
-    /// task, `block_on`, or a `spawn_blocking` thread, which tokio cannot
-    /// tell apart). Blocking there could stall the runtime, so the call is
-    /// refused: use `gazette-tokio` from async code, or call this crate
-    /// from a plain `std::thread`.
-    #[error(
-        "gazette-blocking was called from inside a tokio runtime context; use gazette-tokio \
-         there, or call it from a plain std::thread"
-    )]
-    InsideAsyncRuntime,
-    /// The private runtime's threads could not be started.
-    #[error("starting the gazette-blocking runtime: {0}")]
+    /// The client's runtime thread could not be started, or stopped.
+    #[error("gazette-blocking runtime: {0}")]
     Runtime(#[source] std::io::Error),
-    /// The call was cancelled through a [`crate::CancelHandle`].
+    /// The call was cancelled through a [`crate::CancelHandle`]
+    /// ([`ErrorKind::Cancelled`](crate::ErrorKind::Cancelled)).
     #[error("cancelled")]
     Cancelled,
+    /// The call blocked longer than its timeout
+    /// ([`CallOptions::timeout`](crate::CallOptions::timeout) or the
+    /// client's [`call_timeout`](crate::ClientBuilder::call_timeout);
+    /// [`ErrorKind::TimedOut`](crate::ErrorKind::TimedOut)). Its work was
+    /// dropped; an append or apply may or may not have taken effect.
+    #[error("timed out after {after:?}")]
+    TimedOut {
+        /// The timeout that passed.
+        after: std::time::Duration,
+    },
     /// The call failed in the tokio driver it wraps (RPC, broker status,
     /// validation, read, append, listing, ...), with its typed cause.
     #[error(transparent)]
@@ -60,9 +61,9 @@ impl Error {
     pub fn kind(&self) -> gazette_tokio::ErrorKind {
         use gazette_tokio::ErrorKind;
         match self {
-            Error::InsideAsyncRuntime => ErrorKind::InvalidConfig,
             Error::Runtime(_) => ErrorKind::Io,
             Error::Cancelled => ErrorKind::Cancelled,
+            Error::TimedOut { .. } => ErrorKind::TimedOut,
             Error::Driver(err) => err.kind(),
         }
     }
@@ -118,6 +119,10 @@ impl From<Error> for std::io::Error {
         match err {
             Error::Driver(gazette_tokio::Error::Io(io)) => io,
             Error::Driver(driver) => std::io::Error::from(driver),
+            // Not `Interrupted`: std's read loops retry those.
+            timed_out @ Error::TimedOut { .. } => {
+                std::io::Error::new(std::io::ErrorKind::TimedOut, timed_out)
+            }
             other => std::io::Error::other(other),
         }
     }
@@ -225,9 +230,15 @@ mod tests {
         }
         assert_eq!(Error::Cancelled.status(), None);
         assert_eq!(Error::Cancelled.kind(), gazette_tokio::ErrorKind::Cancelled);
-        assert_eq!(
-            Error::InsideAsyncRuntime.kind(),
-            gazette_tokio::ErrorKind::InvalidConfig
-        );
+        let timed_out = Error::TimedOut {
+            after: std::time::Duration::from_millis(5),
+        };
+        assert_eq!(timed_out.kind(), gazette_tokio::ErrorKind::TimedOut);
+        let io = std::io::Error::from(timed_out);
+        assert_eq!(io.kind(), std::io::ErrorKind::TimedOut);
+        assert!(matches!(Error::from_io(&io), Some(Error::TimedOut { .. })));
+        let io = std::io::Error::from(Error::Cancelled);
+        assert_ne!(io.kind(), std::io::ErrorKind::Interrupted);
+        assert!(matches!(Error::from_io(&io), Some(Error::Cancelled)));
     }
 }

@@ -1,15 +1,20 @@
-//! Blocking (`std::io`) driver of the Gazette broker client.
+//! Blocking (`std::io`) facade over the Gazette broker client
+//! [`gazette_tokio`], in the manner of `reqwest::blocking`.
 //!
 //! For programs without an async runtime: the same client as
 //! [`gazette_tokio`], behind `std::io::{Read, BufRead, Seek, Write}` and
-//! plain functions. Every type wraps its tokio counterpart and blocks on it
-//! through a private runtime (see [`runtime`]), so no protocol decision is
-//! made here: those live in `gazette-core`, driven by `gazette-tokio`.
+//! plain functions. Every type wraps its tokio counterpart; each
+//! [`Client`] runs those on a runtime thread of its own (see [`runtime`]),
+//! so no protocol decision is made here: those live in `gazette-core`,
+//! driven by `gazette-tokio`.
 //!
-//! * [`Client`]: channels per broker, authorization, routing.
+//! * [`Client`], [`ClientBuilder`]: channels per broker, authorization,
+//!   routing; the runtime thread.
+//! * [`CallOptions`], [`CancelHandle`]: a timeout or a cancel handle for
+//!   any blocking call ([`call`]).
 //! * [`Reader`], [`RetryReader`]: reading journals (`Read`, `BufRead`,
-//!   `Seek` as far as Go's readers seek), cancellable from another thread
-//!   with a [`CancelHandle`].
+//!   `Seek` as far as Go's readers seek), with a timeout per call and a
+//!   [`CancelHandle`] usable from another thread.
 //! * [`Appender`], [`append()`]: appending (`Write` plus explicit
 //!   [`Appender::commit`] / [`Appender::abort`]).
 //! * [`AppendService`]: batched, ordered, asynchronous appends with
@@ -17,8 +22,10 @@
 //! * [`discovery`]: listing, watching, applying, fragment listing and
 //!   fragment store health.
 //!
-//! Calling any of it from inside an async runtime fails with
-//! [`Error::InsideAsyncRuntime`] rather than blocking that runtime.
+//! Calls work from any thread: plain threads, `spawn_blocking` threads,
+//! and threads inside a tokio runtime's context (an async task that calls
+//! in blocks its worker thread for the call, as any blocking call does; use
+//! `gazette-tokio` there).
 //!
 //! Requests are built as for `gazette-tokio` (see its crate docs); this runs
 //! without a broker:
@@ -76,6 +83,8 @@
 //! `https://` endpoints and fragment URLs fail with a typed error.
 
 pub mod append;
+mod bound;
+pub mod call;
 pub mod client;
 pub mod discovery;
 mod error;
@@ -83,14 +92,16 @@ pub mod read;
 pub mod runtime;
 pub mod service;
 
-pub use append::{Appender, append};
+pub use append::{Appender, append, append_with};
+pub use call::{CallOptions, CancelHandle};
 pub use client::{Client, ClientBuilder};
 pub use discovery::{
-    WatchedList, apply, apply_in_batches, fragment_store_health, get_journal, list_all_fragments,
-    list_all_journals,
+    WatchedList, apply, apply_in_batches, apply_in_batches_with, apply_with, fragment_store_health,
+    fragment_store_health_with, get_journal, get_journal_with, list_all_fragments,
+    list_all_fragments_with, list_all_journals, list_all_journals_with,
 };
 pub use error::{Error, Result};
-pub use read::{CancelHandle, Reader, RetryReader};
+pub use read::{Reader, RetryReader};
 pub use service::{AppendFuture, AppendFutures, AppendService, AsyncAppend};
 
 pub use gazette_core as core;

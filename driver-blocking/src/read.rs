@@ -1,123 +1,154 @@
 //! Reading journals: [`Reader`] (one Read RPC) and [`RetryReader`]
 //! (restarting RPCs with Go's backoff), as `std::io::Read` + `BufRead` +
 //! `Seek`, each wrapping its
-//! [`gazette_tokio::read`] counterpart.
+//! [`gazette_tokio::read`] counterpart, which runs on the client's runtime
+//! thread during each call.
 //!
-//! A blocked read can be cancelled from another thread through the
-//! reader's [`CancelHandle`]: the read then fails with [`Error::Cancelled`](crate::Error::Cancelled)
-//! (inside the `io::Error`, see [`Error::from_io`](crate::Error::from_io)), and so does every later
-//! call, as with a cancelled context in Go.
+//! Each reader has a [`CancelHandle`] ([`RetryReader::cancel_handle`]):
+//! cancelling it from another thread fails a blocked read with
+//! [`Error::Cancelled`](crate::Error::Cancelled) (inside the `io::Error`,
+//! see [`Error::from_io`](crate::Error::from_io)), and every later call
+//! too, as with a cancelled context in Go. A timeout
+//! ([`RetryReader::with_options`], [`RetryReader::set_timeout`], or the
+//! client's [`call_timeout`](crate::ClientBuilder::call_timeout)) bounds
+//! each call separately: a read that gets no content within it fails with
+//! [`Error::TimedOut`](crate::Error::TimedOut) (an `io::Error` of kind
+//! `TimedOut`), and the reader stays usable: the next read continues where
+//! reading stood.
 
 use std::future::poll_fn;
 use std::io::{self, BufRead, Read, Seek, SeekFrom};
 use std::pin::Pin;
-use std::task::{Context, Poll, Waker};
+use std::task::Poll;
+use std::time::Duration;
 
 use gazette_proto::ReadRequest;
-use tokio::io::{AsyncBufRead, AsyncReadExt};
-use tokio_util::sync::CancellationToken;
+use tokio::io::AsyncBufRead;
 
-use crate::runtime::{self, block_on_cancellable};
-use crate::{Client, ReadEvent, Result};
+use crate::bound::Bound;
+use crate::{CallOptions, CancelHandle, Client, ReadEvent, Result};
 
-/// Cancels the blocking calls of one reader from any thread. Cheap to
-/// clone; cancellation is permanent. It stands in for cancelling Go's
-/// `context.Context` (docs/go-differences.md#d45).
-#[derive(Debug, Clone, Default)]
-pub struct CancelHandle {
-    token: CancellationToken,
-}
-
-impl CancelHandle {
-    /// A handle not yet cancelled.
-    pub fn new() -> Self {
-        Self::default()
-    }
-
-    /// Cancels: a call blocked on the reader returns [`Error::Cancelled`](crate::Error::Cancelled)
-    /// promptly, and so does every later call.
-    pub fn cancel(&self) {
-        self.token.cancel();
-    }
-
-    /// Whether [`CancelHandle::cancel`] was called.
-    pub fn is_cancelled(&self) -> bool {
-        self.token.is_cancelled()
-    }
-
-    /// The token that other blocking calls (discovery, appends) wait on.
-    pub(crate) fn token(&self) -> &CancellationToken {
-        &self.token
-    }
-}
-
-/// `fill_buf` of an async buffered reader, blocking on the private runtime.
-fn fill_buf<'a, R>(inner: &'a mut R, cancel: &CancelHandle) -> io::Result<&'a [u8]>
+/// `fill_buf` of an async buffered reader: content, the end or an error
+/// already at hand is returned at once; otherwise the reader waits on the
+/// runtime until one of them is, and the content is then borrowed here.
+fn fill_buf<R>(bound: &mut Bound<R>) -> io::Result<&[u8]>
 where
-    R: AsyncBufRead + Unpin,
+    R: AsyncBufRead + Unpin + Send + 'static,
 {
-    // Wait (blocking) until content or the end is at hand...
-    block_on_cancellable(
-        poll_fn(|cx| Pin::new(&mut *inner).poll_fill_buf(cx).map_ok(<[u8]>::len)),
-        &cancel.token,
-    )??;
-    // ...then borrow it: the buffer is filled, so this poll is ready at once.
-    let rt = runtime::runtime()?;
-    let _guard = rt.enter();
-    let mut cx = Context::from_waker(Waker::noop());
-    match Pin::new(inner).poll_fill_buf(&mut cx) {
+    // One poll that cannot block (a reader that is not ready registers
+    // this no-op waker, which the runtime's poll below replaces).
+    let at_hand = if bound.cancel_handle().is_cancelled() {
+        None
+    } else {
+        bound.poll_now(|inner, cx| match Pin::new(inner).poll_fill_buf(cx) {
+            Poll::Ready(filled) => Some(filled.map(<[u8]>::len)),
+            Poll::Pending => None,
+        })
+    };
+    match at_hand {
+        Some(filled) => {
+            filled?;
+        }
+        None => {
+            let filled = bound.call(|mut inner, stop| async move {
+                let filled = stop
+                    .run(poll_fn(|cx| {
+                        Pin::new(&mut inner).poll_fill_buf(cx).map_ok(<[u8]>::len)
+                    }))
+                    .await;
+                (inner, filled)
+            })?;
+            filled??;
+        }
+    }
+    // The buffer is filled (or at its end), so this poll is ready at once.
+    bound.poll_now(|inner, cx| match Pin::new(inner).poll_fill_buf(cx) {
         Poll::Ready(result) => result,
         Poll::Pending => Err(io::Error::other("reader buffer emptied between polls")),
-    }
+    })
 }
 
 macro_rules! blocking_reader {
     ($ty:ident) => {
         impl $ty {
             /// A handle cancelling this reader's blocking calls from another
-            /// thread.
+            /// thread (permanently).
             pub fn cancel_handle(&self) -> CancelHandle {
-                self.cancel.clone()
+                self.inner.cancel_handle().clone()
+            }
+
+            /// Bounds each later blocking call of this reader with
+            /// `options`: its timeout, and its cancel handle (which then
+            /// replaces the reader's own) if it names one.
+            pub fn with_options(mut self, options: CallOptions) -> Self {
+                self.inner.set_options(options);
+                self
+            }
+
+            /// Bounds each later blocking call of this reader by `timeout`
+            /// (None: unbounded), keeping its cancel handle.
+            pub fn set_timeout(&mut self, timeout: Option<Duration>) {
+                let options = match timeout {
+                    Some(timeout) => CallOptions::new().timeout(timeout),
+                    None => CallOptions::new().no_timeout(),
+                };
+                self.inner.set_options(options);
+            }
+
+            /// The timeout of each blocking call of this reader.
+            pub fn timeout(&self) -> Option<Duration> {
+                self.inner
+                    .options()
+                    .effective_timeout(self.inner.runtime().call_timeout())
             }
 
             /// The next event (content, metadata or an offset jump), or
             /// `Ok(None)` at a clean end. Content buffered by `Read` /
             /// `BufRead` use is returned first.
             pub fn next_event(&mut self) -> Result<Option<ReadEvent>> {
-                Ok(block_on_cancellable(
-                    self.inner.next_event(),
-                    &self.cancel.token,
-                )??)
+                let event = self.inner.call(|mut inner, stop| async move {
+                    let event = stop.run(inner.next_event()).await;
+                    (inner, event)
+                })?;
+                Ok(event??)
             }
 
             /// Offset of the next byte `Read` returns (Go's
             /// `AdjustedOffset`).
             pub fn offset(&self) -> i64 {
-                self.inner.offset()
+                self.inner.get().offset()
             }
 
             /// The tokio reader this one wraps.
             pub fn as_tokio(&self) -> &gazette_tokio::$ty {
-                &self.inner
+                self.inner.get()
             }
         }
 
         impl Read for $ty {
             /// Reads journal content. An offset jump is returned once as an
             /// error carrying [`gazette_tokio::Error::OffsetJump`] (see
-            /// [`Error::driver_from_io`](crate::Error::driver_from_io)); reading continues after it.
+            /// [`Error::driver_from_io`](crate::Error::driver_from_io));
+            /// reading continues after it.
             fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
-                block_on_cancellable(self.inner.read(buf), &self.cancel.token)?
+                if buf.is_empty() {
+                    return Ok(0);
+                }
+                let available = self.fill_buf()?;
+                let n = available.len().min(buf.len());
+                buf[..n].copy_from_slice(&available[..n]);
+                self.consume(n);
+                Ok(n)
             }
         }
 
         impl BufRead for $ty {
             fn fill_buf(&mut self) -> io::Result<&[u8]> {
-                fill_buf(&mut self.inner, &self.cancel)
+                fill_buf(&mut self.inner)
             }
 
             fn consume(&mut self, amt: usize) {
-                Pin::new(&mut self.inner).consume(amt);
+                Pin::new(self.inner.get_mut()).consume(amt);
             }
         }
 
@@ -125,7 +156,8 @@ macro_rules! blocking_reader {
             fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
                 f.debug_struct(stringify!($ty))
                     .field("offset", &self.offset())
-                    .field("cancelled", &self.cancel.is_cancelled())
+                    .field("timeout", &self.timeout())
+                    .field("cancelled", &self.inner.cancel_handle().is_cancelled())
                     .finish_non_exhaustive()
             }
         }
@@ -166,8 +198,7 @@ macro_rules! blocking_reader {
 /// # }
 /// ```
 pub struct Reader {
-    inner: gazette_tokio::Reader,
-    cancel: CancelHandle,
+    inner: Bound<gazette_tokio::Reader>,
 }
 
 impl Reader {
@@ -175,8 +206,10 @@ impl Reader {
     /// RPC starts until the first read.
     pub fn new(client: &Client, request: ReadRequest) -> Self {
         Reader {
-            inner: gazette_tokio::Reader::new(client.as_tokio(), request),
-            cancel: CancelHandle::new(),
+            inner: Bound::new(
+                gazette_tokio::Reader::new(client.as_tokio(), request),
+                client.runtime().clone(),
+            ),
         }
     }
 }
@@ -187,7 +220,7 @@ impl Reader {
     /// Moves reading to `offset` where Go's `Reader.Seek` can (see the
     /// type's docs); returns the new offset.
     pub fn seek_to(&mut self, offset: i64) -> Result<i64> {
-        Ok(self.inner.seek_to(offset)?)
+        Ok(self.inner.poll_now(|inner, _| inner.seek_to(offset))?)
     }
 }
 
@@ -246,28 +279,29 @@ fn seek_target(position: SeekFrom, current: i64) -> io::Result<i64> {
 /// # }
 /// ```
 pub struct RetryReader {
-    inner: gazette_tokio::RetryReader,
-    cancel: CancelHandle,
+    inner: Bound<gazette_tokio::RetryReader>,
 }
 
 impl RetryReader {
     /// A retrying reader of `request`.
     pub fn new(client: &Client, request: ReadRequest) -> Self {
         RetryReader {
-            inner: gazette_tokio::RetryReader::new(client.as_tokio(), request),
-            cancel: CancelHandle::new(),
+            inner: Bound::new(
+                gazette_tokio::RetryReader::new(client.as_tokio(), request),
+                client.runtime().clone(),
+            ),
         }
     }
 
     /// Switches blocking on or off (applies from the next RPC).
     pub fn set_block(&mut self, block: bool) {
-        self.inner.set_block(block);
+        self.inner.get_mut().set_block(block);
     }
 
     /// Moves reading to `offset` and returns the new offset (Go's
     /// `AdjustedSeek`).
     pub fn seek_to(&mut self, offset: i64) -> i64 {
-        self.inner.seek_to(offset)
+        self.inner.poll_now(|inner, _| inner.seek_to(offset))
     }
 }
 

@@ -13,7 +13,7 @@
 //! use std::io::Write;
 //! use gazette_blocking::{AppendFutures, AppendService, Client};
 //! let client = Client::new("http://localhost:8080")?;
-//! let service = AppendService::new(&client)?;
+//! let service = AppendService::new(&client);
 //! use gazette_blocking::proto::AppendRequest;
 //! let mut first = service.start_append(AppendRequest::new("examples/a"), &AppendFutures::new())?;
 //! first.write_all(b"one\n")?;
@@ -26,6 +26,7 @@
 //! ```
 
 use std::io::{self, Write};
+use std::sync::Arc;
 use std::time::Duration;
 
 use gazette_core::append::OpFuture;
@@ -33,33 +34,42 @@ use gazette_proto::{AppendRequest, AppendResponse};
 
 pub use gazette_core::append::{AppendConfig, OpFutures as AppendFutures};
 
-use crate::runtime::{block_on, enter};
-use crate::{Client, Error, Result};
+use crate::runtime::Runtime;
+use crate::{CallOptions, Client, Error, Result};
 
 /// Batched, ordered, asynchronous appends (Go's `AppendService`). Cheap to
-/// clone; clones share the dispatch loop, which runs on the private
-/// runtime. Released appends are delivered even after the last clone is
-/// dropped: the loop stops only once each of them resolved. [`close`]
-/// waits for that; [`cancel`] fails what is pending instead.
+/// clone; clones share the dispatch loop, which runs on the client's
+/// runtime thread (the service, its writers and futures keep that thread
+/// alive). Released appends are delivered even after the last clone of the
+/// service is dropped, as long as that runtime runs: the loop stops only
+/// once each of them resolved. Dropping the last handle of the client and
+/// of everything made from it shuts the runtime down, abandoning appends
+/// still pending then (as the process exiting would): [`close`] first to
+/// wait for them; [`cancel`] fails what is pending instead.
 ///
 /// [`close`]: AppendService::close
 /// [`cancel`]: AppendService::cancel
 #[derive(Debug, Clone)]
 pub struct AppendService {
     inner: gazette_tokio::AppendService,
+    runtime: Arc<Runtime>,
 }
 
 impl AppendService {
-    /// A service appending through `client` with Go's defaults.
-    pub fn new(client: &Client) -> Result<Self> {
+    /// A service appending through `client` with Go's defaults. Its
+    /// dispatch loop starts on the client's runtime thread.
+    pub fn new(client: &Client) -> Self {
         Self::with_config(client, AppendConfig::default())
     }
 
     /// A service with explicit batching and retry settings.
-    pub fn with_config(client: &Client, config: AppendConfig) -> Result<Self> {
-        let client = client.as_tokio().clone();
-        let inner = enter(|| gazette_tokio::AppendService::with_config(&client, config))?;
-        Ok(AppendService { inner })
+    pub fn with_config(client: &Client, config: AppendConfig) -> Self {
+        let runtime = client.runtime().clone();
+        let inner = {
+            let _context = runtime.handle().enter();
+            gazette_tokio::AppendService::with_config(client.as_tokio(), config)
+        };
+        AppendService { inner, runtime }
     }
 
     /// Opens a writer of an append of `request` that commits only after
@@ -73,8 +83,26 @@ impl AppendService {
         request: AppendRequest,
         dependencies: &AppendFutures,
     ) -> Result<AsyncAppend> {
-        let inner = block_on(self.inner.start_append(request, dependencies))??;
-        Ok(AsyncAppend { inner })
+        self.start_append_with(request, dependencies, &CallOptions::new())
+    }
+
+    /// [`start_append`](Self::start_append), bounded by `options` (the
+    /// wait for the journal's open writer).
+    pub fn start_append_with(
+        &self,
+        request: AppendRequest,
+        dependencies: &AppendFutures,
+        options: &CallOptions,
+    ) -> Result<AsyncAppend> {
+        let service = self.inner.clone();
+        let dependencies = dependencies.clone();
+        let inner = self.runtime.run(options, async move {
+            service.start_append(request, &dependencies).await
+        })??;
+        Ok(AsyncAppend {
+            inner,
+            runtime: self.runtime.clone(),
+        })
     }
 
     /// Like [`start_append`](Self::start_append), giving up (`None`) when
@@ -85,13 +113,11 @@ impl AppendService {
         dependencies: &AppendFutures,
         timeout: Duration,
     ) -> Result<Option<AsyncAppend>> {
-        // The timer is created inside the runtime (in the async block).
-        let started = block_on(async {
-            tokio::time::timeout(timeout, self.inner.start_append(request, dependencies)).await
-        })?;
-        match started {
-            Err(_elapsed) => Ok(None),
-            Ok(inner) => Ok(Some(AsyncAppend { inner: inner? })),
+        let options = CallOptions::new().timeout(timeout);
+        match self.start_append_with(request, dependencies, &options) {
+            Ok(writer) => Ok(Some(writer)),
+            Err(Error::TimedOut { .. }) => Ok(None),
+            Err(err) => Err(err),
         }
     }
 
@@ -103,15 +129,27 @@ impl AppendService {
     /// [`close_timeout`](Self::close_timeout) to bound the wait, or
     /// [`cancel`](Self::cancel) (from any thread) to fail them.
     pub fn close(&self) -> Result<()> {
-        block_on(self.inner.close())
+        self.close_with(&CallOptions::new())
+    }
+
+    /// [`close`](Self::close), bounded by `options` (when it fails with
+    /// [`Error::TimedOut`] or [`Error::Cancelled`] the service stays
+    /// closed, its appends still pending).
+    pub fn close_with(&self, options: &CallOptions) -> Result<()> {
+        let service = self.inner.clone();
+        self.runtime
+            .run(options, async move { service.close().await })
     }
 
     /// Like [`close`](Self::close), returning `false` if appends are still
     /// pending after `timeout` (the service stays closed; call again or
     /// [`cancel`](Self::cancel)).
     pub fn close_timeout(&self, timeout: Duration) -> Result<bool> {
-        let closed = block_on(async { tokio::time::timeout(timeout, self.inner.close()).await })?;
-        Ok(closed.is_ok())
+        match self.close_with(&CallOptions::new().timeout(timeout)) {
+            Ok(()) => Ok(true),
+            Err(Error::TimedOut { .. }) => Ok(false),
+            Err(err) => Err(err),
+        }
     }
 
     /// Fails everything pending (Go's cancellation of the service's
@@ -127,8 +165,20 @@ impl AppendService {
     /// Appends `content` as one append of `request` and returns its future
     /// without waiting for the commit.
     pub fn append(&self, request: AppendRequest, content: &[u8]) -> Result<AppendFuture> {
-        let future = block_on(self.inner.append(request, content))??;
-        Ok(AppendFuture { inner: future })
+        self.append_with(request, content, &CallOptions::new())
+    }
+
+    /// [`append`](Self::append), bounded by `options` (the wait for the
+    /// journal's open writer; the commit is the future's).
+    pub fn append_with(
+        &self,
+        request: AppendRequest,
+        content: &[u8],
+        options: &CallOptions,
+    ) -> Result<AppendFuture> {
+        let mut writer = self.start_append_with(request, &AppendFutures::new(), options)?;
+        writer.inner.write(content)?;
+        writer.release()
     }
 
     /// Futures of everything pending on journals other than `journal` (all
@@ -158,6 +208,7 @@ impl AppendService {
 #[derive(Debug)]
 pub struct AsyncAppend {
     inner: gazette_tokio::AsyncAppend,
+    runtime: Arc<Runtime>,
 }
 
 impl AsyncAppend {
@@ -178,6 +229,7 @@ impl AsyncAppend {
     pub fn release(self) -> Result<AppendFuture> {
         Ok(AppendFuture {
             inner: self.inner.release()?,
+            runtime: self.runtime,
         })
     }
 }
@@ -197,6 +249,7 @@ impl Write for AsyncAppend {
 #[derive(Debug, Clone)]
 pub struct AppendFuture {
     inner: OpFuture,
+    runtime: Arc<Runtime>,
 }
 
 impl AppendFuture {
@@ -206,17 +259,23 @@ impl AppendFuture {
     /// [`err_timeout`](Self::err_timeout), or fail everything pending with
     /// [`AppendService::cancel`].
     pub fn err(&self) -> Result<()> {
-        let outcome = block_on(self.inner.clone())?;
+        self.err_with(&CallOptions::new())
+    }
+
+    /// [`err`](Self::err), bounded by `options`: [`Error::TimedOut`] or
+    /// [`Error::Cancelled`] says the wait stopped, not the append (it stays
+    /// pending).
+    pub fn err_with(&self, options: &CallOptions) -> Result<()> {
+        let outcome = self.runtime.run(options, self.inner.clone())?;
         outcome.map_err(|err| Error::Driver(gazette_tokio::Error::Append(err)))
     }
 
     /// Like [`AppendFuture::err`], giving up (None) after `timeout`.
     pub fn err_timeout(&self, timeout: Duration) -> Result<Option<()>> {
-        let outcome = block_on(async { tokio::time::timeout(timeout, self.inner.clone()).await })?;
-        match outcome {
-            Err(_) => Ok(None),
-            Ok(Ok(())) => Ok(Some(())),
-            Ok(Err(err)) => Err(Error::Driver(gazette_tokio::Error::Append(err))),
+        match self.err_with(&CallOptions::new().timeout(timeout)) {
+            Ok(()) => Ok(Some(())),
+            Err(Error::TimedOut { .. }) => Ok(None),
+            Err(err) => Err(err),
         }
     }
 

@@ -512,7 +512,9 @@ impl ClientUnderTest for BlockingDriver {
     const NAME: &'static str = "blocking";
 
     fn connect_builder(builder: gazette_tokio::ClientBuilder) -> Outcome<Self> {
-        let client = gazette_blocking::Client::build(builder).map_err(blocking_err)?;
+        let client = gazette_blocking::ClientBuilder::from(builder)
+            .build()
+            .map_err(blocking_err)?;
         Ok(BlockingDriver { client })
     }
 
@@ -548,7 +550,7 @@ impl ClientUnderTest for BlockingDriver {
     type Service = gazette_blocking::AppendService;
 
     fn append_service(&self) -> Self::Service {
-        gazette_blocking::AppendService::new(&self.client).expect("service")
+        gazette_blocking::AppendService::new(&self.client)
     }
 
     fn service_append_wait(
@@ -568,7 +570,7 @@ impl ClientUnderTest for BlockingDriver {
     }
 
     fn service_append(&self, plan: &[(String, Bytes, bool)]) -> (Vec<Outcome<()>>, bool) {
-        let service = gazette_blocking::AppendService::new(&self.client).expect("service");
+        let service = gazette_blocking::AppendService::new(&self.client);
         let mut futures = Vec::new();
         for (journal, content, after_pending) in plan {
             let deps = if *after_pending {
@@ -698,8 +700,7 @@ impl ClientUnderTest for BlockingDriver {
     ) -> Outcome<()> {
         // Consume the watch as an iterator of snapshots; a lagging consumer
         // may skip items, but `latest` is always the newest snapshot.
-        let mut watch =
-            gazette_blocking::WatchedList::new(&self.client, selector).map_err(blocking_err)?;
+        let mut watch = gazette_blocking::WatchedList::new(&self.client, selector);
         let deadline = Instant::now() + within;
         loop {
             let listed = |s: &gazette_proto::ListResponse| names(s).iter().any(|n| n == name);

@@ -84,7 +84,7 @@ fn released_appends_resolve_after_the_blocking_service_is_dropped() {
     create_journals(std::slice::from_ref(&journal));
     const N: usize = 200;
     let futures: Vec<AppendFuture> = {
-        let service = AppendService::new(&blocking_client()).unwrap();
+        let service = AppendService::new(&blocking_client());
         (0..N)
             .map(|i| {
                 service
@@ -105,7 +105,7 @@ fn released_appends_resolve_after_the_blocking_service_is_dropped() {
 fn blocking_close_flushes_then_refuses_new_appends() {
     let journal = unique("blocking-close");
     create_journals(std::slice::from_ref(&journal));
-    let service = AppendService::new(&blocking_client()).unwrap();
+    let service = AppendService::new(&blocking_client());
     let futures: Vec<AppendFuture> = (0..20)
         .map(|i| {
             service
@@ -140,7 +140,7 @@ fn blocking_cancel_fails_pending_appends_and_blocked_writers() {
     let prefix = unique("blocking-cancel");
     let (a, b) = (format!("{prefix}/a"), format!("{prefix}/b"));
     create_journals(&[a.clone(), b.clone()]);
-    let service = AppendService::new(&blocking_client()).unwrap();
+    let service = AppendService::new(&blocking_client());
     let never = AsyncOperation::new();
     let deps: AppendFutures = [never.future()].into_iter().collect();
     let mut held = service.start_append(request(&a), &deps).unwrap();

@@ -135,10 +135,10 @@ fn driver(err: gazette_blocking::Error) -> gazette_tokio::Error {
 #[test]
 fn blocking_unary_calls_to_a_mute_broker_fail_with_a_typed_deadline() {
     let (endpoint, _accepted) = mute_broker();
-    let client = gazette_blocking::Client::build(
-        gazette_blocking::Client::builder(endpoint).request_timeout(DEADLINE),
-    )
-    .unwrap();
+    let client = gazette_blocking::Client::builder(endpoint)
+        .request_timeout(DEADLINE)
+        .build()
+        .unwrap();
     let c = client.clone();
     let (list, elapsed) = join(on_thread("list", move || {
         gazette_blocking::list_all_journals(&c, ListRequest::default())
@@ -169,11 +169,11 @@ fn is_cancelled(err: &gazette_blocking::Error) -> bool {
 fn cancel_while_blocked<T: Send + std::fmt::Debug + 'static>(
     what: &str,
     accepted: &mpsc::Receiver<()>,
-    f: impl FnOnce(&gazette_blocking::CancelHandle) -> gazette_blocking::Result<T> + Send + 'static,
+    f: impl FnOnce(&gazette_blocking::CallOptions) -> gazette_blocking::Result<T> + Send + 'static,
 ) {
     let cancel = gazette_blocking::CancelHandle::new();
-    let handle = cancel.clone();
-    let call = on_thread(what, move || f(&handle));
+    let options = gazette_blocking::CallOptions::new().cancel(&cancel);
+    let call = on_thread(what, move || f(&options));
     accepted
         .recv_timeout(PROMPTLY)
         .unwrap_or_else(|_| panic!("{what}: never dialled the broker"));
@@ -189,40 +189,32 @@ fn blocking_calls_blocked_on_a_mute_broker_can_be_cancelled() {
     // No request timeout: only the handle ends the calls.
     let client = gazette_blocking::Client::new(endpoint).unwrap();
     let c = client.clone();
-    cancel_while_blocked("list", &accepted, move |cancel| {
-        gazette_blocking::discovery::list_all_journals_cancellable(
-            &c,
-            ListRequest::default(),
-            cancel,
-        )
+    cancel_while_blocked("list", &accepted, move |options| {
+        gazette_blocking::discovery::list_all_journals_with(&c, ListRequest::default(), options)
     });
     // The connection is now established: later calls reuse it, so they are
     // cancelled before the first one can be seen; a pre-cancelled handle
     // fails at once.
     let cancel = gazette_blocking::CancelHandle::new();
     cancel.cancel();
+    let cancel = gazette_blocking::CallOptions::new().cancel(&cancel);
     let calls: Vec<(&str, gazette_blocking::Result<()>)> = vec![
         (
             "get",
-            gazette_blocking::discovery::get_journal_cancellable(&client, "a/journal", &cancel)
-                .map(drop),
+            gazette_blocking::discovery::get_journal_with(&client, "a/journal", &cancel).map(drop),
         ),
         (
             "apply",
-            gazette_blocking::discovery::apply_cancellable(&client, delete(), &cancel).map(drop),
+            gazette_blocking::discovery::apply_with(&client, delete(), &cancel).map(drop),
         ),
         (
             "fragments",
-            gazette_blocking::discovery::list_all_fragments_cancellable(
-                &client,
-                fragments(),
-                &cancel,
-            )
-            .map(drop),
+            gazette_blocking::discovery::list_all_fragments_with(&client, fragments(), &cancel)
+                .map(drop),
         ),
         (
             "append",
-            gazette_blocking::append::append_cancellable(
+            gazette_blocking::append::append_with(
                 &client,
                 AppendRequest {
                     journal: "a/journal".into(),
@@ -244,15 +236,15 @@ fn blocking_calls_blocked_on_a_mute_broker_can_be_cancelled() {
 fn blocking_one_shot_append_blocked_on_a_mute_broker_can_be_cancelled() {
     let (endpoint, accepted) = mute_broker();
     let client = gazette_blocking::Client::new(endpoint).unwrap();
-    cancel_while_blocked("append", &accepted, move |cancel| {
-        gazette_blocking::append::append_cancellable(
+    cancel_while_blocked("append", &accepted, move |options| {
+        gazette_blocking::append::append_with(
             &client,
             AppendRequest {
                 journal: "a/journal".into(),
                 ..Default::default()
             },
             &[bytes::Bytes::from_static(b"x")],
-            cancel,
+            options,
         )
     });
 }
@@ -261,7 +253,7 @@ fn blocking_one_shot_append_blocked_on_a_mute_broker_can_be_cancelled() {
 fn blocking_watch_blocked_on_a_mute_broker_ends_when_cancelled() {
     let (endpoint, accepted) = mute_broker();
     let client = gazette_blocking::Client::new(endpoint).unwrap();
-    let mut watch = gazette_blocking::WatchedList::new(&client, LabelSelector::default()).unwrap();
+    let mut watch = gazette_blocking::WatchedList::new(&client, LabelSelector::default());
     let cancel = watch.cancel_handle();
     let call = on_thread("watch", move || watch.next_snapshot().map(|r| r.map(drop)));
     accepted

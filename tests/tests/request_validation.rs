@@ -263,7 +263,7 @@ fn blocking_calls_with_invalid_requests_fail_at_once_without_an_rpc() {
         assert!(is_invalid_append(name, &driver(err)), "{name:?}");
         let c = client.clone();
         let err = blocking_at_once(name, move || {
-            let service = gazette_blocking::AppendService::new(&c).unwrap();
+            let service = gazette_blocking::AppendService::new(&c);
             match service.start_append(append(name), &gazette_blocking::AppendFutures::new()) {
                 Ok(_) => panic!("an invalid request was accepted"),
                 Err(err) => err,
@@ -294,7 +294,7 @@ fn blocking_calls_with_invalid_requests_fail_at_once_without_an_rpc() {
     assert!(is_invalid_list(&driver(err)));
     let c = client.clone();
     let items = blocking_at_once("watch", move || {
-        let watch = gazette_blocking::WatchedList::new(&c, bad_selector()).unwrap();
+        let watch = gazette_blocking::WatchedList::new(&c, bad_selector());
         watch.take(3).collect::<Vec<_>>()
     });
     assert_eq!(items.len(), 1, "one error, then the end: {items:?}");

@@ -85,7 +85,7 @@ fn blocking_lagging_watch_consumer_gets_the_newest_snapshot() {
     let client = gazette_blocking::Client::new(cluster.brokers[0].endpoint.clone()).unwrap();
     let prefix = format!("{}/", unique("watch-lag-blocking"));
     let (one, two) = (format!("{prefix}one"), format!("{prefix}two"));
-    let mut watch = gazette_blocking::WatchedList::new(&client, prefix_selector(&prefix)).unwrap();
+    let mut watch = gazette_blocking::WatchedList::new(&client, prefix_selector(&prefix));
     let first = watch.next_timeout(WAIT).expect("a first snapshot").unwrap();
     assert!(first.journals.is_empty());
 
