@@ -1,6 +1,6 @@
 //! Where each RPC goes: the route cache, member health, zone preference,
 //! fail-fast, idle sweeps and the fallback to the service address
-//! (docs/behaviour.md#dispatcher, docs/architecture.md#routing).
+//! (docs/behaviour.md#dispatcher, docs/architecture.md#the-core-client).
 
 use std::collections::BTreeMap;
 use std::num::NonZeroUsize;
