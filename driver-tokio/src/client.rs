@@ -41,6 +41,12 @@ pub const CONNECTION_WINDOW: u32 = i32::MAX as u32;
 /// HTTP/2 stream window of each RPC stream.
 pub const STREAM_WINDOW: u32 = 1 << 20;
 
+/// Idle time before the kernel's TCP keepalive probes of a broker
+/// connection (a dead host is noticed in seconds; a frozen process is
+/// noticed by the core client's route probes instead,
+/// docs/architecture.md#recovering-from-a-frozen-broker).
+pub const TCP_KEEPALIVE: Duration = Duration::from_secs(10);
+
 /// Keepalive ping interval. Brokers answer pings more frequent than every
 /// five minutes with GOAWAY `ENHANCE_YOUR_CALM` (docs/protocol.md#limits-and-keepalive).
 pub const KEEPALIVE_INTERVAL: Duration = Duration::from_secs(300);
@@ -538,6 +544,9 @@ fn dial(
         .map_err(|err| invalid(format!("{err}")))?
         .connect_timeout(connect_timeout)
         .tcp_nodelay(true)
+        // Dead hosts (not frozen processes, whose kernel still answers):
+        // the kernel probes an idle connection after this long.
+        .tcp_keepalive(Some(TCP_KEEPALIVE))
         .initial_connection_window_size(CONNECTION_WINDOW)
         .initial_stream_window_size(STREAM_WINDOW)
         .http2_keep_alive_interval(KEEPALIVE_INTERVAL)

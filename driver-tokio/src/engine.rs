@@ -554,6 +554,11 @@ fn deliver(state: &mut State, event: Event) {
         | Event::Snapshot { op, .. }
         | Event::WatchSignal { op, .. }
         | Event::Finished { op, .. } => *op,
+        Event::OutcomeUnknown { op } => {
+            tracing::warn!(%op, "append cancelled after its commit marker: it may be written twice");
+            crate::telemetry::append_outcome_unknown();
+            return;
+        }
         Event::Retrying {
             op,
             operation,

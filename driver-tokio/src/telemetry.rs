@@ -62,6 +62,15 @@ pub(crate) fn append_finished(committed: bool, bytes: u64) {
     });
 }
 
+/// An append's RPC was cancelled after its commit marker went out (its
+/// broker stalled and the journal moved away): the retry that follows may
+/// write its content twice.
+pub(crate) fn append_outcome_unknown() {
+    emit!([] {
+        metrics::counter!("gazette_append_outcome_unknown_total").increment(1);
+    });
+}
+
 /// A fragment was opened directly from its store (`scheme`: `http` for
 /// HTTP(S) fetches, `file` for the local file root).
 pub(crate) fn fragment_opened(scheme: &'static str) {

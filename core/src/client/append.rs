@@ -6,10 +6,10 @@ use std::collections::VecDeque;
 use std::time::Instant;
 
 use bytes::Bytes;
-use gazette_proto::AppendRequest;
+use gazette_proto::{AppendRequest, Route};
 
 use super::routing::FailFast;
-use super::rpc::{Call, OpId, RpcId, RpcMessage};
+use super::rpc::{Call, OpId, RpcId, RpcMessage, Target};
 use super::{Event, OpError, Outcome, Progress, Shared, WriteError};
 use crate::append::{
     AppendError, AppendStep, Appender, AppenderInput, AppenderOutput, OneShotAppend, RequestError,
@@ -47,6 +47,12 @@ pub(crate) struct AppendOp {
     /// gRPC code in the operation's error.
     last_failure: Option<RpcFailure>,
     pub(crate) deadline: Option<Instant>,
+    /// Where the current RPC went and the route it was picked from.
+    dispatched: Option<(Target, Route)>,
+    /// When the current RPC last made progress (opened, a message taken).
+    progress_at: Option<Instant>,
+    /// When to check whether the current RPC stalls.
+    probe_at: Option<Instant>,
 }
 
 impl AppendOp {
@@ -62,6 +68,9 @@ impl AppendOp {
             answered: false,
             last_failure: None,
             deadline: None,
+            dispatched: None,
+            progress_at: None,
+            probe_at: None,
         }
     }
 
@@ -145,10 +154,11 @@ impl AppendOp {
         Progress::Done
     }
 
-    pub(crate) fn on_sent(&mut self, sh: &mut Shared, rpc: RpcId, buffer: u64) {
+    pub(crate) fn on_sent(&mut self, sh: &mut Shared, rpc: RpcId, buffer: u64, now: Instant) {
         if self.rpc != Some(rpc) {
             return;
         }
+        self.progressed(now);
         if let Some(size) = self.unacked.pop_front() {
             self.backlog -= size;
         }
@@ -163,6 +173,56 @@ impl AppendOp {
         self.backlog = 0;
     }
 
+    fn progressed(&mut self, now: Instant) {
+        self.progress_at = Some(now);
+        self.probe_at = Some(now + super::routing::PROBE_AFTER);
+    }
+
+    /// A route of the journal was learned (from any response or a probe).
+    /// If it differs from the route the stalled RPC was sent under (another
+    /// primary, or members gone: a frozen broker the primary replicates to
+    /// blocks the append as surely as a frozen primary), the RPC is
+    /// cancelled and the append fails over as if its broker were
+    /// unavailable (docs/architecture.md#recovering-from-a-frozen-broker).
+    pub(crate) fn on_route_learned(
+        &mut self,
+        sh: &mut Shared,
+        route: &Route,
+        now: Instant,
+    ) -> Progress {
+        let (Some(rpc), Some((target, sent_under))) = (self.rpc, &self.dispatched) else {
+            return Progress::Running;
+        };
+        let stalled = self
+            .progress_at
+            .is_some_and(|at| now.saturating_duration_since(at) >= super::routing::MOVE_STALL);
+        if !stalled || crate::route::routes_equivalent(sent_under, route) {
+            return Progress::Running;
+        }
+        let failure = RpcFailure::remote(
+            RpcCode::Unavailable,
+            format!(
+                "{target}: the route of {} moved while its append waited",
+                self.appender.request().journal
+            ),
+        );
+        // The commit marker went out: the broker may have committed.
+        if !self.appender.accepts_content() && !self.answered {
+            sh.event(Event::OutcomeUnknown { op: self.id });
+        }
+        // Avoid the broker until it answers again.
+        let target = target.clone();
+        sh.router().on_unavailable(&target, now);
+        sh.cancel_rpc(rpc);
+        self.rpc = None;
+        self.probe_at = None;
+        self.clear_sends();
+        self.last_failure = Some(failure.clone());
+        self.appender
+            .handle(AppenderInput::StreamFailed(failure.into()));
+        self.drive(sh, now)
+    }
+
     /// Drains the appender's outputs.
     pub(crate) fn drive(&mut self, sh: &mut Shared, now: Instant) -> Progress {
         while let Some(output) = self.appender.poll_output() {
@@ -173,6 +233,8 @@ impl AppendOp {
                         Ok(target) => {
                             self.answered = false;
                             self.clear_sends();
+                            self.dispatched = hint.route().map(|r| (target.clone(), r.clone()));
+                            self.progressed(now);
                             self.rpc = Some(sh.open(self.id, target, Call::Append { journal }));
                         }
                         Err(FailFast { endpoint }) => {
@@ -227,6 +289,7 @@ impl AppendOp {
                     if let Some(rpc) = self.rpc.take() {
                         sh.cancel_rpc(rpc);
                     }
+                    self.probe_at = None;
                     self.clear_sends();
                     return self.on_attempt_finished(sh, result, now);
                 }
@@ -327,6 +390,7 @@ impl AppendOp {
         if self.rpc != Some(rpc) {
             return Progress::Running;
         }
+        self.probe_at = None;
         match message {
             RpcMessage::Append(response) => {
                 self.answered = true;
@@ -352,6 +416,7 @@ impl AppendOp {
             return Progress::Running;
         }
         self.rpc = None;
+        self.probe_at = None;
         match failure {
             None if self.answered => {}
             None => self
@@ -373,15 +438,26 @@ impl AppendOp {
             Mode::OneShot { retry_at, .. } => *retry_at,
             Mode::Streamed => None,
         };
-        match (retry, self.deadline) {
-            (Some(a), Some(b)) => Some(a.min(b)),
-            (a, b) => a.or(b),
-        }
+        [retry, self.deadline, self.probe_at]
+            .into_iter()
+            .flatten()
+            .min()
     }
 
     pub(crate) fn on_timeout(&mut self, sh: &mut Shared, now: Instant) -> Progress {
         if self.deadline.is_some_and(|d| d <= now) {
             return self.fail_locally(sh, TransportError::DeadlineExceeded);
+        }
+        if self.probe_at.is_some_and(|at| at <= now) {
+            match (&self.rpc, &self.dispatched) {
+                (Some(_), Some((target @ Target::Member(_), route))) => {
+                    // Stalled: learn whether the journal's route moved.
+                    let probe = sh.router().probe_target(route, target);
+                    let journal = self.appender.request().journal.clone();
+                    self.probe_at = Some(sh.request_probe(&journal, probe, now));
+                }
+                _ => self.probe_at = None,
+            }
         }
         if let Mode::OneShot { retry_at, .. } = &mut self.mode
             && retry_at.is_some_and(|at| at <= now)
@@ -411,6 +487,7 @@ impl AppendOp {
         if let Some(rpc) = self.rpc.take() {
             sh.cancel_rpc(rpc);
         }
+        self.probe_at = None;
         self.clear_sends();
     }
 }

@@ -16,6 +16,10 @@ use crate::list::{
 use crate::route::RouteUpdate;
 use crate::status::{Operation, RpcCode, RpcFailure};
 
+/// How long a route probe may take (a probe sent to another frozen broker
+/// must not wait forever).
+pub const PROBE_DEADLINE: std::time::Duration = std::time::Duration::from_secs(2);
+
 /// A listing failure as the list machines take it: a `CANCELLED` status
 /// sent by the server is a cancellation (docs/behaviour.md#quirk-23).
 fn list_error(failure: &RpcFailure) -> ListError {
@@ -55,9 +59,13 @@ pub(crate) struct UnaryOp {
     id: OpId,
     kind: Kind,
     rpc: Option<RpcId>,
-    /// Set when the current RPC's response has been handled.
+    /// The first request, until sent.
     pending: Option<Call>,
     pub(crate) deadline: Option<Instant>,
+    /// Set for the client's own route probes: the journal probed, and
+    /// where. A probe reports no events; its snapshot updates the route
+    /// cache like any listing.
+    probe: Option<(String, Target)>,
 }
 
 impl UnaryOp {
@@ -68,7 +76,33 @@ impl UnaryOp {
             rpc: None,
             pending: Some(first),
             deadline: sh.config().request_timeout.map(|t| now + t),
+            probe: None,
         }
+    }
+
+    /// A probe of `journal`'s route at `target`: a one-journal listing,
+    /// bounded by [`PROBE_DEADLINE`].
+    pub(crate) fn probe(
+        id: OpId,
+        journal: &str,
+        target: Target,
+        now: Instant,
+    ) -> Result<Self, ListError> {
+        let request = crate::list::get_journal_request(journal)?;
+        let assembler = SnapshotAssembler::new(&request);
+        let call = Call::List(request.clone());
+        Ok(UnaryOp {
+            id,
+            kind: Kind::List {
+                request,
+                assembler,
+                journal: None,
+            },
+            rpc: None,
+            pending: Some(call),
+            deadline: Some(now + PROBE_DEADLINE),
+            probe: Some((journal.to_string(), target)),
+        })
     }
 
     pub(crate) fn list(
@@ -163,7 +197,10 @@ impl UnaryOp {
                 *target = sh.router().pick(&hint, now).unwrap_or(Target::Service);
                 target.clone()
             }
-            _ => Target::Service,
+            _ => match &self.probe {
+                Some((_, target)) => target.clone(),
+                None => Target::Service,
+            },
         };
         self.rpc = Some(sh.open(self.id, target, call));
         Progress::Running
@@ -181,6 +218,10 @@ impl UnaryOp {
     fn finish(&mut self, sh: &mut Shared, result: Result<Outcome, OpError>) -> Progress {
         if let Some(rpc) = self.rpc.take() {
             sh.cancel_rpc(rpc);
+        }
+        if let Some((journal, _)) = &self.probe {
+            sh.probe_done(journal);
+            return Progress::Done;
         }
         sh.event(Event::Finished {
             op: self.id,
@@ -349,6 +390,9 @@ impl UnaryOp {
     pub(crate) fn release(&mut self, sh: &mut Shared) {
         if let Some(rpc) = self.rpc.take() {
             sh.cancel_rpc(rpc);
+        }
+        if let Some((journal, _)) = &self.probe {
+            sh.probe_done(journal);
         }
     }
 

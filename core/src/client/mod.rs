@@ -150,7 +150,8 @@ use gazette_proto::{
 };
 
 pub use auth::{Capability, Claims};
-pub use routing::{FAIL_FAST_WINDOW, SWEEP_INTERVAL};
+pub use discovery::PROBE_DEADLINE;
+pub use routing::{FAIL_FAST_WINDOW, MOVE_STALL, PROBE_AFTER, PROBE_INTERVAL_MAX, SWEEP_INTERVAL};
 pub use rpc::{Call, FetchId, OpId, RpcCommand, RpcEnd, RpcId, RpcMessage, Target};
 
 use crate::append::{AppendError, RequestError};
@@ -243,6 +244,14 @@ pub enum Event {
         cause: String,
         /// Whether Go would log this retry.
         log: bool,
+    },
+    /// An append's RPC was cancelled after its commit marker was sent
+    /// (the broker serving it was frozen and the journal moved away): the
+    /// broker may have committed it, so the retry that follows may write
+    /// the content twice. Count it; it is never dropped.
+    OutcomeUnknown {
+        /// The append.
+        op: OpId,
     },
     /// An append refused by [`WriteError::Blocked`] accepts content again.
     Writable {
@@ -383,12 +392,30 @@ pub(crate) struct Shared {
     events: VecDeque<Event>,
     next_id: u64,
     seeds: Option<SplitMix64>,
+    /// RPCs by the journal they concern.
+    by_journal: BTreeMap<String, std::collections::BTreeSet<RpcId>>,
+    /// Route probes by journal.
+    probes: BTreeMap<String, Probe>,
+    /// Probes asked for and not yet started.
+    probe_requests: Vec<(String, Target)>,
 }
 
 #[derive(Debug)]
 struct RpcEntry {
     op: OpId,
     target: Target,
+    journal: Option<String>,
+}
+
+/// The route probing of one journal.
+#[derive(Debug)]
+struct Probe {
+    /// The probe in flight.
+    op: Option<OpId>,
+    /// No new probe before this.
+    next_at: Instant,
+    /// The wait after the next probe.
+    interval: Duration,
 }
 
 impl Shared {
@@ -418,11 +445,23 @@ impl Shared {
     pub(crate) fn open(&mut self, op: OpId, target: Target, call: Call) -> RpcId {
         let rpc = RpcId(self.next());
         let claims = claims_of(&call);
+        let journal = match &call {
+            Call::Read(request) => Some(request.journal.clone()),
+            Call::Append { journal } => Some(journal.clone()),
+            _ => None,
+        };
+        if let Some(journal) = &journal {
+            self.by_journal
+                .entry(journal.clone())
+                .or_default()
+                .insert(rpc);
+        }
         self.rpcs.insert(
             rpc,
             RpcEntry {
                 op,
                 target: target.clone(),
+                journal,
             },
         );
         self.commands.push_back(RpcCommand::Open {
@@ -445,14 +484,62 @@ impl Shared {
 
     /// Cancels and forgets `rpc` (nothing if already forgotten).
     pub(crate) fn cancel_rpc(&mut self, rpc: RpcId) {
-        if self.rpcs.remove(&rpc).is_some() {
+        if self.forget_rpc(rpc) {
             self.commands.push_back(RpcCommand::Cancel { rpc });
         }
     }
 
     /// Forgets an RPC that ended.
     fn end_rpc(&mut self, rpc: RpcId) {
-        self.rpcs.remove(&rpc);
+        self.forget_rpc(rpc);
+    }
+
+    fn forget_rpc(&mut self, rpc: RpcId) -> bool {
+        let Some(entry) = self.rpcs.remove(&rpc) else {
+            return false;
+        };
+        if let Some(journal) = entry.journal
+            && let Some(rpcs) = self.by_journal.get_mut(&journal)
+        {
+            rpcs.remove(&rpc);
+            if rpcs.is_empty() {
+                self.by_journal.remove(&journal);
+            }
+        }
+        true
+    }
+
+    /// Asks for a probe of `journal`'s route at `target` (at most one in
+    /// flight per journal, spaced by a doubling interval). Returns when the
+    /// asking RPC should check again.
+    pub(crate) fn request_probe(&mut self, journal: &str, target: Target, now: Instant) -> Instant {
+        let probe = self.probes.entry(journal.to_string()).or_insert(Probe {
+            op: None,
+            next_at: now,
+            interval: routing::PROBE_AFTER,
+        });
+        if probe.op.is_none() && probe.next_at <= now {
+            probe.next_at = now + probe.interval;
+            probe.interval = (probe.interval * 2).min(routing::PROBE_INTERVAL_MAX);
+            self.probe_requests.push((journal.to_string(), target));
+        }
+        probe.next_at.max(now + routing::PROBE_AFTER)
+    }
+
+    /// An RPC on `journal` made progress: probing starts over.
+    pub(crate) fn journal_progressed(&mut self, journal: &str) {
+        if let Some(probe) = self.probes.get_mut(journal)
+            && probe.op.is_none()
+        {
+            self.probes.remove(journal);
+        }
+    }
+
+    /// A probe of `journal` finished.
+    pub(crate) fn probe_done(&mut self, journal: &str) {
+        if let Some(probe) = self.probes.get_mut(journal) {
+            probe.op = None;
+        }
     }
 
     pub(crate) fn fetch(
@@ -593,6 +680,14 @@ impl Op {
         }
     }
 
+    fn on_route_learned(&mut self, sh: &mut Shared, route: &Route, now: Instant) -> Progress {
+        match self {
+            Op::Read(op) => op.on_route_learned(sh, route, now),
+            Op::Append(op) => op.on_route_learned(sh, route, now),
+            Op::Unary(_) | Op::Watch(_) => Progress::Running,
+        }
+    }
+
     fn wake_at(&self) -> Option<Instant> {
         match self {
             Op::Read(op) => op.wake_at(),
@@ -667,6 +762,9 @@ impl Client {
                 events: VecDeque::new(),
                 next_id: 0,
                 seeds,
+                by_journal: BTreeMap::new(),
+                probes: BTreeMap::new(),
+                probe_requests: Vec::new(),
             },
             ops: BTreeMap::new(),
         }
@@ -702,6 +800,45 @@ impl Client {
         if f(op, &mut self.shared) == Progress::Done {
             let mut op = self.ops.remove(&id).expect("present");
             op.release(&mut self.shared);
+        }
+    }
+
+    /// Acts on what the last step learned: routes that may have moved away
+    /// from stalled RPCs, and route probes asked for.
+    fn settle(&mut self, now: Instant) {
+        for _ in 0..64 {
+            let learned = self.shared.router.take_learned();
+            let probes = std::mem::take(&mut self.shared.probe_requests);
+            if learned.is_empty() && probes.is_empty() {
+                return;
+            }
+            for (journal, route) in learned {
+                let ops: Vec<OpId> = self
+                    .shared
+                    .by_journal
+                    .get(&journal)
+                    .into_iter()
+                    .flatten()
+                    .filter_map(|rpc| self.shared.rpcs.get(rpc).map(|e| e.op))
+                    .collect();
+                for op in ops {
+                    self.with_op(op, |o, sh| o.on_route_learned(sh, &route, now));
+                }
+            }
+            for (journal, target) in probes {
+                let id = self.new_op();
+                match UnaryOp::probe(id, &journal, target, now) {
+                    Ok(mut op) => {
+                        if let Some(probe) = self.shared.probes.get_mut(&journal) {
+                            probe.op = Some(id);
+                        }
+                        if op.start(&mut self.shared, now) == Progress::Running {
+                            self.ops.insert(id, Op::Unary(op));
+                        }
+                    }
+                    Err(_) => self.shared.probe_done(&journal),
+                }
+            }
         }
     }
 
@@ -925,6 +1062,7 @@ impl Client {
             self.shared.router.on_reached(&target);
         }
         self.with_op(op, |o, sh| o.on_opened(sh, rpc, now));
+        self.settle(now);
     }
 
     /// A response message of `rpc` arrived.
@@ -934,14 +1072,15 @@ impl Client {
             self.shared.router.on_reached(&target);
         }
         self.with_op(op, |o, sh| o.on_message(sh, rpc, message, now));
+        self.settle(now);
     }
 
     /// The transport took one [`RpcCommand::Send`] message of `rpc`.
-    pub fn handle_rpc_sent(&mut self, rpc: RpcId, _now: Instant) {
+    pub fn handle_rpc_sent(&mut self, rpc: RpcId, now: Instant) {
         let Some(op) = self.op_of(rpc) else { return };
         let buffer = self.shared.config.append_write_buffer;
         if let Some(Op::Append(a)) = self.ops.get_mut(&op) {
-            a.on_sent(&mut self.shared, rpc, buffer);
+            a.on_sent(&mut self.shared, rpc, buffer, now);
         }
     }
 
@@ -960,6 +1099,7 @@ impl Client {
             }
         }
         self.with_op(op, |o, sh| o.on_end(sh, rpc, failure, now));
+        self.settle(now);
     }
 
     /// One reader input of a direct fragment fetch (`DirectOpened`,
@@ -979,6 +1119,7 @@ impl Client {
             Op::Read(r) => r.on_fetch(sh, fetch, input, now),
             _ => Progress::Running,
         });
+        self.settle(now);
     }
 
     /// Time passed: runs every timer due at `now` (backoffs, deadlines,
@@ -993,6 +1134,7 @@ impl Client {
         for id in due {
             self.with_op(id, |o, sh| o.on_timeout(sh, now));
         }
+        self.settle(now);
         let in_use: Vec<String> = self
             .shared
             .rpcs

@@ -45,6 +45,14 @@ pub(crate) struct ReadOp {
     fragments_opened: u64,
     /// Set by a cancellation or deadline: the read's stop is its end.
     ending: bool,
+    /// Where the current RPC went.
+    target: Option<super::rpc::Target>,
+    /// The route the current RPC's target was picked from.
+    dispatched: Option<gazette_proto::Route>,
+    /// When the current RPC last made progress (opened, a frame).
+    progress_at: Option<Instant>,
+    /// When to check whether the current RPC stalls.
+    probe_at: Option<Instant>,
 }
 
 impl ReadOp {
@@ -59,6 +67,10 @@ impl ReadOp {
             deadline: None,
             fragments_opened: 0,
             ending: false,
+            target: None,
+            dispatched: None,
+            progress_at: None,
+            probe_at: None,
         }
     }
 
@@ -205,6 +217,9 @@ impl ReadOp {
                     .pick(&hint, now)
                     .unwrap_or(super::rpc::Target::Service);
                 self.opened = false;
+                self.dispatched = hint.route().cloned();
+                self.target = Some(target.clone());
+                self.progressed(now);
                 self.rpc = Some(sh.open(self.id, target, Call::Read(request)));
             }
             ReadAction::CancelRpc => self.release_rpc(sh),
@@ -235,6 +250,59 @@ impl ReadOp {
         if let Some(rpc) = self.rpc.take() {
             sh.cancel_rpc(rpc);
         }
+        self.probe_at = None;
+    }
+
+    fn progressed(&mut self, now: Instant) {
+        self.progress_at = Some(now);
+        self.probe_at = Some(now + super::routing::PROBE_AFTER);
+    }
+
+    fn journal(&self) -> &str {
+        match &self.machine {
+            Machine::Single(m) => m.journal(),
+            Machine::Retry(m) => m.journal(),
+        }
+    }
+
+    /// A route of the read's journal was learned (from any response or a
+    /// probe). If it no longer lists the broker the stalled RPC waits on,
+    /// that broker will not serve it: the RPC is cancelled and the read
+    /// restarts at the same offset, on the new route
+    /// (docs/architecture.md#recovering-from-a-frozen-broker).
+    pub(crate) fn on_route_learned(
+        &mut self,
+        sh: &mut Shared,
+        route: &gazette_proto::Route,
+        now: Instant,
+    ) -> Progress {
+        let (Some(rpc), Some(super::rpc::Target::Member(endpoint))) = (self.rpc, &self.target)
+        else {
+            return Progress::Running;
+        };
+        let stalled = self
+            .progress_at
+            .is_some_and(|at| now.saturating_duration_since(at) >= super::routing::MOVE_STALL);
+        if !stalled || route.endpoints.iter().any(|e| e == endpoint) {
+            return Progress::Running;
+        }
+        let failure = TransportError::Unavailable(format!(
+            "{endpoint} no longer serves {}: its route moved",
+            self.journal()
+        ));
+        // The broker is frozen or partitioned away: avoid it until it
+        // answers again.
+        let target = super::rpc::Target::Member(endpoint.clone());
+        sh.router().on_unavailable(&target, now);
+        sh.cancel_rpc(rpc);
+        self.rpc = None;
+        self.probe_at = None;
+        if self.opened {
+            self.feed(ReadInput::RpcFailed(failure));
+        } else {
+            self.feed(ReadInput::RpcStartFailed(failure));
+        }
+        self.drive(sh, now)
     }
 
     pub(crate) fn release(&mut self, sh: &mut Shared) {
@@ -258,6 +326,7 @@ impl ReadOp {
     pub(crate) fn on_opened(&mut self, sh: &mut Shared, rpc: RpcId, now: Instant) -> Progress {
         if self.is_current(rpc) {
             self.ensure_opened();
+            self.progressed(now);
         }
         self.drive(sh, now)
     }
@@ -271,6 +340,9 @@ impl ReadOp {
     ) -> Progress {
         if self.is_current(rpc) {
             self.ensure_opened();
+            self.progressed(now);
+            let journal = self.journal().to_string();
+            sh.journal_progressed(&journal);
             match message {
                 RpcMessage::Read(frame) => self.feed(ReadInput::Frame(frame)),
                 other => self.feed(ReadInput::RpcFailed(TransportError::Other(format!(
@@ -292,6 +364,7 @@ impl ReadOp {
             return Progress::Running;
         }
         self.rpc = None;
+        self.probe_at = None;
         match failure {
             None => {
                 self.ensure_opened();
@@ -337,13 +410,30 @@ impl ReadOp {
     }
 
     pub(crate) fn wake_at(&self) -> Option<Instant> {
-        match (self.backoff_until, self.deadline) {
-            (Some(a), Some(b)) => Some(a.min(b)),
-            (a, b) => a.or(b),
-        }
+        [self.backoff_until, self.deadline, self.probe_at]
+            .into_iter()
+            .flatten()
+            .min()
     }
 
     pub(crate) fn on_timeout(&mut self, sh: &mut Shared, now: Instant) -> Progress {
+        if self.probe_at.is_some_and(|at| at <= now)
+            && self.rpc.is_some()
+            && let Some(target @ super::rpc::Target::Member(_)) = self.target.clone()
+        {
+            // Stalled: learn whether the journal's route still includes
+            // the broker the RPC waits on.
+            let route = self
+                .dispatched
+                .clone()
+                .unwrap_or_else(crate::route::empty_route);
+            let probe = sh.router().probe_target(&route, &target);
+            let journal = self.journal().to_string();
+            self.probe_at = Some(sh.request_probe(&journal, probe, now));
+        } else if self.probe_at.is_some_and(|at| at <= now) {
+            // Nothing to probe for (no RPC, or one through the service).
+            self.probe_at = None;
+        }
         if self.deadline.is_some_and(|d| d <= now) {
             self.deadline = None;
             self.ending = true;

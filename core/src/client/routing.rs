@@ -18,6 +18,18 @@ use crate::route::{
 /// How often idle member connections are swept (Go's dispatcher: 30 s).
 pub const SWEEP_INTERVAL: Duration = Duration::from_secs(30);
 
+/// How long an RPC must have made no progress before the client probes
+/// the route of its journal (docs/architecture.md#recovering-from-a-frozen-broker).
+pub const PROBE_AFTER: Duration = Duration::from_secs(2);
+
+/// The longest wait between two probes of a journal whose RPC stays
+/// stalled (the wait doubles from [`PROBE_AFTER`]).
+pub const PROBE_INTERVAL_MAX: Duration = Duration::from_secs(30);
+
+/// How long an RPC must have made no progress before a route that moved
+/// away from its broker cancels it (a healthy RPC finishes sooner).
+pub const MOVE_STALL: Duration = Duration::from_secs(1);
+
 /// How long after an RPC to a member failed as unavailable an RPC that
 /// must go to that member (an append to the primary) fails at once instead
 /// of dialling it again (gRPC's first reconnect backoff).
@@ -46,6 +58,8 @@ pub(crate) struct Router {
     schemes: Vec<String>,
     members: BTreeMap<String, Member>,
     next_sweep: Option<Instant>,
+    /// Routes with members learned since the client last looked, in order.
+    learned: Vec<(String, Route)>,
 }
 
 impl Router {
@@ -62,7 +76,28 @@ impl Router {
             schemes,
             members: BTreeMap::new(),
             next_sweep: None,
+            learned: Vec::new(),
         }
+    }
+
+    /// The routes with members learned since the last call, in order.
+    pub(crate) fn take_learned(&mut self) -> Vec<(String, Route)> {
+        std::mem::take(&mut self.learned)
+    }
+
+    /// Where to probe the route of a journal whose RPC to `avoid` stalls:
+    /// another dialable, healthy member of `route`, else the service
+    /// address.
+    pub(crate) fn probe_target(&self, route: &Route, avoid: &Target) -> Target {
+        if !self.route_directly {
+            return Target::Service;
+        }
+        route
+            .endpoints
+            .iter()
+            .filter(|e| !matches!(avoid, Target::Member(a) if a == *e))
+            .find(|e| self.dialable(e) && !self.is_failed(e))
+            .map_or(Target::Service, |e| Target::Member(e.clone()))
     }
 
     /// The cached route of `journal` (empty when unknown or uncached).
@@ -75,6 +110,9 @@ impl Router {
 
     /// Caches (`Some` with members) or invalidates the route of `journal`.
     pub(crate) fn update_route(&mut self, journal: &str, route: Option<&Route>, now: Instant) {
+        if let Some(route) = route.filter(|r| !r.members.is_empty()) {
+            self.learned.push((journal.to_string(), route.clone()));
+        }
         if let Some(cache) = &mut self.cache {
             cache.update_route(journal, route, now);
         }

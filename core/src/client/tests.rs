@@ -664,3 +664,245 @@ fn the_same_inputs_give_the_same_outputs() {
     assert_eq!(seeded, trace(Some(7)));
     assert_ne!(seeded, trace(Some(8)), "the seed shapes the backoff");
 }
+
+fn moved_route() -> Route {
+    // broker-two (the old primary) is gone; broker-one leads, a third joins.
+    Route {
+        members: vec![
+            Id {
+                zone: "a".into(),
+                suffix: "broker-one".into(),
+            },
+            Id {
+                zone: "c".into(),
+                suffix: "broker-six".into(),
+            },
+        ],
+        primary: 0,
+        endpoints: vec!["http://one:1".into(), "http://six:6".into()],
+    }
+}
+
+/// Answers the open probe (a List of one journal) with `route`.
+fn answer_probe(client: &mut Client, rpc: RpcId, journal: &str, route: Route, now: Instant) {
+    let mut header = header();
+    header.route = Some(route.clone());
+    client.handle_rpc_opened(rpc, now);
+    client.handle_rpc_message(
+        rpc,
+        RpcMessage::List(ListResponse {
+            header: Some(header),
+            journals: vec![gazette_proto::list_response::Journal {
+                spec: Some(gazette_proto::JournalSpec::new(journal)),
+                route: Some(route),
+                mod_revision: 1,
+                create_revision: 1,
+            }],
+            ..Default::default()
+        }),
+        now,
+    );
+    client.handle_rpc_end(rpc, RpcEnd::Ok, now);
+}
+
+fn drain_commands(client: &mut Client) -> Vec<RpcCommand> {
+    std::iter::from_fn(|| client.poll_rpc()).collect()
+}
+
+#[test]
+fn a_stalled_append_whose_route_moved_away_is_cancelled_and_retried() {
+    let start = Instant::now();
+    let mut client = Client::new(ClientConfig::default());
+    client.update_route("a/journal", Some(&route()), start);
+    let op = client
+        .append(
+            AppendRequest::new("a/journal"),
+            vec![Bytes::from_static(b"x")],
+            start,
+        )
+        .unwrap();
+    // Sent in full to the primary, which then answers nothing (frozen).
+    let mut rpc = None;
+    for command in drain_commands(&mut client) {
+        match command {
+            RpcCommand::Open { rpc: r, target, .. } => {
+                assert_eq!(target, Target::Member("http://two:2".into()));
+                rpc = Some(r);
+            }
+            RpcCommand::Send { rpc: r, .. } => client.handle_rpc_sent(r, start),
+            _ => {}
+        }
+    }
+    let rpc = rpc.unwrap();
+    // After PROBE_AFTER without progress, the client probes the route at
+    // the other member.
+    let probe_at = client.poll_timeout().unwrap();
+    assert_eq!(probe_at, start + PROBE_AFTER);
+    client.handle_timeout(probe_at);
+
+    let probe = match drain_commands(&mut client).as_slice() {
+        [
+            RpcCommand::Open {
+                rpc,
+                target,
+                call: Call::List(request),
+                ..
+            },
+        ] => {
+            assert_eq!(*target, Target::Member("http://one:1".into()));
+            assert!(request.selector.is_some());
+            *rpc
+        }
+        other => panic!("{other:?}"),
+    };
+    // The first probe still sees the old route: nothing happens.
+    answer_probe(&mut client, probe, "a/journal", route(), probe_at);
+    assert!(drain_commands(&mut client).is_empty());
+    assert!(client.poll_event().is_none());
+    // The next one sees the journal moved: the append is cancelled, its
+    // outcome unknown (the marker went out), and it is retried.
+    let again = client.poll_timeout().unwrap();
+    assert!(again > probe_at);
+    client.handle_timeout(again);
+    let probe = match drain_commands(&mut client).as_slice() {
+        [RpcCommand::Open { rpc, .. }] => *rpc,
+        other => panic!("{other:?}"),
+    };
+    answer_probe(&mut client, probe, "a/journal", moved_route(), again);
+    assert_eq!(
+        drain_commands(&mut client),
+        vec![RpcCommand::Cancel { rpc }]
+    );
+    let events: Vec<Event> = std::iter::from_fn(|| client.poll_event()).collect();
+    assert_eq!(events[0], Event::OutcomeUnknown { op });
+    assert!(
+        matches!(&events[1], Event::Retrying { op: o, cause, .. } if *o == op && cause.contains("moved")),
+        "{events:?}"
+    );
+    // The retry goes out on its own timer, and through the service (the
+    // unavailable primary's route was dropped).
+    let retry = client.poll_timeout().unwrap();
+    client.handle_timeout(retry);
+    assert!(drain_commands(&mut client).iter().any(|c| matches!(
+        c,
+        RpcCommand::Open {
+            call: Call::Append { .. },
+            ..
+        }
+    )));
+}
+
+#[test]
+fn a_stalled_read_whose_broker_left_the_route_restarts_at_its_offset() {
+    let start = Instant::now();
+    let mut client = Client::new(ClientConfig {
+        zone: "b".into(),
+        ..ClientConfig::default()
+    });
+    client.update_route("a/journal", Some(&route()), start);
+    let op = client.read(ReadRequest::new("a/journal").from_offset(0), true, start);
+    let rpc = match drain_commands(&mut client).as_slice() {
+        [RpcCommand::Open { rpc, target, .. }] => {
+            assert_eq!(*target, Target::Member("http://two:2".into()));
+            *rpc
+        }
+        other => panic!("{other:?}"),
+    };
+    client.handle_rpc_opened(rpc, start);
+    client.handle_rpc_message(
+        rpc,
+        RpcMessage::Read(ReadResponse {
+            header: Some(header()),
+            offset: 0,
+            write_head: 3,
+            fragment: Some(Fragment {
+                journal: "a/journal".into(),
+                begin: 0,
+                end: 3,
+                compression_codec: gazette_proto::CompressionCodec::None as i32,
+                ..Default::default()
+            }),
+            ..Default::default()
+        }),
+        start,
+    );
+    client.handle_rpc_message(
+        rpc,
+        RpcMessage::Read(ReadResponse {
+            offset: 0,
+            content: Bytes::from_static(b"abc"),
+            ..Default::default()
+        }),
+        start,
+    );
+    let _ = std::iter::from_fn(|| client.poll_event()).count();
+    // A route learned before the RPC stalls changes nothing.
+    client.update_route("a/journal", Some(&moved_route()), start);
+    client.handle_timeout(start);
+    assert!(drain_commands(&mut client).is_empty());
+    // Idle at the write head: probed, and the broker is gone.
+    let probe_at = client.poll_timeout().unwrap();
+    assert_eq!(probe_at, start + PROBE_AFTER);
+    client.handle_timeout(probe_at);
+
+    let probe = match drain_commands(&mut client).as_slice() {
+        [
+            RpcCommand::Open {
+                rpc,
+                call: Call::List(_),
+                ..
+            },
+        ] => *rpc,
+        other => panic!("{other:?}"),
+    };
+    answer_probe(&mut client, probe, "a/journal", moved_route(), probe_at);
+    assert_eq!(
+        drain_commands(&mut client),
+        vec![RpcCommand::Cancel { rpc }]
+    );
+    assert!(client.is_member_failed("http://two:2"));
+    // Restarted after its backoff at offset 3, on a member still serving.
+    let retry = client.poll_timeout().unwrap();
+    client.handle_timeout(retry);
+    match drain_commands(&mut client).as_slice() {
+        [
+            RpcCommand::Open {
+                call: Call::Read(request),
+                target,
+                ..
+            },
+        ] => {
+            assert_eq!(request.offset, 3);
+            // Not the frozen broker (its route was dropped: the service
+            // address proxies to wherever the journal is now).
+            assert_ne!(*target, Target::Member("http://two:2".into()));
+        }
+        other => panic!("{other:?}"),
+    }
+    assert!(client.is_open(op));
+}
+
+#[test]
+fn a_healthy_rpc_is_not_cancelled_by_a_route_change() {
+    let start = Instant::now();
+    let mut client = Client::new(ClientConfig::default());
+    client.update_route("a/journal", Some(&route()), start);
+    client
+        .append(
+            AppendRequest::new("a/journal"),
+            vec![Bytes::from_static(b"x")],
+            start,
+        )
+        .unwrap();
+    for command in drain_commands(&mut client) {
+        if let RpcCommand::Send { rpc, .. } = command {
+            client.handle_rpc_sent(rpc, start);
+        }
+    }
+    // The route changes while the append just made progress.
+    let soon = start + MOVE_STALL / 2;
+    client.update_route("a/journal", Some(&moved_route()), soon);
+    client.handle_timeout(soon);
+    assert!(drain_commands(&mut client).is_empty());
+    assert!(client.poll_event().is_none());
+}
