@@ -13,6 +13,8 @@ import (
 	"io"
 	"log"
 	"os"
+	"strings"
+	"sync"
 	"time"
 
 	"go.gazette.dev/core/broker/client"
@@ -42,7 +44,16 @@ func main() {
 	var size = flag.Int("size", 64<<10, "bytes per append in append_64k")
 	var smallCount = flag.Int("small-count", 20000, "appends in append_small")
 	var smallSize = flag.Int("small-size", 100, "bytes per append in append_small")
+	var journals = flag.String("journals", "", "comma-separated journals of the frozen workload")
+	var seconds = flag.Int("seconds", 80, "how long the frozen workload runs")
 	flag.Parse()
+	if *workload == "frozen" {
+		if *journals == "" || *broker == "" {
+			log.Fatal("need -broker and -journals")
+		}
+		frozen(*broker, strings.Split(*journals, ","), time.Duration(*seconds)*time.Second)
+		return
+	}
 	if *journal == "" || *broker == "" {
 		log.Fatal("need -broker and -journal")
 	}
@@ -133,4 +144,73 @@ func (b bytesReaderAt) ReadAt(p []byte, off int64) (int, error) {
 		return n, io.EOF
 	}
 	return n, nil
+}
+
+// The frozen workload (tests/tests/tokio_frozen_broker.rs runs it beside
+// gazette-tokio while one broker is SIGSTOPped): an AppendService writer
+// and a tailing RetryReader per journal for `run`, then one JSON line per
+// journal with the unix milliseconds of every commit and of every record
+// read (by record number).
+func frozen(broker string, journals []string, run time.Duration) {
+	var ctx, cancel = context.WithTimeout(context.Background(), run)
+	defer cancel()
+	pb.RegisterGRPCDispatcher(os.Getenv("ZONE"))
+	var cfg = mbp.AddressConfig{Address: pb.Endpoint(broker)}
+	var jc = cfg.MustJournalClient(context.Background())
+	var rjc = pb.NewRoutedJournalClient(jc, client.NewRouteCache(1024, time.Hour))
+	var svc = client.NewAppendService(context.Background(), rjc)
+
+	type out struct {
+		Client  string  `json:"client"`
+		Journal string  `json:"journal"`
+		Commits []int64 `json:"commits"`
+		Reads   []int64 `json:"reads"`
+	}
+	var results = make([]out, len(journals))
+	var wg sync.WaitGroup
+	for n, name := range journals {
+		var j = pb.Journal(name)
+		results[n] = out{Client: "go", Journal: name}
+		wg.Add(2)
+		go func(n int) {
+			defer wg.Done()
+			for i := 0; ctx.Err() == nil; i++ {
+				var rec = []byte(fmt.Sprintf("%04d:%08d:", n, i))
+				for len(rec) < 255 {
+					rec = append(rec, byte('a'+i%26))
+				}
+				rec = append(rec, '\n')
+				var aa = svc.StartAppend(pb.AppendRequest{Journal: j}, nil)
+				_, _ = aa.Writer().Write(rec)
+				if err := aa.Release(); err != nil {
+					log.Fatalf("release: %v", err)
+				}
+				select {
+				case <-aa.Done():
+				case <-ctx.Done():
+					return
+				}
+				if err := aa.Err(); err != nil {
+					log.Fatalf("append: %v", err)
+				}
+				results[n].Commits = append(results[n].Commits, time.Now().UnixMilli())
+			}
+		}(n)
+		go func(n int) {
+			defer wg.Done()
+			var rr = client.NewRetryReader(ctx, rjc, pb.ReadRequest{Journal: j, Block: true})
+			var buf = make([]byte, 256)
+			for {
+				if _, err := io.ReadFull(rr, buf); err != nil {
+					return
+				}
+				results[n].Reads = append(results[n].Reads, time.Now().UnixMilli())
+			}
+		}(n)
+	}
+	wg.Wait()
+	for _, r := range results {
+		var line, _ = json.Marshal(r)
+		fmt.Println(string(line))
+	}
 }

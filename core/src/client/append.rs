@@ -111,7 +111,7 @@ impl AppendOp {
         content: Bytes,
         buffer: u64,
         now: Instant,
-    ) -> Result<(), WriteError> {
+    ) -> Result<Progress, WriteError> {
         if !matches!(self.mode, Mode::Streamed) || !self.appender.accepts_content() {
             return Err(WriteError::Closed);
         }
@@ -120,11 +120,10 @@ impl AppendOp {
             return Err(WriteError::Blocked);
         }
         self.appender.write(content);
-        // A write opens the stream or queues Sends: it cannot finish the
-        // append (a fail-fast pick only fails it once committed).
-        let progress = self.drive(sh, now);
-        debug_assert_eq!(progress, Progress::Running);
-        Ok(())
+        // The first write opens the stream, and a pick that fails fast (a
+        // primary that just failed) finishes the append at once: the
+        // content was taken, the result follows as Finished.
+        Ok(self.drive(sh, now))
     }
 
     pub(crate) fn commit(&mut self, sh: &mut Shared, now: Instant) -> Progress {
@@ -452,9 +451,8 @@ impl AppendOp {
             match (&self.rpc, &self.dispatched) {
                 (Some(_), Some((target @ Target::Member(_), route))) => {
                     // Stalled: learn whether the journal's route moved.
-                    let probe = sh.router().probe_target(route, target);
                     let journal = self.appender.request().journal.clone();
-                    self.probe_at = Some(sh.request_probe(&journal, probe, now));
+                    self.probe_at = Some(sh.request_probe(&journal, route, target, now));
                 }
                 _ => self.probe_at = None,
             }

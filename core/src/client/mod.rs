@@ -416,6 +416,8 @@ struct Probe {
     next_at: Instant,
     /// The wait after the next probe.
     interval: Duration,
+    /// Probes sent so far.
+    sent: u32,
 }
 
 impl Shared {
@@ -509,18 +511,28 @@ impl Shared {
         true
     }
 
-    /// Asks for a probe of `journal`'s route at `target` (at most one in
-    /// flight per journal, spaced by a doubling interval). Returns when the
-    /// asking RPC should check again.
-    pub(crate) fn request_probe(&mut self, journal: &str, target: Target, now: Instant) -> Instant {
+    /// Asks for a probe of `journal`'s route, whose RPC to `avoid` (sent
+    /// under `route`) stalls: at most one in flight per journal, spaced by
+    /// a doubling interval, each at the next target in turn. Returns when
+    /// the asking RPC should check again.
+    pub(crate) fn request_probe(
+        &mut self,
+        journal: &str,
+        route: &Route,
+        avoid: &Target,
+        now: Instant,
+    ) -> Instant {
         let probe = self.probes.entry(journal.to_string()).or_insert(Probe {
             op: None,
             next_at: now,
             interval: routing::PROBE_AFTER,
+            sent: 0,
         });
         if probe.op.is_none() && probe.next_at <= now {
             probe.next_at = now + probe.interval;
             probe.interval = (probe.interval * 2).min(routing::PROBE_INTERVAL_MAX);
+            let target = self.router.probe_target(route, avoid, probe.sent);
+            probe.sent += 1;
             self.probe_requests.push((journal.to_string(), target));
         }
         probe.next_at.max(now + routing::PROBE_AFTER)
@@ -880,10 +892,15 @@ impl Client {
         now: Instant,
     ) -> Result<(), WriteError> {
         let buffer = self.shared.config.append_write_buffer;
-        match self.ops.get_mut(&op) {
-            Some(Op::Append(append)) => append.write(&mut self.shared, content, buffer, now),
-            _ => Err(WriteError::Closed),
+        let progress = match self.ops.get_mut(&op) {
+            Some(Op::Append(append)) => append.write(&mut self.shared, content, buffer, now)?,
+            _ => return Err(WriteError::Closed),
+        };
+        if progress == Progress::Done {
+            self.close(op);
         }
+        self.settle(now);
+        Ok(())
     }
 
     /// Commits a streamed append: its result is the operation's

@@ -427,9 +427,8 @@ impl ReadOp {
                 .dispatched
                 .clone()
                 .unwrap_or_else(crate::route::empty_route);
-            let probe = sh.router().probe_target(&route, &target);
             let journal = self.journal().to_string();
-            self.probe_at = Some(sh.request_probe(&journal, probe, now));
+            self.probe_at = Some(sh.request_probe(&journal, &route, &target, now));
         } else if self.probe_at.is_some_and(|at| at <= now) {
             // Nothing to probe for (no RPC, or one through the service).
             self.probe_at = None;

@@ -85,19 +85,23 @@ impl Router {
         std::mem::take(&mut self.learned)
     }
 
-    /// Where to probe the route of a journal whose RPC to `avoid` stalls:
-    /// another dialable, healthy member of `route`, else the service
-    /// address.
-    pub(crate) fn probe_target(&self, route: &Route, avoid: &Target) -> Target {
-        if !self.route_directly {
-            return Target::Service;
-        }
-        route
-            .endpoints
-            .iter()
-            .filter(|e| !matches!(avoid, Target::Member(a) if a == *e))
-            .find(|e| self.dialable(e) && !self.is_failed(e))
-            .map_or(Target::Service, |e| Target::Member(e.clone()))
+    /// Where the `n`th probe of a journal whose RPC to `avoid` stalls goes:
+    /// in turn, the other dialable, healthy members of `route` and the
+    /// service address (any of them may be the frozen one).
+    pub(crate) fn probe_target(&self, route: &Route, avoid: &Target, n: u32) -> Target {
+        let mut candidates: Vec<Target> = if self.route_directly {
+            route
+                .endpoints
+                .iter()
+                .filter(|e| !matches!(avoid, Target::Member(a) if a == *e))
+                .filter(|e| self.dialable(e) && !self.is_failed(e))
+                .map(|e| Target::Member(e.clone()))
+                .collect()
+        } else {
+            Vec::new()
+        };
+        candidates.push(Target::Service);
+        candidates.swap_remove(n as usize % candidates.len())
     }
 
     /// The cached route of `journal` (empty when unknown or uncached).
@@ -360,6 +364,19 @@ mod tests {
             member: None,
         };
         assert_eq!(proxied.pick(&hint, now), Ok(Target::Service));
+    }
+
+    #[test]
+    fn probes_take_the_other_members_and_the_service_address_in_turn() {
+        let r = router("a");
+        let avoid = Target::Member("http://two:2".into());
+        let one = Target::Member("http://one:1".into());
+        assert_eq!(r.probe_target(&route(), &avoid, 0), one);
+        assert_eq!(r.probe_target(&route(), &avoid, 1), Target::Service);
+        assert_eq!(r.probe_target(&route(), &avoid, 2), one);
+        let mut r = r;
+        r.on_unavailable(&one, Instant::now());
+        assert_eq!(r.probe_target(&route(), &avoid, 0), Target::Service);
     }
 
     #[test]

@@ -906,3 +906,43 @@ fn a_healthy_rpc_is_not_cancelled_by_a_route_change() {
     assert!(drain_commands(&mut client).is_empty());
     assert!(client.poll_event().is_none());
 }
+
+#[test]
+fn a_write_that_fails_fast_takes_the_content_and_finishes_the_append() {
+    let now = Instant::now();
+    let mut client = Client::new(ClientConfig::default());
+    client.update_route("a/journal", Some(&route()), now);
+    // The primary just failed: the next append pinned to it fails fast.
+    let first = client
+        .start_append(AppendRequest::new("a/journal"), now)
+        .unwrap();
+    client
+        .write_append(first, Bytes::from_static(b"x"), now)
+        .unwrap();
+    let rpc = drain_commands(&mut client)
+        .into_iter()
+        .find_map(|c| match c {
+            RpcCommand::Open { rpc, .. } => Some(rpc),
+            _ => None,
+        })
+        .unwrap();
+    client.handle_rpc_end(rpc, RpcEnd::transport("connection refused"), now);
+    let _ = std::iter::from_fn(|| client.poll_event()).count();
+    client.update_route("a/journal", Some(&route()), now);
+    let op = client
+        .start_append(AppendRequest::new("a/journal"), now)
+        .unwrap();
+    client
+        .write_append(op, Bytes::from_static(b"y"), now)
+        .unwrap();
+    assert!(!client.is_open(op));
+    assert!(matches!(
+        client.poll_event(),
+        Some(Event::Finished { op: o, result: Err(OpError::Rpc { failure, .. }) })
+            if o == op && failure.code == RpcCode::Unavailable
+    ));
+    assert_eq!(
+        client.write_append(op, Bytes::from_static(b"z"), now),
+        Err(WriteError::Closed)
+    );
+}

@@ -300,6 +300,29 @@ impl PrivateCluster {
         }
     }
 
+    /// Freezes broker `i` (SIGSTOP): its process stops, its connections
+    /// stay open, and nothing it holds is answered until [`Self::thaw`].
+    pub fn freeze(&self, i: usize) {
+        self.signal(i, "-STOP");
+    }
+
+    /// Resumes broker `i` after [`Self::freeze`] (SIGCONT).
+    pub fn thaw(&self, i: usize) {
+        self.signal(i, "-CONT");
+    }
+
+    fn signal(&self, i: usize, signal: &str) {
+        let pid = self.children[i]
+            .as_ref()
+            .and_then(tokio::process::Child::id)
+            .expect("broker is running");
+        let status = std::process::Command::new("kill")
+            .args([signal, &pid.to_string()])
+            .status()
+            .unwrap();
+        assert!(status.success(), "kill {signal} {pid}");
+    }
+
     /// Starts broker `i` again with its original arguments.
     pub fn restart(&mut self, i: usize) {
         self.spawn(i);
