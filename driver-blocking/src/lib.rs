@@ -82,6 +82,8 @@
 //! (default; links libzstd) and `metrics` (default). Without a TLS feature,
 //! `https://` endpoints and fragment URLs fail with a typed error.
 
+#![warn(unreachable_pub, unnameable_types)]
+
 pub mod append;
 mod bound;
 pub mod call;

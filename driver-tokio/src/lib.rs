@@ -135,6 +135,8 @@
 //! [`Error::InvalidEndpoint`], `https` fragment URLs with
 //! [`Error::Fragment`], and `ClientBuilder::tls` does not exist.
 
+#![warn(unreachable_pub, unnameable_types)]
+
 pub mod append;
 pub mod auth;
 pub mod client;
