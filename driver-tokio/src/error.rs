@@ -250,17 +250,51 @@ impl Error {
 }
 
 impl From<Error> for std::io::Error {
+    /// The error inside an `io::Error` whose kind follows [`Error::kind`]
+    /// (not found, timed out, permission denied, invalid input, ...), so
+    /// `std::io` callers can branch on it; the error itself is its source.
     fn from(err: Error) -> Self {
-        match err {
-            Error::Io(io) => io,
-            other => std::io::Error::other(other),
-        }
+        use std::io::ErrorKind as Io;
+        let kind = match err.kind() {
+            _ if matches!(err, Error::Io(_)) => {
+                let Error::Io(io) = err else { unreachable!() };
+                return io;
+            }
+            ErrorKind::NotFound => Io::NotFound,
+            ErrorKind::Unavailable => Io::ConnectionAborted,
+            ErrorKind::InvalidRequest | ErrorKind::InvalidConfig => Io::InvalidInput,
+            ErrorKind::Unauthorized | ErrorKind::NotAllowed => Io::PermissionDenied,
+            ErrorKind::TimedOut => Io::TimedOut,
+            ErrorKind::Corrupt => Io::InvalidData,
+            ErrorKind::Closed => Io::BrokenPipe,
+            ErrorKind::Conflict => Io::AlreadyExists,
+            _ => Io::Other,
+        };
+        std::io::Error::new(kind, err)
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn io_errors_carry_the_kind_of_the_error_inside() {
+        let not_found = Error::Read(gazette_core::read::ReadError::Status(StatusError::Named(
+            gazette_proto::Status::JournalNotFound,
+        )));
+        let io: std::io::Error = not_found.into();
+        assert_eq!(io.kind(), std::io::ErrorKind::NotFound);
+        assert!(io.get_ref().unwrap().downcast_ref::<Error>().is_some());
+        let timed_out: std::io::Error =
+            Error::List(gazette_core::list::ListError::DeadlineExceeded).into();
+        assert_eq!(timed_out.kind(), std::io::ErrorKind::TimedOut);
+        let own = std::io::Error::from(std::io::ErrorKind::UnexpectedEof);
+        assert_eq!(
+            std::io::Error::from(Error::Io(own)).kind(),
+            std::io::ErrorKind::UnexpectedEof
+        );
+    }
 
     const SIGNED: &str = "https://bucket.s3.amazonaws.com/a/journal/0-1-abc.gz?X-Amz-Signature=5ecre7&X-Amz-Credential=AKIA";
 

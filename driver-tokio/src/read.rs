@@ -28,6 +28,10 @@ pub use gazette_core::read::ReadEvent;
 struct ReadHandle {
     client: Client,
     retry: bool,
+    /// A retrying read that ends cleanly at the write head.
+    to_head: bool,
+    /// The write head of the last metadata frame taken.
+    write_head: Option<i64>,
     /// The request of the next operation to start (set until started, and
     /// again after a retrying read completed and was sought elsewhere).
     request: ReadRequest,
@@ -54,6 +58,8 @@ impl ReadHandle {
         ReadHandle {
             client: client.clone(),
             retry,
+            to_head: false,
+            write_head: None,
             next_offset: request.offset,
             request,
             op: None,
@@ -70,11 +76,16 @@ impl ReadHandle {
         match self.op {
             Some(op) => op,
             None => {
-                let (request, retry) = (self.request.clone(), self.retry);
+                let (request, retry, to_head) = (self.request.clone(), self.retry, self.to_head);
                 let op = self
                     .client
                     .engine()
-                    .start_op(|core, now| Ok::<_, ()>(core.read(request, retry, now)))
+                    .start_op(|core, now| {
+                        Ok::<_, ()>(match to_head {
+                            true => core.read_to_head(request, now),
+                            false => core.read(request, retry, now),
+                        })
+                    })
                     .expect("starting a read cannot fail");
                 self.op = Some(op);
                 op
@@ -119,7 +130,10 @@ impl ReadHandle {
                             self.next_offset = offset + content.len() as i64
                         }
                         ReadEvent::OffsetJump { to, .. } => self.next_offset = *to,
-                        ReadEvent::Metadata(metadata) => self.next_offset = metadata.offset,
+                        ReadEvent::Metadata(metadata) => {
+                            self.next_offset = metadata.offset;
+                            self.write_head = Some(metadata.write_head);
+                        }
                     }
                     return Poll::Ready(Ok(Some(event)));
                 }
@@ -398,6 +412,32 @@ impl RetryReader {
         }
     }
 
+    /// A retrying reader of `request` that ends cleanly at the journal's
+    /// write head (it never blocks): reading to the end gives everything
+    /// written so far, with no `OFFSET_NOT_YET_AVAILABLE` to handle.
+    ///
+    /// ```no_run
+    /// # async fn demo(client: &gazette_tokio::Client) -> std::io::Result<()> {
+    /// use gazette_tokio::RetryReader;
+    /// use gazette_tokio::proto::ReadRequest;
+    /// use tokio::io::AsyncReadExt;
+    ///
+    /// let mut export = Vec::new();
+    /// RetryReader::to_write_head(client, ReadRequest::new("examples/hello"))
+    ///     .read_to_end(&mut export)
+    ///     .await?;
+    /// # Ok(())
+    /// # }
+    /// ```
+    pub fn to_write_head(client: &Client, request: ReadRequest) -> Self {
+        let mut handle = ReadHandle::new(client, request, true);
+        handle.to_head = true;
+        RetryReader {
+            handle,
+            seek_target: None,
+        }
+    }
+
     /// Switches blocking on or off (applies from the next RPC).
     pub fn set_block(&mut self, block: bool) {
         self.handle.set_block(block);
@@ -465,6 +505,29 @@ macro_rules! read_handle_impls {
             /// (Go's `AdjustedOffset`).
             pub fn offset(&self) -> i64 {
                 self.handle.offset()
+            }
+
+            /// The journal's write head as of the last metadata frame read
+            /// (None before the first).
+            pub fn write_head(&self) -> Option<i64> {
+                self.handle.write_head
+            }
+        }
+
+        /// The reader's events (content, metadata, offset jumps) as a
+        /// stream, ending at the read's clean end. Content buffered by
+        /// `AsyncRead` use comes first.
+        impl futures::Stream for $ty {
+            type Item = Result<ReadEvent, Error>;
+
+            fn poll_next(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
+                let handle = &mut self.get_mut().handle;
+                if let Some(content) = handle.buffer.pop_front() {
+                    let offset =
+                        handle.next_offset - content.len() as i64 - handle.buffered() as i64;
+                    return Poll::Ready(Some(Ok(ReadEvent::Content { offset, content })));
+                }
+                handle.poll_event(cx).map(Result::transpose)
             }
         }
     };

@@ -871,6 +871,19 @@ impl Client {
         self.start(id, Op::Read(op), now)
     }
 
+    /// Starts a retrying read of `request` up to the journal's write head:
+    /// it never blocks, and reaching the write head (Go's
+    /// `ErrOffsetNotYetAvailable` of a non-blocking read) is its clean end
+    /// ([`Outcome::ReadComplete`]), so an export of everything written so
+    /// far needs no error handling.
+    pub fn read_to_head(&mut self, mut request: ReadRequest, now: Instant) -> OpId {
+        request.block = false;
+        let id = self.new_op();
+        let backoff = self.shared.backoff();
+        let op = ReadOp::to_head(id, RetryReader::with_backoff(request, backoff));
+        self.start(id, Op::Read(op), now)
+    }
+
     /// Starts one streamed, atomic append (Go's `Appender`): content
     /// follows with [`Client::write_append`], then [`Client::commit_append`]
     /// or [`Client::abort_append`]. The request is validated here.

@@ -45,6 +45,8 @@ pub(crate) struct ReadOp {
     fragments_opened: u64,
     /// Set by a cancellation or deadline: the read's stop is its end.
     ending: bool,
+    /// A read to the write head: reaching it is the read's clean end.
+    to_head: bool,
     /// Where the current RPC went.
     target: Option<super::rpc::Target>,
     /// The route the current RPC's target was picked from.
@@ -67,6 +69,7 @@ impl ReadOp {
             deadline: None,
             fragments_opened: 0,
             ending: false,
+            to_head: false,
             target: None,
             dispatched: None,
             progress_at: None,
@@ -80,6 +83,13 @@ impl ReadOp {
 
     pub(crate) fn retry(id: OpId, reader: RetryReader) -> Self {
         Self::new(id, Machine::Retry(reader))
+    }
+
+    /// A retrying read that ends cleanly at the write head.
+    pub(crate) fn to_head(id: OpId, reader: RetryReader) -> Self {
+        let mut op = Self::new(id, Machine::Retry(reader));
+        op.to_head = true;
+        op
     }
 
     pub(crate) fn reader(&self) -> Option<&Reader> {
@@ -177,6 +187,16 @@ impl ReadOp {
                     });
                 }
                 Step::CancelBackoff => self.backoff_until = None,
+                Step::Stopped(error)
+                    if self.to_head
+                        && error.is_named(gazette_proto::Status::OffsetNotYetAvailable) =>
+                {
+                    sh.event(Event::Finished {
+                        op: self.id,
+                        result: Ok(Outcome::ReadComplete),
+                    });
+                    return Progress::Done;
+                }
                 Step::Stopped(error) if self.ending => {
                     sh.event(Event::Finished {
                         op: self.id,

@@ -946,3 +946,23 @@ fn a_write_that_fails_fast_takes_the_content_and_finishes_the_append() {
         Err(WriteError::Closed)
     );
 }
+
+#[test]
+fn a_read_to_the_write_head_ends_cleanly_there() {
+    let now = Instant::now();
+    let mut client = Client::new(ClientConfig::default());
+    let mut broker = Broker::default();
+    broker
+        .journals
+        .insert("a/journal".into(), b"all of it".to_vec());
+    // Even a blocking request does not block.
+    let op = client.read_to_head(ReadRequest::new("a/journal"), now);
+    let events = run(&mut client, &mut broker, now);
+    assert_eq!(content(&events, op), b"all of it");
+    assert_eq!(finished(&events, op), Some(&Ok(Outcome::ReadComplete)));
+    assert!(
+        !events
+            .iter()
+            .any(|e| matches!(e, Event::ReadStopped { .. }))
+    );
+}
