@@ -743,10 +743,16 @@ impl Client {
         now: Instant,
     ) -> Result<(), WriteError> {
         let buffer = self.shared.config.append_write_buffer;
-        match self.ops.get_mut(&op) {
-            Some(Op::Append(append)) => append.write(&mut self.shared, content, buffer, now),
-            _ => Err(WriteError::Closed),
+        let progress = match self.ops.get_mut(&op) {
+            Some(Op::Append(append)) => append.write(&mut self.shared, content, buffer, now)?,
+            _ => return Err(WriteError::Closed),
+        };
+        // The content was taken; a stream that failed at once finished the
+        // append (its result is the Finished event).
+        if progress == Progress::Done {
+            self.close(op);
         }
+        Ok(())
     }
 
     /// Commits a streamed append: its result is the operation's
