@@ -791,7 +791,7 @@ impl Model {
                 }
             }
             Call::Append { journal } => {
-                let status = if sel % 3 == 0 {
+                let status = if sel.is_multiple_of(3) {
                     STATUSES[x as usize % STATUSES.len()] as i32
                 } else {
                     Status::Ok as i32
@@ -813,7 +813,7 @@ impl Model {
             }
             Call::List(_) => RpcMessage::List(self.listing(sel, x)),
             Call::Apply(_) => RpcMessage::Apply(ApplyResponse {
-                status: if sel % 3 == 0 {
+                status: if sel.is_multiple_of(3) {
                     STATUSES[x as usize % STATUSES.len()] as i32
                 } else {
                     Status::Ok as i32
@@ -821,7 +821,7 @@ impl Model {
                 header: Some(header(x)),
             }),
             Call::ListFragments(request) => RpcMessage::ListFragments(FragmentsResponse {
-                status: if sel % 4 == 0 {
+                status: if sel.is_multiple_of(4) {
                     Status::JournalNotFound as i32
                 } else {
                     Status::Ok as i32
@@ -842,7 +842,7 @@ impl Model {
             }),
             Call::FragmentStoreHealth(_) => {
                 RpcMessage::FragmentStoreHealth(FragmentStoreHealthResponse {
-                    status: if sel % 3 == 0 {
+                    status: if sel.is_multiple_of(3) {
                         Status::FragmentStoreUnhealthy as i32
                     } else {
                         Status::Ok as i32
@@ -857,7 +857,7 @@ impl Model {
 
     fn listing(&self, sel: usize, x: u8) -> ListResponse {
         ListResponse {
-            status: if sel % 4 == 0 {
+            status: if sel.is_multiple_of(4) {
                 Status::WrongRoute as i32
             } else {
                 Status::Ok as i32
@@ -923,7 +923,7 @@ impl Model {
                         ..Default::default()
                     });
                 }
-                if offset >= end && rpc.get() % 2 == 0 {
+                if offset >= end && rpc.get().is_multiple_of(2) {
                     // Nothing here: half of these reads are sent to a
                     // (persisted) fragment to fetch directly.
                     frames.push(ReadResponse {
