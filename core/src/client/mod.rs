@@ -737,7 +737,10 @@ impl Client {
         Ok(self.start(id, Op::Append(op), now))
     }
 
-    /// Adds content to a streamed append.
+    /// Adds content to a streamed append. The first write opens the
+    /// stream; when that fails at once (the primary just failed), the
+    /// append finishes with the failure ([`Event::Finished`]) and is
+    /// forgotten.
     pub fn write_append(
         &mut self,
         op: OpId,
