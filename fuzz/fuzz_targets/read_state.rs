@@ -9,8 +9,8 @@
 use arbitrary::Arbitrary;
 use bytes::Bytes;
 use gazette_core::read::{
-    DirectError, ReadAction, ReadEvent, ReadInput, ReadOutput, Reader, RetryInput, RetryOutput, RetryReader,
-    TransportError,
+    DirectError, ReadAction, ReadEvent, ReadInput, ReadOutput, Reader, RetryInput, RetryOutput,
+    RetryReader, TransportError,
 };
 use gazette_proto::{
     CompressionCodec, Fragment, Header, ReadRequest, ReadResponse, Route, header::Etcd,
@@ -208,13 +208,17 @@ fn run_reader(case: &Case, request: ReadRequest) {
     let drain = |r: &mut Reader, t: &mut Tracker| {
         while let Some(out) = r.poll_output() {
             match out {
-                ReadOutput::Event(ReadEvent::Content { offset, content }) => t.content(offset, &content),
+                ReadOutput::Event(ReadEvent::Content { offset, content }) => {
+                    t.content(offset, &content)
+                }
                 ReadOutput::Event(ReadEvent::OffsetJump { from, to }) => t.jump(from, to),
                 ReadOutput::Finished(_) => {
                     assert!(!t.done);
                     t.done = true;
                 }
-                ReadOutput::Event(ReadEvent::Metadata(_)) | ReadOutput::Action(_) => assert!(!t.done),
+                ReadOutput::Event(ReadEvent::Metadata(_)) | ReadOutput::Action(_) => {
+                    assert!(!t.done)
+                }
             }
         }
         assert_eq!(r.offset(), t.pos, "offset matches emitted bytes and jumps");
@@ -248,7 +252,9 @@ fn run_retry(case: &Case, request: ReadRequest) {
     let drain = |rr: &mut RetryReader, t: &mut Tracker| {
         while let Some(out) = rr.poll_output() {
             match out {
-                RetryOutput::Event(ReadEvent::Content { offset, content }) => t.content(offset, &content),
+                RetryOutput::Event(ReadEvent::Content { offset, content }) => {
+                    t.content(offset, &content)
+                }
                 RetryOutput::Event(ReadEvent::OffsetJump { from, to }) => t.jump(from, to),
                 RetryOutput::Complete => {
                     assert!(!t.done);

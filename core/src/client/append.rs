@@ -174,7 +174,10 @@ impl AppendOp {
 
     fn progressed(&mut self, now: Instant) {
         self.progress_at = Some(now);
-        self.probe_at = Some(now + super::routing::PROBE_AFTER);
+        // Only an RPC to a member can be probed for (the service address
+        // proxies to wherever the journal is).
+        self.probe_at = matches!(self.dispatched, Some((Target::Member(_), _)))
+            .then(|| now + super::routing::PROBE_AFTER);
     }
 
     /// A route of the journal was learned (from any response or a probe).

@@ -858,8 +858,10 @@ impl Client {
 
     /// Starts a read of `request`: one Read RPC (Go's `Reader`) or, with
     /// `retry`, a reader that restarts RPCs with backoff (Go's
-    /// `RetryReader`). An invalid request finishes at once with
-    /// [`ReadError::InvalidRequest`].
+    /// `RetryReader`). An invalid request fails at once with
+    /// [`ReadError::InvalidRequest`]: a single-RPC read finishes with it, a
+    /// retrying read stops with it ([`Event::ReadStopped`], as Go's
+    /// `RetryReader.Read` returns it) until resumed, cancelled or closed.
     pub fn read(&mut self, request: ReadRequest, retry: bool, now: Instant) -> OpId {
         let id = self.new_op();
         let op = if retry {
@@ -897,7 +899,10 @@ impl Client {
         Ok(self.start(id, Op::Append(op), now))
     }
 
-    /// Adds content to a streamed append.
+    /// Adds content to a streamed append. The first write opens the
+    /// stream; when that fails at once (the primary just failed), the
+    /// append finishes with the failure ([`Event::Finished`]) and is
+    /// forgotten.
     pub fn write_append(
         &mut self,
         op: OpId,

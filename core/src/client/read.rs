@@ -275,7 +275,10 @@ impl ReadOp {
 
     fn progressed(&mut self, now: Instant) {
         self.progress_at = Some(now);
-        self.probe_at = Some(now + super::routing::PROBE_AFTER);
+        // Only an RPC to a member can be probed for (the service address
+        // proxies to wherever the journal is).
+        self.probe_at = matches!(self.target, Some(super::rpc::Target::Member(_)))
+            .then(|| now + super::routing::PROBE_AFTER);
     }
 
     fn journal(&self) -> &str {
@@ -457,6 +460,8 @@ impl ReadOp {
             self.deadline = None;
             self.ending = true;
             self.feed(ReadInput::DeadlineExceeded);
+            let progress = self.drive(sh, now);
+            return self.end_if_stopped(sh, ReadError::DeadlineExceeded, progress);
         } else if self.backoff_until.is_some_and(|b| b <= now) {
             self.backoff_until = None;
             if let Machine::Retry(m) = &mut self.machine {
@@ -469,7 +474,27 @@ impl ReadOp {
     pub(crate) fn cancel(&mut self, sh: &mut Shared, now: Instant) -> Progress {
         self.ending = true;
         self.feed(ReadInput::Cancel);
-        self.drive(sh, now)
+        let progress = self.drive(sh, now);
+        self.end_if_stopped(sh, ReadError::Cancelled, progress)
+    }
+
+    /// A retrying reader paused after `Stopped` ignores a cancellation or
+    /// deadline (it only waits for a resume): the read ends with `error`.
+    fn end_if_stopped(
+        &mut self,
+        sh: &mut Shared,
+        error: ReadError,
+        progress: Progress,
+    ) -> Progress {
+        let stopped = matches!(&self.machine, Machine::Retry(m) if m.is_stopped());
+        if progress == Progress::Done || !stopped {
+            return progress;
+        }
+        sh.event(Event::Finished {
+            op: self.id,
+            result: Err(OpError::Read(error)),
+        });
+        Progress::Done
     }
 
     pub(crate) fn resume(&mut self, sh: &mut Shared, now: Instant) -> Progress {

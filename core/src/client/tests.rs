@@ -908,46 +908,6 @@ fn a_healthy_rpc_is_not_cancelled_by_a_route_change() {
 }
 
 #[test]
-fn a_write_that_fails_fast_takes_the_content_and_finishes_the_append() {
-    let now = Instant::now();
-    let mut client = Client::new(ClientConfig::default());
-    client.update_route("a/journal", Some(&route()), now);
-    // The primary just failed: the next append pinned to it fails fast.
-    let first = client
-        .start_append(AppendRequest::new("a/journal"), now)
-        .unwrap();
-    client
-        .write_append(first, Bytes::from_static(b"x"), now)
-        .unwrap();
-    let rpc = drain_commands(&mut client)
-        .into_iter()
-        .find_map(|c| match c {
-            RpcCommand::Open { rpc, .. } => Some(rpc),
-            _ => None,
-        })
-        .unwrap();
-    client.handle_rpc_end(rpc, RpcEnd::transport("connection refused"), now);
-    let _ = std::iter::from_fn(|| client.poll_event()).count();
-    client.update_route("a/journal", Some(&route()), now);
-    let op = client
-        .start_append(AppendRequest::new("a/journal"), now)
-        .unwrap();
-    client
-        .write_append(op, Bytes::from_static(b"y"), now)
-        .unwrap();
-    assert!(!client.is_open(op));
-    assert!(matches!(
-        client.poll_event(),
-        Some(Event::Finished { op: o, result: Err(OpError::Rpc { failure, .. }) })
-            if o == op && failure.code == RpcCode::Unavailable
-    ));
-    assert_eq!(
-        client.write_append(op, Bytes::from_static(b"z"), now),
-        Err(WriteError::Closed)
-    );
-}
-
-#[test]
 fn a_read_to_the_write_head_ends_cleanly_there() {
     let now = Instant::now();
     let mut client = Client::new(ClientConfig::default());
@@ -965,4 +925,79 @@ fn a_read_to_the_write_head_ends_cleanly_there() {
             .iter()
             .any(|e| matches!(e, Event::ReadStopped { .. }))
     );
+}
+
+#[test]
+fn a_stopped_retrying_read_finishes_when_cancelled_or_past_its_deadline() {
+    let now = Instant::now();
+    for deadline in [false, true] {
+        let mut client = Client::new(ClientConfig::default());
+        // An invalid request stops a retrying read at once.
+        let op = client.read(ReadRequest::new("Not A/Journal//"), true, now);
+        assert!(matches!(
+            client.poll_event(),
+            Some(Event::ReadStopped {
+                error: ReadError::InvalidRequest(_),
+                ..
+            })
+        ));
+        let expected = if deadline {
+            client.set_deadline(op, Some(now + Duration::from_secs(1)));
+            client.handle_timeout(now + Duration::from_secs(1));
+            ReadError::DeadlineExceeded
+        } else {
+            client.cancel(op, now);
+            ReadError::Cancelled
+        };
+        assert_eq!(
+            client.poll_event(),
+            Some(Event::Finished {
+                op,
+                result: Err(OpError::Read(expected))
+            })
+        );
+        assert!(!client.is_open(op));
+        assert_eq!(client.poll_timeout(), None);
+    }
+}
+
+#[test]
+fn a_write_whose_stream_fails_fast_finishes_the_append_once() {
+    let now = Instant::now();
+    let mut client = Client::new(ClientConfig::default());
+    client.update_route("a/journal", Some(&route()), now);
+    // The primary fails: it is skipped for a while.
+    let first = client
+        .start_append(AppendRequest::new("a/journal"), now)
+        .unwrap();
+    client
+        .write_append(first, Bytes::from_static(b"x"), now)
+        .unwrap();
+    let rpc = match client.poll_rpc() {
+        Some(RpcCommand::Open { rpc, .. }) => rpc,
+        other => panic!("{other:?}"),
+    };
+    client.handle_rpc_end(rpc, RpcEnd::transport("connection refused"), now);
+    while client.poll_rpc().is_some() {}
+    assert!(matches!(
+        client.poll_event(),
+        Some(Event::Finished { op, result: Err(_) }) if op == first
+    ));
+    assert!(client.is_member_failed("http://two:2"));
+    // The route is learned again; the next append's first write picks
+    // the failed primary and fails at once.
+    client.update_route("a/journal", Some(&route()), now);
+    let op = client
+        .start_append(AppendRequest::new("a/journal"), now)
+        .unwrap();
+    let _ = client.write_append(op, Bytes::from_static(b"y"), now);
+    assert!(matches!(
+        client.poll_event(),
+        Some(Event::Finished { op: o, result: Err(OpError::Rpc { .. }) }) if o == op
+    ));
+    assert!(!client.is_open(op), "a finished append is forgotten");
+    assert_eq!(client.open_operations(), 0);
+    client.commit_append(op, now);
+    client.cancel(op, now);
+    assert_eq!(client.poll_event(), None, "one Finished per operation");
 }
