@@ -47,6 +47,13 @@ pub const STREAM_WINDOW: u32 = 1 << 20;
 /// docs/architecture.md#recovering-from-a-frozen-broker).
 pub const TCP_KEEPALIVE: Duration = Duration::from_secs(10);
 
+/// Interval between TCP keepalive probes once they start.
+pub const TCP_KEEPALIVE_INTERVAL: Duration = Duration::from_secs(5);
+
+/// Unanswered TCP keepalive probes after which the kernel drops the
+/// connection: a dead host is noticed within about 10 + 3 × 5 = 25 s.
+pub const TCP_KEEPALIVE_RETRIES: u32 = 3;
+
 /// Keepalive ping interval. Brokers answer pings more frequent than every
 /// five minutes with GOAWAY `ENHANCE_YOUR_CALM` (docs/protocol.md#limits-and-keepalive).
 pub const KEEPALIVE_INTERVAL: Duration = Duration::from_secs(300);
@@ -547,6 +554,8 @@ fn dial(
         // Dead hosts (not frozen processes, whose kernel still answers):
         // the kernel probes an idle connection after this long.
         .tcp_keepalive(Some(TCP_KEEPALIVE))
+        .tcp_keepalive_interval(Some(TCP_KEEPALIVE_INTERVAL))
+        .tcp_keepalive_retries(Some(TCP_KEEPALIVE_RETRIES))
         .initial_connection_window_size(CONNECTION_WINDOW)
         .initial_stream_window_size(STREAM_WINDOW)
         .http2_keep_alive_interval(KEEPALIVE_INTERVAL)

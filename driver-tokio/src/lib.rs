@@ -98,24 +98,25 @@
 //! # }
 //! ```
 //!
-//! Driver decisions (the protocol's are the core's):
+//! How it runs (docs/architecture.md#the-tokio-driver): one loop per
+//! [`Client`] over the core's sans-IO `gazette_core::client::Client`, which
+//! makes every protocol decision (routing, member health, retries, error
+//! classification, claims, deadlines, recovery from a frozen broker). The
+//! driver carries out its commands on tonic tasks and reports what the
+//! transport saw; time comes from an injectable [`Clock`], channels from an
+//! injectable [`Connector`]. Left to the driver:
 //!
-//! * tonic reports a connection broken under an open stream as `Unknown`
-//!   with a transport source; it is reported as `Unavailable`, as gRPC-Go
-//!   does, so the core's retry policies apply ([`client::normalize_status`]).
 //! * gRPC-Go's wait-for-ready (List, Apply) has no tonic equivalent: an
 //!   unreachable service address fails at once with `Unavailable`
 //!   (docs/go-differences.md#d32).
-//! * The dispatcher's connection states are approximated: a member whose
-//!   last RPC failed as unavailable counts as TransientFailure until an RPC
-//!   to it succeeds; member channels are never swept. `unix://` endpoints
-//!   are not dialled: members advertising one (or any endpoint other than
-//!   an `http`/`https` URL) are reached through the service address
-//!   (docs/go-differences.md#d33).
+//! * `unix://` endpoints are not dialled: members advertising one (or any
+//!   endpoint other than an `http`/`https` URL) are reached through the
+//!   service address (docs/go-differences.md#d33).
 //! * As an `AsyncRead`, an offset jump is returned once as an error
 //!   ([`Error::OffsetJump`]) and reading continues; metadata frames are
-//!   skipped. [`Reader::next_event`] / [`RetryReader::next_event`] expose
-//!   both as events (docs/go-differences.md#d14).
+//!   skipped. [`Reader::next_event`] / [`RetryReader::next_event`] (or the
+//!   readers as `Stream`s) expose both as events
+//!   (docs/go-differences.md#d14).
 //!
 //! Every deliberate difference from Go's client: docs/go-differences.md.
 //!

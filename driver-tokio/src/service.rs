@@ -16,7 +16,6 @@
 //! (docs/go-differences.md#d27).
 
 use std::io::Write;
-use std::os::unix::fs::FileExt;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 
@@ -58,7 +57,7 @@ impl Spool for TempFileSpool {
     ) -> Result<(), SpoolWriteError> {
         let mut written = 0;
         while written < data.len() {
-            match file.write_at(&data[written..], offset + written as u64) {
+            match positional::write_at(file, &data[written..], offset + written as u64) {
                 Ok(0) => {
                     return Err(SpoolWriteError {
                         written,
@@ -85,9 +84,51 @@ impl Spool for TempFileSpool {
         len: usize,
     ) -> Result<Bytes, SpoolError> {
         let mut buf = vec![0u8; len];
-        file.read_exact_at(&mut buf, offset)
+        positional::read_exact_at(file, &mut buf, offset)
             .map_err(|err| SpoolError::new(format!("reading spool file: {err}")))?;
         Ok(Bytes::from(buf))
+    }
+}
+
+/// Positional file IO on Unix and Windows (the spool never moves a file
+/// cursor it shares).
+mod positional {
+    use std::fs::File;
+    use std::io;
+
+    #[cfg(unix)]
+    pub(super) fn write_at(file: &File, data: &[u8], offset: u64) -> io::Result<usize> {
+        std::os::unix::fs::FileExt::write_at(file, data, offset)
+    }
+
+    #[cfg(windows)]
+    pub(super) fn write_at(file: &File, data: &[u8], offset: u64) -> io::Result<usize> {
+        std::os::windows::fs::FileExt::seek_write(file, data, offset)
+    }
+
+    #[cfg(unix)]
+    pub(super) fn read_exact_at(file: &File, buf: &mut [u8], offset: u64) -> io::Result<()> {
+        std::os::unix::fs::FileExt::read_exact_at(file, buf, offset)
+    }
+
+    #[cfg(windows)]
+    pub(super) fn read_exact_at(
+        file: &File,
+        mut buf: &mut [u8],
+        mut offset: u64,
+    ) -> io::Result<()> {
+        while !buf.is_empty() {
+            match std::os::windows::fs::FileExt::seek_read(file, buf, offset) {
+                Ok(0) => return Err(io::ErrorKind::UnexpectedEof.into()),
+                Ok(n) => {
+                    buf = &mut buf[n..];
+                    offset += n as u64;
+                }
+                Err(err) if err.kind() == io::ErrorKind::Interrupted => {}
+                Err(err) => return Err(err),
+            }
+        }
+        Ok(())
     }
 }
 
