@@ -192,9 +192,16 @@ impl AppendOp {
         route: &Route,
         now: Instant,
     ) -> Progress {
-        let (Some(rpc), Some((target, sent_under))) = (self.rpc, &self.dispatched) else {
+        // Only an RPC sent to a member under a known route can tell: one
+        // through the service address is proxied to wherever the journal is.
+        let (Some(rpc), Some((target @ Target::Member(_), sent_under))) =
+            (self.rpc, &self.dispatched)
+        else {
             return Progress::Running;
         };
+        if sent_under.members.is_empty() {
+            return Progress::Running;
+        }
         let stalled = self
             .progress_at
             .is_some_and(|at| now.saturating_duration_since(at) >= super::routing::MOVE_STALL);

@@ -1236,6 +1236,7 @@ impl Client {
     /// of `journal`.
     pub fn update_route(&mut self, journal: &str, route: Option<&Route>, now: Instant) {
         self.shared.router.update_route(journal, route, now);
+        self.settle(now);
     }
 
     /// Whether the member at `endpoint` is considered failed (its last RPC

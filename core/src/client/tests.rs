@@ -1001,3 +1001,26 @@ fn a_write_whose_stream_fails_fast_finishes_the_append_once() {
     client.cancel(op, now);
     assert_eq!(client.poll_event(), None, "one Finished per operation");
 }
+
+#[test]
+fn an_append_through_the_service_address_is_not_cancelled_by_a_route_it_learns() {
+    let start = Instant::now();
+    let mut client = Client::new(ClientConfig::default());
+    client
+        .append(AppendRequest::new("a/journal"), vec![Bytes::new()], start)
+        .unwrap();
+    for command in drain_commands(&mut client) {
+        match command {
+            RpcCommand::Open { target, .. } => assert_eq!(target, Target::Service),
+            RpcCommand::Send { rpc, .. } => client.handle_rpc_sent(rpc, start),
+            _ => {}
+        }
+    }
+    // Long after, a route of the journal is learned: the proxied append
+    // may be waiting on any broker; it is left alone.
+    let later = start + MOVE_STALL * 3;
+    client.update_route("a/journal", Some(&moved_route()), later);
+    client.handle_timeout(later);
+    assert!(drain_commands(&mut client).is_empty());
+    assert!(client.poll_event().is_none());
+}
