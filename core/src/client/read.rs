@@ -347,6 +347,9 @@ impl ReadOp {
         if self.deadline.is_some_and(|d| d <= now) {
             self.deadline = None;
             self.ending = true;
+            if self.is_stopped() {
+                return self.finish_stopped(sh, ReadError::DeadlineExceeded);
+            }
             self.feed(ReadInput::DeadlineExceeded);
         } else if self.backoff_until.is_some_and(|b| b <= now) {
             self.backoff_until = None;
@@ -359,8 +362,26 @@ impl ReadOp {
 
     pub(crate) fn cancel(&mut self, sh: &mut Shared, now: Instant) -> Progress {
         self.ending = true;
+        if self.is_stopped() {
+            return self.finish_stopped(sh, ReadError::Cancelled);
+        }
         self.feed(ReadInput::Cancel);
         self.drive(sh, now)
+    }
+
+    /// Whether a retrying read is paused after [`Event::ReadStopped`]: its
+    /// machine ignores a cancellation or deadline then.
+    fn is_stopped(&self) -> bool {
+        matches!(&self.machine, Machine::Retry(m) if m.is_stopped())
+    }
+
+    /// Ends a stopped read with `error` (it holds no RPC, fetch or timer).
+    fn finish_stopped(&mut self, sh: &mut Shared, error: ReadError) -> Progress {
+        sh.event(Event::Finished {
+            op: self.id,
+            result: Err(OpError::Read(error)),
+        });
+        Progress::Done
     }
 
     pub(crate) fn resume(&mut self, sh: &mut Shared, now: Instant) -> Progress {

@@ -486,6 +486,49 @@ fn a_cancelled_read_cancels_its_rpc_and_ignores_late_reports() {
     assert!(client.poll_rpc().is_none());
 }
 
+/// A retrying read stopped at the head (non-blocking, `ReadStopped`), then
+/// cancelled or past its deadline, still finishes exactly once (found by
+/// the simulation, `gazette_core::sim`).
+#[test]
+fn a_stopped_retrying_read_finishes_when_cancelled_or_past_its_deadline() {
+    for by_deadline in [false, true] {
+        let now = Instant::now();
+        let mut client = Client::new(ClientConfig::default());
+        let mut broker = Broker::default();
+        broker
+            .journals
+            .insert("a/journal".into(), b"hello\n".to_vec());
+        let op = client.read(
+            ReadRequest::new("a/journal").from_offset(6).blocking(false),
+            true,
+            now,
+        );
+        let events = run(&mut client, &mut broker, now);
+        assert!(
+            events
+                .iter()
+                .any(|e| matches!(e, Event::ReadStopped { op: o, .. } if *o == op)),
+            "{events:?}"
+        );
+        let later = now + Duration::from_secs(1);
+        let expected = if by_deadline {
+            client.set_deadline(op, Some(later));
+            client.handle_timeout(later);
+            ReadError::DeadlineExceeded
+        } else {
+            client.cancel(op, later);
+            ReadError::Cancelled
+        };
+        let events = run(&mut client, &mut broker, later);
+        assert_eq!(
+            finished(&events, op),
+            Some(&Err(OpError::Read(expected))),
+            "{events:?}"
+        );
+        assert!(!client.is_open(op));
+    }
+}
+
 #[test]
 fn a_closed_operation_ends_silently() {
     let now = Instant::now();
