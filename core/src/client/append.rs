@@ -102,7 +102,7 @@ impl AppendOp {
         content: Bytes,
         buffer: u64,
         now: Instant,
-    ) -> Result<(), WriteError> {
+    ) -> Result<Progress, WriteError> {
         if !matches!(self.mode, Mode::Streamed) || !self.appender.accepts_content() {
             return Err(WriteError::Closed);
         }
@@ -111,11 +111,9 @@ impl AppendOp {
             return Err(WriteError::Blocked);
         }
         self.appender.write(content);
-        // A write opens the stream or queues Sends: it cannot finish the
-        // append (a fail-fast pick only fails it once committed).
-        let progress = self.drive(sh, now);
-        debug_assert_eq!(progress, Progress::Running);
-        Ok(())
+        // A write opens the stream or queues Sends; opening can fail fast
+        // (a primary that just failed), which finishes the append.
+        Ok(self.drive(sh, now))
     }
 
     pub(crate) fn commit(&mut self, sh: &mut Shared, now: Instant) -> Progress {

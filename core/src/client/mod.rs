@@ -735,7 +735,9 @@ impl Client {
         Ok(self.start(id, Op::Append(op), now))
     }
 
-    /// Adds content to a streamed append.
+    /// Adds content to a streamed append. The first write opens the RPC;
+    /// when the primary failed moments ago that fails the append at once
+    /// (its [`Event::Finished`] follows and the operation is closed).
     pub fn write_append(
         &mut self,
         op: OpId,
@@ -743,10 +745,15 @@ impl Client {
         now: Instant,
     ) -> Result<(), WriteError> {
         let buffer = self.shared.config.append_write_buffer;
-        match self.ops.get_mut(&op) {
-            Some(Op::Append(append)) => append.write(&mut self.shared, content, buffer, now),
-            _ => Err(WriteError::Closed),
+        let progress = match self.ops.get_mut(&op) {
+            Some(Op::Append(append)) => append.write(&mut self.shared, content, buffer, now)?,
+            _ => return Err(WriteError::Closed),
+        };
+        if progress == Progress::Done {
+            // Its Finished event is queued.
+            self.close(op);
         }
+        Ok(())
     }
 
     /// Commits a streamed append: its result is the operation's

@@ -355,6 +355,57 @@ fn a_one_shot_append_retries_an_unavailable_primary_through_the_service_address(
     assert_eq!(broker.journals["a/journal"], b"one\n");
 }
 
+/// A streamed append whose first write picks a primary that failed within
+/// the fail-fast window ends at that write, exactly once (found by the
+/// simulation, `gazette_core::sim`: the write asserted it could not finish
+/// the append and kept the finished operation open).
+#[test]
+fn a_streamed_append_failing_fast_at_its_first_write_finishes_once() {
+    let now = Instant::now();
+    let mut client = Client::new(ClientConfig::default());
+    client.update_route("a/journal", Some(&route()), now);
+    let mut broker = Broker {
+        fail_appends: 1,
+        ..Default::default()
+    };
+    let first = client
+        .append(
+            AppendRequest::new("a/journal"),
+            vec![Bytes::from_static(b"x")],
+            now,
+        )
+        .unwrap();
+    let events = run(&mut client, &mut broker, now);
+    assert!(client.is_member_failed("http://two:2"), "{events:?}");
+    assert!(client.is_open(first));
+    // A response elsewhere teaches the same route again, within the window.
+    client.update_route("a/journal", Some(&route()), now);
+    let op = client
+        .start_append(AppendRequest::new("a/journal"), now)
+        .unwrap();
+    assert_eq!(
+        client.write_append(op, Bytes::from_static(b"y"), now),
+        Ok(())
+    );
+    assert!(!client.is_open(op));
+    client.commit_append(op, now);
+    let events: Vec<Event> = std::iter::from_fn(|| client.poll_event()).collect();
+    let ends: Vec<&Event> = events
+        .iter()
+        .filter(|e| matches!(e, Event::Finished { op: o, .. } if *o == op))
+        .collect();
+    assert!(
+        matches!(
+            ends[..],
+            [Event::Finished {
+                result: Err(OpError::Rpc { .. }),
+                ..
+            }]
+        ),
+        "{events:?}"
+    );
+}
+
 #[test]
 fn a_streamed_appends_transport_failure_keeps_its_grpc_code() {
     let now = Instant::now();
