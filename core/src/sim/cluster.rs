@@ -121,6 +121,18 @@ pub enum ToCluster {
     },
 }
 
+impl ToCluster {
+    /// The RPC the request is about.
+    pub fn rpc(&self) -> RpcId {
+        match self {
+            ToCluster::Open { rpc, .. }
+            | ToCluster::Send { rpc, .. }
+            | ToCluster::HalfClose { rpc }
+            | ToCluster::Cancel { rpc } => *rpc,
+        }
+    }
+}
+
 /// What a broker sends back about one RPC.
 #[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
@@ -248,6 +260,18 @@ impl SimCluster {
         self.journals.get(strip_meta(name))
     }
 
+    /// One journal, to change behind the brokers' back (for example to
+    /// corrupt its content and see an oracle catch it).
+    pub fn journal_mut(&mut self, name: &str) -> Option<&mut SimJournal> {
+        self.journals.get_mut(strip_meta(name))
+    }
+
+    /// The fragment stores, to change behind the brokers' back (for
+    /// example to corrupt a stored file and see an oracle catch it).
+    pub fn store_mut(&mut self) -> &mut SimStore {
+        &mut self.store
+    }
+
     /// The current Etcd revision.
     pub fn revision(&self) -> i64 {
         self.revision
@@ -299,7 +323,13 @@ impl SimCluster {
                 (Some(at), false) => Some(at + self.config.lease),
                 _ => None,
             });
-        let holds = self.sessions.values().filter_map(Session::wake_at);
+        // A hold already due is waiting on something else (a frozen
+        // broker): the pump after that changes handles it.
+        let holds = self
+            .sessions
+            .values()
+            .filter_map(Session::wake_at)
+            .filter(|at| *at > self.now);
         leases.chain(holds).min()
     }
 

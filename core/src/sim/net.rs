@@ -161,6 +161,11 @@ impl SimNet {
     pub fn to_client(&mut self, now: Instant, reply: Reply) {
         let rpc = reply.rpc();
         if self.broken.contains(&rpc) {
+            // The client gave up on the RPC (or its connection broke)
+            // before this reply: it cannot know an append's outcome.
+            if matches!(reply, Reply::Message(_, RpcMessage::Append(_))) {
+                self.unknown_outcomes.insert(rpc);
+            }
             return;
         }
         if self.rng.chance(self.config.loss_permille) {
@@ -193,10 +198,15 @@ impl SimNet {
             return;
         }
         self.broken_count += 1;
+        // Everything in flight on the connection is lost, both ways.
         let lost: Vec<(Instant, u64)> = self
             .queue
             .iter()
-            .filter(|(_, d)| matches!(d, Delivery::ToClient(r) if r.rpc() == rpc))
+            .filter(|(_, d)| match d {
+                Delivery::ToClient(r) => r.rpc() == rpc,
+                Delivery::ToCluster(r) => r.rpc() == rpc,
+                Delivery::Fetch(..) => false,
+            })
             .map(|(k, _)| *k)
             .collect();
         for key in lost {

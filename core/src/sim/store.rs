@@ -73,6 +73,27 @@ impl SimStore {
         self.objects.get(key).cloned()
     }
 
+    /// Flips one byte of the file at `url` (a store returning bad bytes);
+    /// false when there is no such file or byte.
+    pub fn corrupt(&mut self, url: &str, at: usize) -> bool {
+        let key = url.split('?').next().unwrap_or(url);
+        let Some(bytes) = self.objects.get_mut(key) else {
+            return false;
+        };
+        let mut data = bytes.to_vec();
+        let Some(byte) = data.get_mut(at) else {
+            return false;
+        };
+        *byte ^= 0x20;
+        *bytes = Bytes::from(data);
+        true
+    }
+
+    /// The URLs of every stored file.
+    pub fn urls(&self) -> Vec<String> {
+        self.objects.keys().cloned().collect()
+    }
+
     /// Removes the file of `fragment` (retention).
     pub fn remove(&mut self, fragment: &Fragment) {
         if let Ok(url) = fragment_url(fragment) {

@@ -107,6 +107,7 @@ pub struct World {
     trace: TraceHash,
     line: String,
     steps: u64,
+    fetches: u64,
     record: bool,
 }
 
@@ -141,6 +142,7 @@ impl World {
             trace: TraceHash(0xcbf2_9ce4_8422_2325),
             line: String::new(),
             steps: 0,
+            fetches: 0,
             record: false,
         }
     }
@@ -168,6 +170,11 @@ impl World {
     /// The hash of every step so far: equal for equal seeds and calls.
     pub fn trace_hash(&self) -> u64 {
         self.trace.0
+    }
+
+    /// Direct fragment fetches the client ran so far.
+    pub fn fetches(&self) -> u64 {
+        self.fetches
     }
 
     /// Prints every step to stderr (for replaying a failing seed).
@@ -556,6 +563,7 @@ impl World {
                 ref url,
                 ..
             } => {
+                self.fetches += 1;
                 let adapter = fetch.fetch_adapter().expect("a fetch");
                 let stored = self.cluster.store().get(url);
                 let offload =
