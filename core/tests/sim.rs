@@ -3,7 +3,7 @@
 //! step, a run-twice trace-hash check, and scenarios that pin down the
 //! simulated broker's semantics.
 //!
-//! `GAZETTE_SIM_CASES=N` sets the sweep size (default 2000);
+//! `GAZETTE_SIM_CASES=N` sets the sweep size (default 3000);
 //! `GAZETTE_SIM_SEED=S` replays one seed, printing every step.
 #![cfg(feature = "sim")]
 #![allow(clippy::disallowed_methods, clippy::result_large_err)]
@@ -39,7 +39,7 @@ fn sweep() {
         }
         return;
     }
-    let cases = env_u64("GAZETTE_SIM_CASES").unwrap_or(2000);
+    let cases = env_u64("GAZETTE_SIM_CASES").unwrap_or(3000);
     let began = Instant::now();
     let (mut steps, mut acked, mut duplicates, mut jumps, mut broken) = (0, 0, 0, 0, 0);
     let mut trace = 0u64;
@@ -419,4 +419,74 @@ fn recipe_lines_survive_a_crash() {
             Err(err) => panic!("{err}"),
         }
     }
+}
+
+// ---- More scenarios ----------------------------------------------------------
+
+#[test]
+fn a_fully_suspended_journal_refuses_appends() {
+    use gazette_core::proto::journal_spec::suspend::Level;
+    let suspended = spec(CompressionCodec::None).with_suspend(Level::Full, 0);
+    let mut world = world_with(suspended, FaultSchedule::none());
+    let refused = append(&mut world, AppendRequest::new("sim/j"), b"x");
+    assert!(fails_with(&refused, Status::Suspended), "{refused:?}");
+}
+
+#[test]
+fn a_frozen_primary_loses_its_journals_after_the_lease_and_appends_go_on() {
+    let probe = world_with(spec(CompressionCodec::None), FaultSchedule::none());
+    let primary = probe.cluster().journal("sim/j").unwrap().assignment[0];
+    let faults = FaultSchedule::none()
+        .at(Duration::ZERO, Fault::Freeze(primary))
+        .at(Duration::from_secs(30), Fault::Thaw(primary));
+    let mut world = world_with(spec(CompressionCodec::None), faults);
+    let began = world.now();
+    let appended = append(&mut world, AppendRequest::new("sim/j"), b"through\n");
+    assert!(matches!(appended, Ok(Outcome::Appended(_))), "{appended:?}");
+    let assignment = &world.cluster().journal("sim/j").unwrap().assignment;
+    assert!(!assignment.contains(&primary), "{assignment:?}");
+    // The RPC hung on the frozen primary (or on a proxy waiting for it).
+    assert!(world.now() - began >= world.cluster().config().lease);
+    world.check_final().expect("oracles");
+}
+
+#[test]
+fn a_watch_sees_a_journal_apply_creates() {
+    use gazette_core::proto::{ApplyRequest, ListRequest, apply_request};
+    let mut world = world_with(spec(CompressionCodec::None), FaultSchedule::none());
+    let watch = world.watch(ListRequest::default()).expect("valid");
+    let first = events(&mut world);
+    let sizes = |events: &[Event]| -> Vec<usize> {
+        events
+            .iter()
+            .filter_map(|e| match e {
+                Event::Snapshot { snapshot, .. } => Some(snapshot.journals.len()),
+                _ => None,
+            })
+            .collect()
+    };
+    assert_eq!(sizes(&first), [1]);
+    let created = JournalSpec::new("sim/new")
+        .with_fragment_length(1024)
+        .with_store(STORE);
+    let apply = world
+        .apply(ApplyRequest {
+            changes: vec![apply_request::Change::upsert(created.clone(), 0)],
+        })
+        .expect("valid");
+    let second = events(&mut world);
+    assert!(matches!(result(&second, apply), Ok(Outcome::Applied(_))));
+    assert_eq!(sizes(&second), [2]);
+    // Creating it again expects revision 0: the transaction fails.
+    let again = world
+        .apply(ApplyRequest {
+            changes: vec![apply_request::Change::upsert(created, 0)],
+        })
+        .expect("valid");
+    let third = events(&mut world);
+    assert!(result(&third, again).is_err(), "{third:?}");
+    world.cancel(watch);
+    let last = events(&mut world);
+    assert!(matches!(result(&last, watch), Ok(Outcome::WatchStopped)));
+    world.check_final().expect("oracles");
 }

@@ -132,6 +132,9 @@ mod store;
 pub mod workload;
 mod world;
 
+#[cfg(test)]
+mod tests;
+
 pub use cluster::{
     BrokerState, CLUSTER_ID, ClusterConfig, CommitRecord, EPOCH_UNIX_SECONDS, Reply, SimBroker,
     SimCluster, ToCluster,
