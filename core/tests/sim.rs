@@ -181,6 +181,8 @@ fn appends_commit_in_order_and_preconditions_are_the_brokers() {
         Ok(Outcome::Appended(response)) => {
             let commit = response.commit.expect("commit");
             assert_eq!((commit.begin, commit.end), (8, 14));
+            // The SHA-1 of just this append's content, as a broker reports.
+            assert_eq!(commit.sum, Some(gazette_core::sim::sha1_sum(b"three\n")));
         }
         other => panic!("{other:?}"),
     }

@@ -145,6 +145,10 @@ impl SimJournal {
                 url: None,
             }),
         }
+        // The spool's sum covers its content so far.
+        let spool = &mut self.index.last_mut().expect("pushed").fragment;
+        let bytes = &self.content[spool.begin as usize..spool.end as usize];
+        spool.sum = Some(super::sha1::sha1_sum(bytes));
         (begin, end)
     }
 

@@ -71,7 +71,7 @@
 //! control; no authorization; journal flags (`NOT_ALLOWED`), partial
 //! suspension and suspend modes, `INDEX_HAS_GREATER_OFFSET` and the
 //! broker's waits for a store listing are not modelled; reads ignore
-//! `begin_mod_time`; commits carry no SHA-1 sum; the store health re-check
+//! `begin_mod_time`; the store health re-check
 //! schedule is one fixed hold ([`ClusterConfig::store_unhealthy_hold`]).
 //!
 //! # Example: a test of your own under faults
@@ -128,6 +128,7 @@ mod net;
 mod oracle;
 mod rng;
 mod serve;
+mod sha1;
 mod store;
 pub mod workload;
 mod world;
@@ -144,5 +145,6 @@ pub use journal::{IndexFragment, SimJournal};
 pub use net::{Delivery, NetConfig, SimNet};
 pub use oracle::{Oracle, OracleStats, Violation};
 pub use rng::SimRng;
+pub use sha1::{sha1, sha1_sum};
 pub use store::{PersistError, SimStore, encode, fragment_url};
 pub use world::{SimError, World, WorldConfig};

@@ -532,6 +532,7 @@ impl SimCluster {
             journal: name.clone(),
             begin,
             end,
+            sum: Some(super::sha1::sha1_sum(&content)),
             compression_codec: codec_of(journal),
             ..Default::default()
         };

@@ -187,6 +187,12 @@ fn run(seed: u64, start: Instant, verbose: bool) -> Result<CaseReport, SimError>
                 }
                 op
             };
+            if let Ok(op) = op
+                && rng.chance(200)
+            {
+                let after = Duration::from_millis(rng.range(20, 3000));
+                world.set_deadline(op, Some(after));
+            }
             w.current = op.ok();
         }
         // Streamed appends write, then commit (or, rarely, abort).
@@ -275,12 +281,21 @@ fn extras(world: &mut World, rng: &mut SimRng) {
     let read = ReadRequest::new("sim/b")
         .blocking(false)
         .do_not_proxy(rng.chance(700));
-    let _ = world.read(read, rng.chance(500));
+    let read = world.read(read, rng.chance(500));
+    if rng.chance(300) {
+        world.set_deadline(read, Some(Duration::from_millis(rng.range(1, 100))));
+    }
     let selector = LabelSelector::new().include("app.gazette.dev/sim", "b");
-    let _ = world.list(ListRequest {
+    let list = world.list(ListRequest {
         selector: Some(selector),
         ..Default::default()
     });
+    if let Ok(list) = list
+        && rng.chance(300)
+    {
+        // Its handle is dropped: it ends silently.
+        world.close(list);
+    }
     let spec = JournalSpec::new("sim/c")
         .with_fragment_length(1024)
         .with_store(STORE);

@@ -312,6 +312,12 @@ impl World {
         Ok(op)
     }
 
+    /// Bounds an operation ([`Client::set_deadline`]), `after` from now.
+    pub fn set_deadline(&mut self, op: OpId, after: Option<Duration>) {
+        let deadline = after.map(|d| self.now + d);
+        self.client.set_deadline(op, deadline);
+    }
+
     /// Cancels an operation.
     pub fn cancel(&mut self, op: OpId) {
         self.client.cancel(op, self.now);
