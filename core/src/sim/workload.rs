@@ -136,7 +136,15 @@ fn run(seed: u64, start: Instant, verbose: bool) -> Result<CaseReport, SimError>
     let mut world = world(seed, start);
     world.set_verbose(verbose);
     let mut rng = SimRng::new(seed ^ 0x3017_11AD);
-    let mut writers: Vec<Writer> = ["sim/a", "sim/b"]
+    // Sometimes two writers share sim/a: their appends interleave, one
+    // transaction at a time.
+    let shared = rng.chance(300);
+    let names: &[&str] = if shared {
+        &["sim/a", "sim/b", "sim/a"]
+    } else {
+        &["sim/a", "sim/b"]
+    };
+    let mut writers: Vec<Writer> = names
         .iter()
         .map(|j| Writer {
             journal: j.to_string(),
@@ -153,6 +161,11 @@ fn run(seed: u64, start: Instant, verbose: bool) -> Result<CaseReport, SimError>
             .do_not_proxy(do_not_proxy),
         true,
     );
+    // A second tail from the write head (offset -1), closed at the end.
+    let head_tail = rng.chance(300).then(|| {
+        let request = ReadRequest::new("sim/b").from_offset(-1).blocking(true);
+        world.read(request, true)
+    });
     let watch = if rng.chance(500) {
         let selector = LabelSelector::new().include("app.gazette.dev/sim", "a");
         world
@@ -171,13 +184,13 @@ fn run(seed: u64, start: Instant, verbose: bool) -> Result<CaseReport, SimError>
 
     for _ in 0..MAX_STEPS {
         // Writers start their next append when the previous finished.
-        for w in writers.iter_mut() {
+        for (i, w) in writers.iter_mut().enumerate() {
             if w.current.is_some() || w.remaining == 0 {
                 continue;
             }
             w.remaining -= 1;
             w.serial += 1;
-            let body = content(&mut rng, &w.journal, w.serial);
+            let body = content(&mut rng, &w.journal, w.serial + 1000 * i as u32);
             let op = if rng.chance(500) {
                 world.append(AppendRequest::new(w.journal.clone()), body)
             } else {
@@ -228,6 +241,9 @@ fn run(seed: u64, start: Instant, verbose: bool) -> Result<CaseReport, SimError>
             if caught_up || world.now() >= deadline {
                 ending = true;
                 world.cancel(tail);
+                if let Some(head_tail) = head_tail {
+                    world.close(head_tail);
+                }
                 if let Some(watch) = watch {
                     world.cancel(watch);
                 }
@@ -244,7 +260,7 @@ fn run(seed: u64, start: Instant, verbose: bool) -> Result<CaseReport, SimError>
             }
             if let Event::ReadStopped { op, .. } = event {
                 // The tail goes on; a non-blocking read stopped at the head.
-                if op == tail {
+                if op == tail || Some(op) == head_tail {
                     let now = world.now();
                     world.client_mut().resume_read(op, now);
                 } else {
