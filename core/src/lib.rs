@@ -19,6 +19,8 @@ pub mod fragment;
 pub mod list;
 pub mod read;
 pub mod route;
+#[cfg(feature = "sim")]
+pub mod sim;
 pub mod validate;
 
 pub use gazette_proto as proto;

@@ -229,7 +229,13 @@ impl AppendOp {
         self.last_failure = Some(failure.clone());
         self.appender
             .handle(AppenderInput::StreamFailed(failure.into()));
-        self.drive(sh, now)
+        let journal = self.appender.request().journal.clone();
+        let progress = self.drive(sh, now);
+        // The failure dropped the cached route; the one just learned is
+        // where the journal is now: the retry goes straight to its primary
+        // rather than through the service address (which may be frozen).
+        sh.router().update_route(&journal, Some(route), now);
+        progress
     }
 
     /// Drains the appender's outputs.

@@ -325,7 +325,13 @@ impl ReadOp {
         } else {
             self.feed(ReadInput::RpcStartFailed(failure));
         }
-        self.drive(sh, now)
+        let progress = self.drive(sh, now);
+        // The failure dropped the cached route; the one just learned is
+        // where the journal is now: the restart goes straight there rather
+        // than through the service address (which may be the frozen one).
+        let journal = self.journal().to_string();
+        sh.router().update_route(&journal, Some(route), now);
+        progress
     }
 
     pub(crate) fn release(&mut self, sh: &mut Shared) {
@@ -459,9 +465,11 @@ impl ReadOp {
         if self.deadline.is_some_and(|d| d <= now) {
             self.deadline = None;
             self.ending = true;
+            if self.is_stopped() {
+                return self.finish_stopped(sh, ReadError::DeadlineExceeded);
+            }
             self.feed(ReadInput::DeadlineExceeded);
-            let progress = self.drive(sh, now);
-            return self.end_if_stopped(sh, ReadError::DeadlineExceeded, progress);
+            return self.drive(sh, now);
         } else if self.backoff_until.is_some_and(|b| b <= now) {
             self.backoff_until = None;
             if let Machine::Retry(m) = &mut self.machine {
@@ -473,23 +481,21 @@ impl ReadOp {
 
     pub(crate) fn cancel(&mut self, sh: &mut Shared, now: Instant) -> Progress {
         self.ending = true;
+        if self.is_stopped() {
+            return self.finish_stopped(sh, ReadError::Cancelled);
+        }
         self.feed(ReadInput::Cancel);
-        let progress = self.drive(sh, now);
-        self.end_if_stopped(sh, ReadError::Cancelled, progress)
+        self.drive(sh, now)
     }
 
-    /// A retrying reader paused after `Stopped` ignores a cancellation or
-    /// deadline (it only waits for a resume): the read ends with `error`.
-    fn end_if_stopped(
-        &mut self,
-        sh: &mut Shared,
-        error: ReadError,
-        progress: Progress,
-    ) -> Progress {
-        let stopped = matches!(&self.machine, Machine::Retry(m) if m.is_stopped());
-        if progress == Progress::Done || !stopped {
-            return progress;
-        }
+    /// Whether a retrying read is paused after [`Event::ReadStopped`]: its
+    /// machine ignores a cancellation or deadline then.
+    fn is_stopped(&self) -> bool {
+        matches!(&self.machine, Machine::Retry(m) if m.is_stopped())
+    }
+
+    /// Ends a stopped read with `error` (it holds no RPC, fetch or timer).
+    fn finish_stopped(&mut self, sh: &mut Shared, error: ReadError) -> Progress {
         sh.event(Event::Finished {
             op: self.id,
             result: Err(OpError::Read(error)),

@@ -355,6 +355,57 @@ fn a_one_shot_append_retries_an_unavailable_primary_through_the_service_address(
     assert_eq!(broker.journals["a/journal"], b"one\n");
 }
 
+/// A streamed append whose first write picks a primary that failed within
+/// the fail-fast window ends at that write, exactly once (found by the
+/// simulation, `gazette_core::sim`: the write asserted it could not finish
+/// the append and kept the finished operation open).
+#[test]
+fn a_streamed_append_failing_fast_at_its_first_write_finishes_once() {
+    let now = Instant::now();
+    let mut client = Client::new(ClientConfig::default());
+    client.update_route("a/journal", Some(&route()), now);
+    let mut broker = Broker {
+        fail_appends: 1,
+        ..Default::default()
+    };
+    let first = client
+        .append(
+            AppendRequest::new("a/journal"),
+            vec![Bytes::from_static(b"x")],
+            now,
+        )
+        .unwrap();
+    let events = run(&mut client, &mut broker, now);
+    assert!(client.is_member_failed("http://two:2"), "{events:?}");
+    assert!(client.is_open(first));
+    // A response elsewhere teaches the same route again, within the window.
+    client.update_route("a/journal", Some(&route()), now);
+    let op = client
+        .start_append(AppendRequest::new("a/journal"), now)
+        .unwrap();
+    assert_eq!(
+        client.write_append(op, Bytes::from_static(b"y"), now),
+        Ok(())
+    );
+    assert!(!client.is_open(op));
+    client.commit_append(op, now);
+    let events: Vec<Event> = std::iter::from_fn(|| client.poll_event()).collect();
+    let ends: Vec<&Event> = events
+        .iter()
+        .filter(|e| matches!(e, Event::Finished { op: o, .. } if *o == op))
+        .collect();
+    assert!(
+        matches!(
+            ends[..],
+            [Event::Finished {
+                result: Err(OpError::Rpc { .. }),
+                ..
+            }]
+        ),
+        "{events:?}"
+    );
+}
+
 #[test]
 fn a_streamed_appends_transport_failure_keeps_its_grpc_code() {
     let now = Instant::now();
@@ -484,6 +535,49 @@ fn a_cancelled_read_cancels_its_rpc_and_ignores_late_reports() {
     client.handle_rpc_end(rpc, RpcEnd::status(RpcCode::Cancelled, "gone"), now);
     assert!(client.poll_event().is_none());
     assert!(client.poll_rpc().is_none());
+}
+
+/// A retrying read stopped at the head (non-blocking, `ReadStopped`), then
+/// cancelled or past its deadline, still finishes exactly once (found by
+/// the simulation, `gazette_core::sim`).
+#[test]
+fn a_retrying_read_stopped_at_the_head_finishes_when_cancelled_or_past_its_deadline() {
+    for by_deadline in [false, true] {
+        let now = Instant::now();
+        let mut client = Client::new(ClientConfig::default());
+        let mut broker = Broker::default();
+        broker
+            .journals
+            .insert("a/journal".into(), b"hello\n".to_vec());
+        let op = client.read(
+            ReadRequest::new("a/journal").from_offset(6).blocking(false),
+            true,
+            now,
+        );
+        let events = run(&mut client, &mut broker, now);
+        assert!(
+            events
+                .iter()
+                .any(|e| matches!(e, Event::ReadStopped { op: o, .. } if *o == op)),
+            "{events:?}"
+        );
+        let later = now + Duration::from_secs(1);
+        let expected = if by_deadline {
+            client.set_deadline(op, Some(later));
+            client.handle_timeout(later);
+            ReadError::DeadlineExceeded
+        } else {
+            client.cancel(op, later);
+            ReadError::Cancelled
+        };
+        let events = run(&mut client, &mut broker, later);
+        assert_eq!(
+            finished(&events, op),
+            Some(&Err(OpError::Read(expected))),
+            "{events:?}"
+        );
+        assert!(!client.is_open(op));
+    }
 }
 
 #[test]
