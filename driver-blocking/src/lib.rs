@@ -91,6 +91,7 @@ pub mod client;
 pub mod discovery;
 mod error;
 pub mod read;
+pub mod records;
 pub mod runtime;
 pub mod service;
 
@@ -104,6 +105,7 @@ pub use discovery::{
 };
 pub use error::{Error, Result};
 pub use read::{Reader, RetryReader};
+pub use records::{Record, Records};
 pub use service::{AppendFuture, AppendFutures, AppendService, AsyncAppend};
 
 pub use gazette_core as core;

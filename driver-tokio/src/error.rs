@@ -110,6 +110,17 @@ pub enum Error {
         /// The offset reading continues at.
         to: i64,
     },
+    /// The bytes `begin..end` began a newline-delimited record whose rest
+    /// never came (an offset jump, a seek elsewhere, or the read's end
+    /// intervened): [`Records`](crate::Records) discarded them and goes on
+    /// with the next record.
+    #[error("record bytes {begin}..{end} dropped: the rest of the record is missing")]
+    RecordDropped {
+        /// Journal offset of the first byte dropped.
+        begin: i64,
+        /// Journal offset just past the last.
+        end: i64,
+    },
     /// Authorization could not be prepared (bad keys, token not ASCII).
     #[error("authorization: {0}")]
     Auth(String),
@@ -223,7 +234,7 @@ impl Error {
             Error::Protocol { .. } | Error::FragmentContent { .. } => ErrorKind::Corrupt,
             Error::Fragment { .. } => ErrorKind::Unavailable,
             Error::FragmentStatus { status, .. } => ErrorKind::of_http_status(status),
-            Error::OffsetJump { .. } => ErrorKind::OffsetJump,
+            Error::OffsetJump { .. } | Error::RecordDropped { .. } => ErrorKind::OffsetJump,
             Error::Io(_) => ErrorKind::Io,
         }
     }

@@ -15,6 +15,8 @@
 //!   temporary files, with dependencies and `pending_except`.
 //! * [`read`]: [`Reader`] and [`RetryReader`] (`AsyncRead`, `AsyncBufRead`,
 //!   `AsyncSeek`), reading persisted fragments directly from their stores.
+//! * [`records`]: [`Records`], the newline-delimited records of a reader
+//!   with their offsets, as a `Stream`.
 //! * [`discovery`]: listing, [`WatchedList`] (a `Stream` of snapshots),
 //!   applying specs in batches, listing fragments, store health.
 //! * [`fragment`]: raw fragment bodies over HTTP(S) and `file://` (the
@@ -147,6 +149,7 @@ mod engine;
 mod error;
 pub mod fragment;
 pub mod read;
+pub mod records;
 pub mod service;
 mod telemetry;
 
@@ -163,6 +166,7 @@ pub use error::Error;
 /// The kind of a failure, as [`Error::kind`] reports it.
 pub use gazette_core::kind::ErrorKind;
 pub use read::{ReadEvent, Reader, RetryReader};
+pub use records::{Record, Records};
 pub use service::{AppendFuture, AppendFutures, AppendService, AsyncAppend};
 
 /// Why an `https://` endpoint or fragment URL fails in a build without TLS.

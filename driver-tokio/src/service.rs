@@ -288,6 +288,19 @@ impl AppendService {
         writer.release()
     }
 
+    /// Appends `record` as one newline-delimited record (its newline added
+    /// when missing) and returns the append's future. Read it back with
+    /// [`Records`](crate::Records).
+    pub async fn append_record(
+        &self,
+        request: AppendRequest,
+        record: &[u8],
+    ) -> Result<AppendFuture> {
+        let mut writer = self.start_append(request, &AppendFutures::new()).await?;
+        writer.write_record(record)?;
+        writer.release()
+    }
+
     /// Futures of everything pending on journals other than `journal`
     /// (all journals for `""`): a dependency set for an append that must
     /// follow every other in-flight write.
@@ -341,6 +354,17 @@ impl AsyncAppend {
     pub fn write(&mut self, data: &[u8]) -> Result<()> {
         let ticket = self.ticket.as_ref().expect("writer is open");
         Ok(self.service.shared.lock().write(ticket, data)?)
+    }
+
+    /// Spools `record` as one newline-delimited record: its newline is
+    /// added when missing (a record with newlines inside is several
+    /// records).
+    pub fn write_record(&mut self, record: &[u8]) -> Result<()> {
+        self.write(record)?;
+        if !record.ends_with(b"\n") {
+            self.write(b"\n")?;
+        }
+        Ok(())
     }
 
     /// Rolls this writer's content back at release, failing it with `err`
