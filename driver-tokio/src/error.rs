@@ -121,6 +121,16 @@ pub enum Error {
         /// Journal offset just past the last.
         end: i64,
     },
+    /// Reading one journal of a [`MultiReader`](crate::MultiReader)
+    /// failed (reading it goes on).
+    #[error("reading journal {journal}")]
+    Journal {
+        /// The journal.
+        journal: String,
+        /// What failed.
+        #[source]
+        source: Box<Error>,
+    },
     /// Authorization could not be prepared (bad keys, token not ASCII).
     #[error("authorization: {0}")]
     Auth(String),
@@ -182,6 +192,7 @@ impl Error {
             Error::Read(err) => err.status_error(),
             Error::Append(err) => err.status_error(),
             Error::List(err) => err.status_error(),
+            Error::Journal { source, .. } => source.status_error(),
             _ => None,
         }
     }
@@ -195,6 +206,7 @@ impl Error {
             Error::Read(err) => err.broker_status(),
             Error::Append(err) => err.broker_status(),
             Error::List(err) => err.broker_status(),
+            Error::Journal { source, .. } => source.status(),
             _ => None,
         }
     }
@@ -236,6 +248,7 @@ impl Error {
             Error::FragmentStatus { status, .. } => ErrorKind::of_http_status(status),
             Error::OffsetJump { .. } | Error::RecordDropped { .. } => ErrorKind::OffsetJump,
             Error::Io(_) => ErrorKind::Io,
+            Error::Journal { source, .. } => source.kind(),
         }
     }
 

@@ -17,6 +17,9 @@
 //!   `AsyncSeek`), reading persisted fragments directly from their stores.
 //! * [`records`]: [`Records`], the newline-delimited records of a reader
 //!   with their offsets, as a `Stream`.
+//! * [`multi`]: [`MultiReader`], the records of every journal of a
+//!   selector as one `Stream`, following journals as they come and go,
+//!   resumable from saved offsets.
 //! * [`discovery`]: listing, [`WatchedList`] (a `Stream` of snapshots),
 //!   applying specs in batches, listing fragments, store health.
 //! * [`fragment`]: raw fragment bodies over HTTP(S) and `file://` (the
@@ -148,6 +151,7 @@ pub mod discovery;
 mod engine;
 mod error;
 pub mod fragment;
+pub mod multi;
 pub mod read;
 pub mod records;
 pub mod service;
@@ -165,6 +169,7 @@ pub use discovery::{
 pub use error::Error;
 /// The kind of a failure, as [`Error::kind`] reports it.
 pub use gazette_core::kind::ErrorKind;
+pub use multi::{JournalRecord, MultiReader};
 pub use read::{ReadEvent, Reader, RetryReader};
 pub use records::{Record, Records};
 pub use service::{AppendFuture, AppendFutures, AppendService, AsyncAppend};
