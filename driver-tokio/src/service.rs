@@ -327,8 +327,8 @@ impl AppendService {
 }
 
 /// An open append of an [`AppendService`] (Go's `AsyncAppend` between
-/// `StartAppend` and `Release`). Write content with [`AsyncAppend::write`]
-/// or `std::io::Write`, then [`release`](AsyncAppend::release) it. Dropping
+/// `StartAppend` and `Release`). Write content with [`AsyncAppend::write`],
+/// `std::io::Write` or `tokio::io::AsyncWrite`, then [`release`](AsyncAppend::release) it. Dropping
 /// it unreleased rolls its content back.
 pub struct AsyncAppend {
     service: AppendService,
@@ -402,6 +402,34 @@ impl Write for AsyncAppend {
 
     fn flush(&mut self) -> std::io::Result<()> {
         Ok(())
+    }
+}
+
+/// Spools writes as [`AsyncAppend::write`] does (local IO only, never
+/// waiting on a broker: every poll is ready). Flushing does nothing and
+/// shutting down does not release: [`release`](AsyncAppend::release)
+/// does, and returns the future of the commit.
+impl tokio::io::AsyncWrite for AsyncAppend {
+    fn poll_write(
+        self: std::pin::Pin<&mut Self>,
+        _cx: &mut std::task::Context<'_>,
+        buf: &[u8],
+    ) -> std::task::Poll<std::io::Result<usize>> {
+        std::task::Poll::Ready(Write::write(self.get_mut(), buf))
+    }
+
+    fn poll_flush(
+        self: std::pin::Pin<&mut Self>,
+        _cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<std::io::Result<()>> {
+        std::task::Poll::Ready(Ok(()))
+    }
+
+    fn poll_shutdown(
+        self: std::pin::Pin<&mut Self>,
+        _cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<std::io::Result<()>> {
+        std::task::Poll::Ready(Ok(()))
     }
 }
 
@@ -481,23 +509,30 @@ async fn run_attempt(shared: Arc<Shared>, dispatch: Dispatch) {
     // A cancel abandons the attempt: its stream is dropped, and a broker
     // discards an append whose stream ends before the commit marker. (One
     // already committed is still reported as cancelled, as in Go.)
+    let mut refused = None;
     let result = tokio::select! {
         biased;
         () = shared.cancel.cancelled() => Err(AppendError::Transport(TransportError::Cancelled)),
-        result = attempt(&shared, &dispatch).instrument(span) => result,
+        result = attempt(&shared, &dispatch, &mut refused).instrument(span) => result,
     };
     if let Err(err) = &result {
         tracing::debug!(error = %err, "append batch attempt failed");
     }
-    shared
-        .lock()
-        .on_append_finished(dispatch.batch, result, shared.client.engine().now());
+    shared.lock().on_append_finished_with_response(
+        dispatch.batch,
+        result,
+        refused,
+        shared.client.engine().now(),
+    );
     shared.work.notify_one();
 }
 
+/// One attempt; `refused` gets the broker's response when it refused the
+/// append with a status.
 async fn attempt(
     shared: &Shared,
     dispatch: &Dispatch,
+    refused: &mut Option<gazette_proto::AppendResponse>,
 ) -> std::result::Result<gazette_proto::AppendResponse, AppendError> {
     let mut appender = Appender::new(&shared.client, dispatch.request.clone())
         .map_err(|err| AppendError::Transport(TransportError::Other(err.to_string())))?;
@@ -519,7 +554,11 @@ async fn attempt(
             }
         }
     }
-    appender.commit_op().await.map_err(core_error)
+    let result = appender.commit_op().await.map_err(core_error);
+    if result.is_err() {
+        *refused = appender.response().cloned();
+    }
+    result
 }
 
 /// An attempt's failure as the scheduler takes it (a transport failure is
