@@ -18,6 +18,33 @@ use tokio_support::{create, wait_for_primaries};
 
 // ---------------------------------------------------------------- recipes
 
+/// Many journals: the records of every journal of a prefix, resumable.
+fn read_many(
+    client: &gazette_blocking::Client,
+    prefix: &str,
+    offsets: &mut std::collections::BTreeMap<String, i64>,
+    count: usize,
+) -> gazette_blocking::Result<Vec<(String, String)>> {
+    use gazette_blocking::proto::LabelSelector;
+    use gazette_blocking::{CallOptions, MultiReader};
+    use std::time::Duration;
+
+    // Journals come and go with the listing; saved offsets resume them.
+    let selector = LabelSelector::journal_prefix(prefix);
+    let mut reader = MultiReader::new(client, selector, offsets.clone())
+        .with_options(CallOptions::new().timeout(Duration::from_secs(30)));
+    let mut out = Vec::new();
+    while out.len() < count {
+        let Some(item) = reader.next() else { break };
+        let item = item?;
+        let line = String::from_utf8_lossy(item.record.line()).into_owned();
+        out.push((item.journal.to_string(), line));
+    }
+    // Save these with the work done, to resume exactly after it.
+    *offsets = reader.offsets().clone();
+    Ok(out)
+}
+
 /// Records: append newline-delimited records, read them back with offsets.
 async fn records_round_trip(
     client: &gazette_tokio::Client,
@@ -528,11 +555,54 @@ async fn records_round_trip_with_their_offsets() {
 }
 
 #[test]
+fn many_journals_are_read_and_resumed_from_offsets() {
+    let base = gazette_tests::unique_journal_name("cookbook/many");
+    let (a, b) = (format!("{base}/a"), format!("{base}/b"));
+    let prefix = format!("{base}/");
+    create_journals(
+        [&a, &b]
+            .map(|name| cluster().journal_spec(name, 1, CompressionCodec::None))
+            .to_vec(),
+    );
+    let client = blocking_client();
+    let service = gazette_blocking::AppendService::new(&client);
+    for (journal, record) in [(&a, "a1"), (&b, "b1")] {
+        let request = AppendRequest::new(journal.as_str());
+        service
+            .append_record(request, record.as_bytes())
+            .unwrap()
+            .err()
+            .unwrap();
+    }
+    let mut offsets = std::collections::BTreeMap::new();
+    let mut first = read_many(&client, &prefix, &mut offsets, 2).unwrap();
+    first.sort();
+    assert_eq!(
+        first,
+        [(a.clone(), "a1".to_string()), (b.clone(), "b1".to_string())]
+    );
+    assert_eq!(
+        offsets,
+        std::collections::BTreeMap::from([(a.clone(), 3), (b.clone(), 3)])
+    );
+
+    let request = AppendRequest::new(b.as_str());
+    service
+        .append_record(request, b"b2")
+        .unwrap()
+        .err()
+        .unwrap();
+    let next = read_many(&client, &prefix, &mut offsets, 1).unwrap();
+    assert_eq!(next, [(b.clone(), "b2".to_string())]);
+    assert_eq!(offsets[&b], 6);
+}
+
+#[test]
 fn cookbook_blocks_are_the_tested_code() {
     let cookbook = std::fs::read_to_string(repo().join("docs/cookbook.md")).unwrap();
     let tests = std::fs::read_to_string(repo().join("tests/tests/cookbook.rs")).unwrap();
     let blocks = rust_blocks(&cookbook);
-    assert_eq!(blocks.len(), 7, "one block per recipe");
+    assert_eq!(blocks.len(), 8, "one block per recipe");
     for block in blocks {
         assert!(
             tests.contains(&block),
