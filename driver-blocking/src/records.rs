@@ -51,6 +51,14 @@ impl<R> Records<R> {
         }
     }
 
+    /// Discards records longer than `max` bytes (newline included),
+    /// yielding [`gazette_tokio::Error::RecordTooLong`] for each (see
+    /// [`gazette_tokio::Records::with_max_len`]).
+    pub fn with_max_len(mut self, max: usize) -> Self {
+        self.framer.set_max_len(Some(max));
+        self
+    }
+
     /// The offset a new reader should start at to miss no record (see
     /// [`gazette_tokio::Records::resume_offset`]).
     pub fn resume_offset(&self) -> Option<i64> {
@@ -90,6 +98,12 @@ macro_rules! records_of {
                         Some(Framed::Record(record)) => return Some(Ok(record)),
                         Some(Framed::Dropped { begin, end }) => {
                             return Some(Err(Error::Driver(gazette_tokio::Error::RecordDropped {
+                                begin,
+                                end,
+                            })));
+                        }
+                        Some(Framed::TooLong { begin, end }) => {
+                            return Some(Err(Error::Driver(gazette_tokio::Error::RecordTooLong {
                                 begin,
                                 end,
                             })));

@@ -122,6 +122,16 @@ pub enum Error {
         /// Journal offset just past the last.
         end: i64,
     },
+    /// The record `begin..end` is longer than the limit set with
+    /// [`Records::with_max_len`](crate::Records::with_max_len):
+    /// [`Records`](crate::Records) discarded it and goes on with the next.
+    #[error("record {begin}..{end} is longer than the limit and was skipped")]
+    RecordTooLong {
+        /// Journal offset of the record's first byte.
+        begin: i64,
+        /// Journal offset just past its newline.
+        end: i64,
+    },
     /// Reading one journal of a [`MultiReader`](crate::MultiReader)
     /// failed (reading it goes on).
     #[error("reading journal {journal}")]
@@ -268,6 +278,7 @@ impl Error {
             Error::Fragment { .. } => ErrorKind::Unavailable,
             Error::FragmentStatus { status, .. } => ErrorKind::of_http_status(status),
             Error::OffsetJump { .. } | Error::RecordDropped { .. } => ErrorKind::OffsetJump,
+            Error::RecordTooLong { .. } => ErrorKind::Corrupt,
             Error::Io(_) => ErrorKind::Io,
             Error::Journal { source, .. } => source.kind(),
         }

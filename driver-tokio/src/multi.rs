@@ -60,6 +60,7 @@ pub struct MultiReader {
     set: JournalSet,
     readers: StreamMap<Arc<str>, Records<RetryReader>>,
     watch_done: bool,
+    max_len: Option<usize>,
 }
 
 impl std::fmt::Debug for MultiReader {
@@ -81,6 +82,7 @@ impl MultiReader {
             set: JournalSet::new(offsets),
             readers: StreamMap::new(),
             watch_done: false,
+            max_len: None,
         }
     }
 
@@ -89,6 +91,14 @@ impl MultiReader {
     /// journals listed after this call.
     pub fn with_default_offset(mut self, offset: i64) -> Self {
         self.set_default_offset(offset);
+        self
+    }
+
+    /// Skips records longer than `max` bytes (newline included), as
+    /// [`Records::with_max_len`] (each is an [`Error::Journal`] item of
+    /// [`Error::RecordTooLong`]). Applies to journals listed after this call.
+    pub fn with_max_record_len(mut self, max: usize) -> Self {
+        self.max_len = Some(max);
         self
     }
 
@@ -123,7 +133,11 @@ impl MultiReader {
             tracing::debug!(%journal, offset, "journal listed; reading starts");
             let request = ReadRequest::new(journal.clone()).from_offset(offset);
             let reader = RetryReader::new(&self.client, request);
-            self.readers.insert(journal.into(), Records::new(reader));
+            let mut records = Records::new(reader);
+            if let Some(max) = self.max_len {
+                records = records.with_max_len(max);
+            }
+            self.readers.insert(journal.into(), records);
         }
     }
 }
@@ -149,7 +163,7 @@ impl Stream for MultiReader {
                 Poll::Ready(Some(Ok(JournalRecord { journal, record })))
             }
             Poll::Ready(Some((journal, Err(err)))) => {
-                if let Error::RecordDropped { end, .. } = err {
+                if let Error::RecordDropped { end, .. } | Error::RecordTooLong { end, .. } = err {
                     this.set.advance(&journal, end);
                 }
                 Poll::Ready(Some(Err(Error::Journal {

@@ -66,6 +66,14 @@ where
 }
 
 impl<R> Records<R> {
+    /// Discards records longer than `max` bytes (newline included) instead
+    /// of buffering them whole, yielding [`Error::RecordTooLong`] for each
+    /// (unbounded by default).
+    pub fn with_max_len(mut self, max: usize) -> Self {
+        self.framer.set_max_len(Some(max));
+        self
+    }
+
     /// The offset a new reader should start at to miss no record: the
     /// first byte of a record begun and not finished, or just past the
     /// last record yielded (None before the reader delivered anything).
@@ -108,6 +116,9 @@ where
                 Some(Framed::Record(record)) => return Poll::Ready(Some(Ok(record))),
                 Some(Framed::Dropped { begin, end }) => {
                     return Poll::Ready(Some(Err(Error::RecordDropped { begin, end })));
+                }
+                Some(Framed::TooLong { begin, end }) => {
+                    return Poll::Ready(Some(Err(Error::RecordTooLong { begin, end })));
                 }
                 None if this.done => return Poll::Ready(None),
                 None => {}

@@ -142,3 +142,22 @@ fn blocking_records_iterate_whole_records_with_their_offsets() {
         (19, 24, &b"five"[..])
     );
 }
+
+#[tokio::test]
+async fn records_over_the_limit_are_skipped_and_reported() {
+    let client = client();
+    let journal = unique("records-limit");
+    write_records(&client, &journal).await;
+
+    let reader = RetryReader::to_write_head(&client, ReadRequest::new(&journal));
+    let got: Vec<_> = Records::new(reader).with_max_len(5).collect().await;
+    assert_eq!(got.len(), 4, "{got:?}");
+    assert_eq!(got[1].as_ref().unwrap().line(), b"two");
+    match &got[2] {
+        Err(err @ Error::RecordTooLong { begin: 8, end: 14 }) => {
+            assert_eq!(err.kind(), gazette_tokio::ErrorKind::Corrupt);
+        }
+        other => panic!("{other:?}"),
+    }
+    assert_eq!(got[3].as_ref().unwrap().line(), b"four");
+}

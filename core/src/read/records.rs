@@ -74,6 +74,15 @@ pub enum Framed {
         /// Journal offset just past the last.
         end: i64,
     },
+    /// The record `begin..end` (newline included) is longer than the
+    /// framer's [`max_len`](RecordFramer::with_max_len): it is discarded
+    /// (never held in memory whole).
+    TooLong {
+        /// Journal offset of the record's first byte.
+        begin: i64,
+        /// Journal offset just past its newline.
+        end: i64,
+    },
 }
 
 /// Frames newline-delimited records out of read events (see the module
@@ -89,6 +98,10 @@ pub struct RecordFramer {
     begin: i64,
     /// The start of a record whose newline has not arrived yet.
     partial: BytesMut,
+    /// A record begun at `begin` outgrew `max_len`: its bytes are
+    /// discarded up to its newline.
+    skipping: bool,
+    max_len: Option<usize>,
     out: VecDeque<Framed>,
 }
 
@@ -105,6 +118,19 @@ impl RecordFramer {
             begin: offset,
             ..Self::default()
         }
+    }
+
+    /// Records longer than `max` bytes (newline included) are discarded
+    /// and reported as [`Framed::TooLong`] instead of being buffered whole
+    /// (unbounded by default).
+    pub fn with_max_len(mut self, max: usize) -> Self {
+        self.max_len = Some(max);
+        self
+    }
+
+    /// Sets the limit of [`with_max_len`](Self::with_max_len).
+    pub fn set_max_len(&mut self, max: Option<usize>) {
+        self.max_len = max;
     }
 
     /// Feeds one read event: content is framed, an offset jump is
@@ -140,15 +166,26 @@ impl RecordFramer {
         let mut at = offset;
         while let Some(nl) = rest.iter().position(|&b| b == b'\n') {
             let line = rest.split_to(nl + 1);
-            let taken = line.len() as i64;
-            let bytes = if self.partial.is_empty() {
+            if !self.in_record() {
                 self.begin = at;
+            }
+            at += line.len() as i64;
+            let len = self.partial.len() + line.len();
+            if self.skipping || self.max_len.is_some_and(|max| len > max) {
+                self.skipping = false;
+                self.partial.clear();
+                self.out.push_back(Framed::TooLong {
+                    begin: self.begin,
+                    end: at,
+                });
+                continue;
+            }
+            let bytes = if self.partial.is_empty() {
                 line
             } else {
                 self.partial.extend_from_slice(&line);
                 self.partial.split().freeze()
             };
-            at += taken;
             self.out.push_back(Framed::Record(Record {
                 begin: self.begin,
                 end: at,
@@ -156,10 +193,16 @@ impl RecordFramer {
             }));
         }
         if !rest.is_empty() {
-            if self.partial.is_empty() {
+            if !self.in_record() {
                 self.begin = at;
             }
-            self.partial.extend_from_slice(&rest);
+            let len = self.partial.len() + rest.len();
+            if self.skipping || self.max_len.is_some_and(|max| len > max) {
+                self.skipping = true;
+                self.partial.clear();
+            } else {
+                self.partial.extend_from_slice(&rest);
+            }
         }
         self.next = Some(end);
     }
@@ -177,10 +220,9 @@ impl RecordFramer {
     /// record is read again) or where it expects content loses nothing;
     /// anywhere else drops a partial record, as a jump does.
     pub fn restart(&mut self, offset: i64) {
-        if !self.partial.is_empty() && offset == self.begin {
+        if self.in_record() && offset == self.begin {
             // The partial record will be delivered again from its start.
-            self.partial.clear();
-            self.next = Some(offset);
+            self.reposition(offset);
         } else {
             self.jump(offset);
         }
@@ -202,9 +244,9 @@ impl RecordFramer {
     /// byte of a partial record, or where content is expected next (None
     /// before any position is known). Every record before it was framed.
     pub fn resume_offset(&self) -> Option<i64> {
-        match self.partial.is_empty() {
-            true => self.next,
-            false => Some(self.begin),
+        match self.in_record() {
+            false => self.next,
+            true => Some(self.begin),
         }
     }
 
@@ -220,9 +262,15 @@ impl RecordFramer {
         self.reposition(to);
     }
 
+    /// Whether a record has begun and not ended.
+    fn in_record(&self) -> bool {
+        self.skipping || !self.partial.is_empty()
+    }
+
     fn drop_partial(&mut self, end: i64) {
-        if !self.partial.is_empty() {
+        if self.in_record() {
             self.partial.clear();
+            self.skipping = false;
             self.out.push_back(Framed::Dropped {
                 begin: self.begin,
                 end,
@@ -232,6 +280,7 @@ impl RecordFramer {
 
     fn reposition(&mut self, offset: i64) {
         self.partial.clear();
+        self.skipping = false;
         self.next = Some(offset);
         self.begin = offset;
     }
@@ -307,6 +356,25 @@ mod tests {
         assert_eq!(framer.resume_offset(), Some(63));
     }
 
+    #[test]
+    fn a_record_over_the_limit_is_skipped_without_being_held() {
+        let mut framer = RecordFramer::new().with_max_len(4);
+        framer.content(0, Bytes::from_static(b"ok\ntoo"));
+        framer.content(6, Bytes::from_static(b" long"));
+        assert_eq!(framer.partial_len(), 0, "nothing of it is held");
+        framer.content(11, Bytes::from_static(b"\nabc\nxxxxx"));
+        framer.jump(100);
+        assert_eq!(
+            drain(&mut framer),
+            [
+                record(0, b"ok\n"),
+                Framed::TooLong { begin: 3, end: 12 },
+                record(12, b"abc\n"),
+                Framed::Dropped { begin: 16, end: 21 },
+            ]
+        );
+    }
+
     /// A gap in the delivered stream: records `first..=last` are lost, the
     /// first `cut` bytes of record `first` are delivered before the jump.
     #[derive(Debug, Clone)]
@@ -322,8 +390,9 @@ mod tests {
         /// Random records, split into random chunks, with random offset
         /// jumps (from anywhere to a record boundary, as a broker's jumps
         /// over deleted fragments are) and random restarts at the resume
-        /// offset: exactly the records not jumped over come out, and each
-        /// record a jump interrupted is reported dropped.
+        /// offset, and an optional length limit: exactly the records not
+        /// jumped over come out (those over the limit as `TooLong`), and
+        /// each record a jump interrupted is reported dropped.
         #[test]
         fn framing_recovers_exactly_the_records(
             lines in proptest::collection::vec(
@@ -334,6 +403,7 @@ mod tests {
             gaps in proptest::collection::vec((any::<prop::sample::Index>(), 0usize..3, any::<prop::sample::Index>()), 0..4),
             chunks in proptest::collection::vec(1usize..9, 1..200),
             restarts in proptest::collection::vec(any::<bool>(), 1..200),
+            max_len in prop_oneof![Just(None), (1usize..15).prop_map(Some)],
         ) {
             // Journal layout.
             let mut records = Vec::new();
@@ -382,15 +452,20 @@ mod tests {
                     continue;
                 }
                 segments.last_mut().unwrap().1.extend_from_slice(bytes);
-                expected.push(Framed::Record(Record {
-                    begin: *begin,
-                    end: begin + bytes.len() as i64,
-                    bytes: Bytes::from(bytes.clone()),
-                }));
+                let end = begin + bytes.len() as i64;
+                expected.push(match max_len {
+                    Some(max) if bytes.len() > max => Framed::TooLong { begin: *begin, end },
+                    _ => Framed::Record(Record {
+                        begin: *begin,
+                        end,
+                        bytes: Bytes::from(bytes.clone()),
+                    }),
+                });
                 i += 1;
             }
 
             let mut framer = RecordFramer::at(base);
+            framer.set_max_len(max_len);
             let mut got = Vec::new();
             let (mut chunks, mut restarts) = (chunks.iter().cycle(), restarts.iter().cycle());
             for (n, (start, bytes)) in segments.iter().enumerate() {
