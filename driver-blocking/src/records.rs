@@ -79,7 +79,9 @@ impl<R> Records<R> {
 impl Records<RetryReader> {
     /// Moves reading to `offset` (see [`RetryReader::seek_to`]); a record
     /// begun elsewhere is dropped (reported), one begun at `offset` is
-    /// read again from its start.
+    /// read again from its start. Seek to a record's boundary (a
+    /// record's `begin` or `end`, or [`resume_offset`](Self::resume_offset)):
+    /// the bytes from a target inside a record are framed as a record.
     pub fn seek_to(&mut self, offset: i64) -> i64 {
         let offset = self.reader.seek_to(offset);
         self.framer.restart(offset);
