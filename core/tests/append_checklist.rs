@@ -1213,3 +1213,36 @@ fn service_close_refuses_new_writers_and_flushes_queued_batches() {
     assert_eq!(released.try_result(), Some(Ok(())));
     assert!(s.is_idle());
 }
+
+#[test]
+fn appender_and_failed_batch_keep_the_response_that_refused_them() {
+    // The Appender keeps the refusing response (Go's Appender.Response).
+    let mut appender = Appender::new(request(J)).unwrap();
+    appender.handle(AppenderInput::Commit);
+    let mut wire = Wire::default();
+    let refusal = status_response(Status::RegisterMismatch);
+    let answer = refusal.clone();
+    let result = drive(&mut appender, &mut wire, None, &mut |_: &Wire| {
+        Ok(answer.clone())
+    });
+    assert!(matches!(result, Some(Err(ref e)) if e.is_status(Status::RegisterMismatch)));
+    assert_eq!(appender.response(), Some(&refusal));
+
+    // A batch failing with it exposes it through its future (Go's
+    // AsyncAppend.Response()); a failure without one exposes none.
+    let mut s = service(AppendConfig::default());
+    let now = Instant::now();
+    let none = OpFutures::new();
+    let refused = append(&mut s, &request(J), &none, "refused");
+    let d = s.poll_dispatch(now).unwrap();
+    let err = AppendError::Status(StatusError::Named(Status::RegisterMismatch));
+    s.on_append_finished_with_response(d.batch, Err(err.clone()), Some(refusal.clone()), now);
+    assert_eq!(refused.try_result(), Some(Err(err)));
+    assert_eq!(refused.response(), Some(refusal));
+
+    let cancelled = append(&mut s, &request("other/journal"), &none, "cancelled");
+    let d = s.poll_dispatch(now).unwrap();
+    s.on_append_finished(d.batch, Err(TransportError::Cancelled.into()), now);
+    assert!(cancelled.try_result().unwrap().is_err());
+    assert_eq!(cancelled.response(), None);
+}

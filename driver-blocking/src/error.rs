@@ -7,7 +7,7 @@ use gazette_core::status::StatusError;
 #[non_exhaustive]
 pub enum Error {
     /// The client's runtime thread could not be started, or stopped.
-    #[error("gazette-blocking runtime: {0}")]
+    #[error("gazette-blocking runtime failed")]
     Runtime(#[source] std::io::Error),
     /// The call was cancelled through a [`crate::CancelHandle`]
     /// ([`ErrorKind::Cancelled`](crate::ErrorKind::Cancelled)).
@@ -137,6 +137,39 @@ mod tests {
     use gazette_core::append::AppendError;
     use gazette_core::list::ListError;
     use gazette_core::read::ReadError;
+
+    #[test]
+    fn no_error_prints_its_source_twice() {
+        let errors = [
+            Error::Runtime(std::io::Error::other("thread spawn failed")),
+            Error::Driver(gazette_tokio::Error::Read(ReadError::Status(
+                StatusError::Named(gazette_proto::Status::JournalNotFound),
+            ))),
+            Error::Driver(gazette_tokio::Error::Append(AppendError::Status(
+                StatusError::Named(gazette_proto::Status::RegisterMismatch),
+            ))),
+            Error::Driver(gazette_tokio::Error::Journal {
+                journal: "a/journal".into(),
+                source: Box::new(gazette_tokio::Error::List(ListError::DeadlineExceeded)),
+            }),
+        ];
+        for err in &errors {
+            let mut texts = vec![err.to_string()];
+            let mut next = std::error::Error::source(err);
+            while let Some(source) = next {
+                texts.push(source.to_string());
+                next = source.source();
+            }
+            for pair in texts.windows(2) {
+                assert!(
+                    pair[1].is_empty() || !pair[0].contains(&pair[1]),
+                    "{:?} prints its source {:?} again ({texts:?})",
+                    pair[0],
+                    pair[1]
+                );
+            }
+        }
+    }
     use gazette_core::status::{Operation, StatusError};
     use gazette_proto::Status;
 

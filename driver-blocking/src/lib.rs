@@ -90,7 +90,9 @@ pub mod call;
 pub mod client;
 pub mod discovery;
 mod error;
+pub mod multi;
 pub mod read;
+pub mod records;
 pub mod runtime;
 pub mod service;
 
@@ -103,7 +105,9 @@ pub use discovery::{
     list_all_fragments_with, list_all_journals, list_all_journals_with,
 };
 pub use error::{Error, Result};
+pub use multi::{JournalRecord, MultiReader};
 pub use read::{Reader, RetryReader};
+pub use records::{Record, Records};
 pub use service::{AppendFuture, AppendFutures, AppendService, AsyncAppend};
 
 pub use gazette_core as core;

@@ -293,6 +293,18 @@ impl RetryReader {
         }
     }
 
+    /// A retrying reader of `request` that ends cleanly at the journal's
+    /// write head (it never blocks; see
+    /// [`gazette_tokio::RetryReader::to_write_head`]).
+    pub fn to_write_head(client: &Client, request: ReadRequest) -> Self {
+        RetryReader {
+            inner: Bound::new(
+                gazette_tokio::RetryReader::to_write_head(client.as_tokio(), request),
+                client.runtime().clone(),
+            ),
+        }
+    }
+
     /// Switches blocking on or off (applies from the next RPC).
     pub fn set_block(&mut self, block: bool) {
         self.inner.get_mut().set_block(block);

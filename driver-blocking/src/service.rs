@@ -181,6 +181,15 @@ impl AppendService {
         writer.release()
     }
 
+    /// Appends `record` as one newline-delimited record (its newline added
+    /// when missing) and returns its future without waiting for the commit.
+    /// Read it back with [`Records`](crate::Records).
+    pub fn append_record(&self, request: AppendRequest, record: &[u8]) -> Result<AppendFuture> {
+        let mut writer = self.start_append(request, &AppendFutures::new())?;
+        writer.write_record(record)?;
+        writer.release()
+    }
+
     /// Futures of everything pending on journals other than `journal` (all
     /// journals for `""`): the dependencies of an append that must follow
     /// every other in-flight write.
@@ -215,6 +224,12 @@ impl AsyncAppend {
     /// The append's request.
     pub fn request(&self) -> &AppendRequest {
         self.inner.request()
+    }
+
+    /// Spools `record` as one newline-delimited record: its newline is
+    /// added when missing.
+    pub fn write_record(&mut self, record: &[u8]) -> Result<()> {
+        Ok(self.inner.write_record(record)?)
     }
 
     /// Rolls this writer's content back at release, failing its future

@@ -45,6 +45,8 @@ pub struct Appender {
     request: AppendRequest,
     op: Option<OpId>,
     result: Option<std::result::Result<AppendResponse, OpError>>,
+    /// The broker's response that refused the append (a status).
+    refused: Option<AppendResponse>,
     span: tracing::Span,
 }
 
@@ -73,6 +75,7 @@ impl Appender {
             request,
             op: Some(op),
             result: None,
+            refused: None,
             span,
         })
     }
@@ -82,13 +85,25 @@ impl Appender {
         &self.request
     }
 
-    /// The broker's response, once committed.
+    /// The broker's response: once committed, or after the broker refused
+    /// the append with a status (REGISTER_MISMATCH, WRONG_APPEND_OFFSET,
+    /// ...), the response that refused it, with its header and the
+    /// journal's current registers (Go's `Appender.Response`). None before
+    /// the append finished and after failures without a response
+    /// (transport, cancellation).
     pub fn response(&self) -> Option<&AppendResponse> {
-        self.result.as_ref().and_then(|r| r.as_ref().ok())
+        match &self.result {
+            Some(Ok(response)) => Some(response),
+            _ => self.refused.as_ref(),
+        }
     }
 
     /// Takes the operation's result from `event`, if it is its end.
     fn on_event(&mut self, event: Event) {
+        if let Event::AppendRefused { response, .. } = event {
+            self.refused = Some(*response);
+            return;
+        }
         if let Event::Finished { op, result } = event {
             self.client.engine().close(op);
             self.op = None;

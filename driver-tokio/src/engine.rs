@@ -553,6 +553,7 @@ fn deliver(state: &mut State, event: Event) {
         | Event::Writable { op }
         | Event::Snapshot { op, .. }
         | Event::WatchSignal { op, .. }
+        | Event::AppendRefused { op, .. }
         | Event::Finished { op, .. } => *op,
         Event::OutcomeUnknown { op } => {
             tracing::warn!(%op, "append cancelled after its commit marker: it may be written twice");

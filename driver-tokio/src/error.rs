@@ -21,7 +21,7 @@ pub enum Error {
         reason: String,
     },
     /// TLS configuration could not be applied to a channel.
-    #[error("configuring TLS for {endpoint}: {source}")]
+    #[error("configuring TLS for {endpoint}")]
     Tls {
         /// The endpoint being configured.
         endpoint: String,
@@ -42,7 +42,7 @@ pub enum Error {
     /// An append failed, as the core's append machines classify it
     /// (broker statuses, invalid requests or responses, spool failures).
     #[error("append: {0}")]
-    Append(#[from] gazette_core::append::AppendError),
+    Append(gazette_core::append::AppendError),
     /// A request or response failed the protocol's validation rules.
     #[error("invalid {what}: {reason}")]
     Validation {
@@ -78,8 +78,9 @@ pub enum Error {
         /// Status code and reason, such as `404 Not Found`.
         status: String,
     },
-    /// A fragment body failed the core's decoding or end checks.
-    #[error("fragment {}: {source}", redact_url(url))]
+    /// A fragment body failed the core's decoding or end checks (the
+    /// classification is the error's `source()`).
+    #[error("fragment {}", redact_url(url))]
     FragmentContent {
         /// The fragment URL.
         url: String,
@@ -90,13 +91,13 @@ pub enum Error {
     /// A listing or administrative call failed, as the core's list machines
     /// classify it (statuses, validation, framing, missing journal).
     #[error("{0}")]
-    List(#[from] gazette_core::list::ListError),
+    List(gazette_core::list::ListError),
     /// A request failed the protocol's validation rules before it was sent.
     #[error("invalid request: {0}")]
-    InvalidRequest(#[from] gazette_core::validate::ValidationError),
+    InvalidRequest(gazette_core::validate::ValidationError),
     /// A read failed, as the core's read machines classify it.
     #[error("read: {0}")]
-    Read(#[from] gazette_core::read::ReadError),
+    Read(gazette_core::read::ReadError),
     /// A `Reader` cannot seek there without a new Read RPC (Go's
     /// `ErrSeekRequiresNewReader`).
     #[error(transparent)]
@@ -109,6 +110,37 @@ pub enum Error {
         from: i64,
         /// The offset reading continues at.
         to: i64,
+    },
+    /// The bytes `begin..end` began a newline-delimited record whose rest
+    /// never came (an offset jump, a seek elsewhere, or the read's end
+    /// intervened): [`Records`](crate::Records) discarded them and goes on
+    /// with the next record.
+    #[error("record bytes {begin}..{end} dropped: the rest of the record is missing")]
+    RecordDropped {
+        /// Journal offset of the first byte dropped.
+        begin: i64,
+        /// Journal offset just past the last.
+        end: i64,
+    },
+    /// The record `begin..end` is longer than the limit set with
+    /// [`Records::with_max_len`](crate::Records::with_max_len):
+    /// [`Records`](crate::Records) discarded it and goes on with the next.
+    #[error("record {begin}..{end} is longer than the limit and was skipped")]
+    RecordTooLong {
+        /// Journal offset of the record's first byte.
+        begin: i64,
+        /// Journal offset just past its newline.
+        end: i64,
+    },
+    /// Reading one journal of a [`MultiReader`](crate::MultiReader)
+    /// failed (reading it goes on).
+    #[error("reading journal {journal}")]
+    Journal {
+        /// The journal.
+        journal: String,
+        /// What failed.
+        #[source]
+        source: Box<Error>,
     },
     /// Authorization could not be prepared (bad keys, token not ASCII).
     #[error("authorization: {0}")]
@@ -125,6 +157,26 @@ pub enum Error {
     #[error("authorization token source failed")]
     TokenSource(#[source] crate::auth::TokenSourceError),
 }
+
+// The wrapping variants print the core's error in their text, so it is not
+// also their `source()` (a chain printer such as anyhow's would print it
+// twice): conversions by hand rather than `#[from]`.
+macro_rules! from_core {
+    ($($variant:ident($ty:ty)),* $(,)?) => {$(
+        impl From<$ty> for Error {
+            fn from(err: $ty) -> Self {
+                Error::$variant(err)
+            }
+        }
+    )*};
+}
+
+from_core!(
+    Append(gazette_core::append::AppendError),
+    List(gazette_core::list::ListError),
+    InvalidRequest(gazette_core::validate::ValidationError),
+    Read(gazette_core::read::ReadError),
+);
 
 /// The driver's error for a failed operation of the core client.
 pub(crate) fn op_error(err: gazette_core::client::OpError) -> Error {
@@ -171,6 +223,7 @@ impl Error {
             Error::Read(err) => err.status_error(),
             Error::Append(err) => err.status_error(),
             Error::List(err) => err.status_error(),
+            Error::Journal { source, .. } => source.status_error(),
             _ => None,
         }
     }
@@ -184,6 +237,7 @@ impl Error {
             Error::Read(err) => err.broker_status(),
             Error::Append(err) => err.broker_status(),
             Error::List(err) => err.broker_status(),
+            Error::Journal { source, .. } => source.status(),
             _ => None,
         }
     }
@@ -223,8 +277,10 @@ impl Error {
             Error::Protocol { .. } | Error::FragmentContent { .. } => ErrorKind::Corrupt,
             Error::Fragment { .. } => ErrorKind::Unavailable,
             Error::FragmentStatus { status, .. } => ErrorKind::of_http_status(status),
-            Error::OffsetJump { .. } => ErrorKind::OffsetJump,
+            Error::OffsetJump { .. } | Error::RecordDropped { .. } => ErrorKind::OffsetJump,
+            Error::RecordTooLong { .. } => ErrorKind::Corrupt,
             Error::Io(_) => ErrorKind::Io,
+            Error::Journal { source, .. } => source.kind(),
         }
     }
 
@@ -277,6 +333,83 @@ impl From<Error> for std::io::Error {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Each error of `err`'s source chain, as text.
+    fn chain(err: &(dyn std::error::Error + 'static)) -> Vec<String> {
+        let mut texts = vec![err.to_string()];
+        let mut next = err.source();
+        while let Some(source) = next {
+            texts.push(source.to_string());
+            next = source.source();
+        }
+        texts
+    }
+
+    /// Fails when an error's text already contains its source's: a chain
+    /// printer (anyhow's `{:#}`, eyre) would print it twice.
+    pub(crate) fn assert_no_text_twice(err: &(dyn std::error::Error + 'static)) {
+        let texts = chain(err);
+        for pair in texts.windows(2) {
+            assert!(
+                pair[1].is_empty() || !pair[0].contains(&pair[1]),
+                "{:?} prints its source {:?} again (chain {texts:?})",
+                pair[0],
+                pair[1]
+            );
+        }
+    }
+
+    #[test]
+    fn no_error_prints_its_source_twice() {
+        use gazette_core::append::AppendError;
+        use gazette_core::list::ListError;
+        use gazette_core::read::ReadError;
+        let validation = || gazette_core::validate::validate_journal_name("").unwrap_err();
+        let request_error =
+            gazette_core::append::validate_preamble(&gazette_proto::AppendRequest::default())
+                .unwrap_err();
+        let errors: Vec<Error> = vec![
+            Error::Read(ReadError::Status(StatusError::Named(
+                gazette_proto::Status::JournalNotFound,
+            ))),
+            Error::Append(AppendError::Status(StatusError::Named(
+                gazette_proto::Status::RegisterMismatch,
+            ))),
+            Error::Append(AppendError::InvalidRequest(request_error.clone())),
+            Error::Append(AppendError::DependencyFailed(Box::new(
+                AppendError::InvalidRequest(request_error),
+            ))),
+            Error::List(ListError::DeadlineExceeded),
+            Error::List(ListError::InvalidRequest(validation())),
+            Error::InvalidRequest(validation()),
+            Error::FragmentContent {
+                url: "file:///a/0-1-abc".into(),
+                source: gazette_core::fragment::FragmentError::DidNotReadExpectedEof { end: 1 },
+            },
+            Error::Journal {
+                journal: "a/journal".into(),
+                source: Box::new(Error::Read(ReadError::Status(StatusError::Named(
+                    gazette_proto::Status::Suspended,
+                )))),
+            },
+            Error::TokenSource(crate::auth::TokenSourceError::from("no token")),
+            Error::Io(std::io::Error::other("disk full")),
+            Error::Config(crate::config::ConfigError::ReadFile {
+                what: "CA certificate",
+                path: "/no/such/ca.pem".into(),
+                source: std::io::Error::from(std::io::ErrorKind::NotFound),
+            }),
+        ];
+        for err in &errors {
+            assert_no_text_twice(err);
+            // Inside an io::Error too.
+            let io = std::io::Error::other(Error::Journal {
+                journal: "j".into(),
+                source: Box::new(Error::List(ListError::DeadlineExceeded)),
+            });
+            assert_no_text_twice(&io);
+        }
+    }
 
     #[test]
     fn io_errors_carry_the_kind_of_the_error_inside() {

@@ -329,6 +329,19 @@ impl AppendService {
         writer.release()
     }
 
+    /// Appends `record` as one newline-delimited record (its newline added
+    /// when missing) and returns the append's future. Read it back with
+    /// [`Records`](crate::Records).
+    pub async fn append_record(
+        &self,
+        request: AppendRequest,
+        record: &[u8],
+    ) -> Result<AppendFuture> {
+        let mut writer = self.start_append(request, &AppendFutures::new()).await?;
+        writer.write_record(record)?;
+        writer.release()
+    }
+
     /// Futures of everything pending on journals other than `journal`
     /// (all journals for `""`): a dependency set for an append that must
     /// follow every other in-flight write.
@@ -355,8 +368,8 @@ impl AppendService {
 }
 
 /// An open append of an [`AppendService`] (Go's `AsyncAppend` between
-/// `StartAppend` and `Release`). Write content with [`AsyncAppend::write`]
-/// or `std::io::Write`, then [`release`](AsyncAppend::release) it. Dropping
+/// `StartAppend` and `Release`). Write content with [`AsyncAppend::write`],
+/// `std::io::Write` or `tokio::io::AsyncWrite`, then [`release`](AsyncAppend::release) it. Dropping
 /// it unreleased rolls its content back.
 pub struct AsyncAppend {
     service: AppendService,
@@ -382,6 +395,17 @@ impl AsyncAppend {
     pub fn write(&mut self, data: &[u8]) -> Result<()> {
         let ticket = self.ticket.as_ref().expect("writer is open");
         Ok(self.service.shared.lock().write(ticket, data)?)
+    }
+
+    /// Spools `record` as one newline-delimited record: its newline is
+    /// added when missing (a record with newlines inside is several
+    /// records).
+    pub fn write_record(&mut self, record: &[u8]) -> Result<()> {
+        self.write(record)?;
+        if !record.ends_with(b"\n") {
+            self.write(b"\n")?;
+        }
+        Ok(())
     }
 
     /// Rolls this writer's content back at release, failing it with `err`
@@ -419,6 +443,34 @@ impl Write for AsyncAppend {
 
     fn flush(&mut self) -> std::io::Result<()> {
         Ok(())
+    }
+}
+
+/// Spools writes as [`AsyncAppend::write`] does (local IO only, never
+/// waiting on a broker: every poll is ready). Flushing does nothing and
+/// shutting down does not release: [`release`](AsyncAppend::release)
+/// does, and returns the future of the commit.
+impl tokio::io::AsyncWrite for AsyncAppend {
+    fn poll_write(
+        self: std::pin::Pin<&mut Self>,
+        _cx: &mut std::task::Context<'_>,
+        buf: &[u8],
+    ) -> std::task::Poll<std::io::Result<usize>> {
+        std::task::Poll::Ready(Write::write(self.get_mut(), buf))
+    }
+
+    fn poll_flush(
+        self: std::pin::Pin<&mut Self>,
+        _cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<std::io::Result<()>> {
+        std::task::Poll::Ready(Ok(()))
+    }
+
+    fn poll_shutdown(
+        self: std::pin::Pin<&mut Self>,
+        _cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<std::io::Result<()>> {
+        std::task::Poll::Ready(Ok(()))
     }
 }
 
@@ -498,23 +550,30 @@ async fn run_attempt(shared: Arc<Shared>, dispatch: Dispatch) {
     // A cancel abandons the attempt: its stream is dropped, and a broker
     // discards an append whose stream ends before the commit marker. (One
     // already committed is still reported as cancelled, as in Go.)
+    let mut refused = None;
     let result = tokio::select! {
         biased;
         () = shared.cancel.cancelled() => Err(AppendError::Transport(TransportError::Cancelled)),
-        result = attempt(&shared, &dispatch).instrument(span) => result,
+        result = attempt(&shared, &dispatch, &mut refused).instrument(span) => result,
     };
     if let Err(err) = &result {
         tracing::debug!(error = %err, "append batch attempt failed");
     }
-    shared
-        .lock()
-        .on_append_finished(dispatch.batch, result, shared.client.engine().now());
+    shared.lock().on_append_finished_with_response(
+        dispatch.batch,
+        result,
+        refused,
+        shared.client.engine().now(),
+    );
     shared.work.notify_one();
 }
 
+/// One attempt; `refused` gets the broker's response when it refused the
+/// append with a status.
 async fn attempt(
     shared: &Shared,
     dispatch: &Dispatch,
+    refused: &mut Option<gazette_proto::AppendResponse>,
 ) -> std::result::Result<gazette_proto::AppendResponse, AppendError> {
     let mut appender = Appender::new(&shared.client, dispatch.request.clone())
         .map_err(|err| AppendError::Transport(TransportError::Other(err.to_string())))?;
@@ -536,7 +595,11 @@ async fn attempt(
             }
         }
     }
-    appender.commit_op().await.map_err(core_error)
+    let result = appender.commit_op().await.map_err(core_error);
+    if result.is_err() {
+        *refused = appender.response().cloned();
+    }
+    result
 }
 
 /// An attempt's failure as the scheduler takes it (a transport failure is

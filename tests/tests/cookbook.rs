@@ -18,6 +18,66 @@ use tokio_support::{create, wait_for_primaries};
 
 // ---------------------------------------------------------------- recipes
 
+/// Many journals: the records of every journal of a prefix, resumable.
+fn read_many(
+    client: &gazette_blocking::Client,
+    prefix: &str,
+    offsets: &mut std::collections::BTreeMap<String, i64>,
+    count: usize,
+) -> gazette_blocking::Result<Vec<(String, String)>> {
+    use gazette_blocking::proto::LabelSelector;
+    use gazette_blocking::{CallOptions, MultiReader};
+    use std::time::Duration;
+
+    // Journals come and go with the listing; saved offsets resume them.
+    let selector = LabelSelector::journal_prefix(prefix);
+    let mut reader = MultiReader::new(client, selector, offsets.clone())
+        .with_options(CallOptions::new().timeout(Duration::from_secs(30)));
+    let mut out = Vec::new();
+    while out.len() < count {
+        let Some(item) = reader.next() else { break };
+        let item = item?;
+        let line = String::from_utf8_lossy(item.record.line()).into_owned();
+        out.push((item.journal.to_string(), line));
+    }
+    // Save these with the work done, to resume exactly after it.
+    *offsets = reader.offsets().clone();
+    Ok(out)
+}
+
+/// Records: append newline-delimited records, read them back with offsets.
+async fn records_round_trip(
+    client: &gazette_tokio::Client,
+    journal: &str,
+    records: &[&str],
+    from: i64,
+) -> gazette_tokio::Result<Vec<(i64, String)>> {
+    use futures::StreamExt;
+    use gazette_tokio::proto::{AppendRequest, ReadRequest};
+    use gazette_tokio::{AppendService, Records, RetryReader};
+
+    let service = AppendService::new(client);
+    for record in records {
+        // One append per record, in order; the newline is added.
+        let request = AppendRequest::new(journal);
+        service
+            .append_record(request, record.as_bytes())
+            .await?
+            .await?;
+    }
+
+    // Every whole record from `from` to the write head, with its offset;
+    // `resume_offset()` is where the next run starts.
+    let request = ReadRequest::new(journal).from_offset(from);
+    let mut read = Records::new(RetryReader::to_write_head(client, request));
+    let mut out = Vec::new();
+    while let Some(record) = read.next().await {
+        let record = record?;
+        out.push((record.begin, String::from_utf8_lossy(record.line()).into()));
+    }
+    Ok(out)
+}
+
 /// Tail from the end: only what is appended after the read starts.
 fn tail_new_lines(
     client: &gazette_blocking::Client,
@@ -477,6 +537,66 @@ fn rust_blocks(markdown: &str) -> Vec<String> {
         .collect()
 }
 
+#[tokio::test]
+async fn records_round_trip_with_their_offsets() {
+    let client = tokio_client();
+    let spec = new_spec("records");
+    let journal = spec.name.clone();
+    create(&client, vec![spec]).await;
+    let got = records_round_trip(&client, &journal, &["one", "two\n"], 0)
+        .await
+        .unwrap();
+    assert_eq!(got, [(0, "one".to_string()), (4, "two".to_string())]);
+    // From the second record's offset, with one more appended.
+    let got = records_round_trip(&client, &journal, &["three"], 4)
+        .await
+        .unwrap();
+    assert_eq!(got, [(4, "two".to_string()), (8, "three".to_string())]);
+}
+
+#[test]
+fn many_journals_are_read_and_resumed_from_offsets() {
+    let base = gazette_tests::unique_journal_name("cookbook/many");
+    let (a, b) = (format!("{base}/a"), format!("{base}/b"));
+    let prefix = format!("{base}/");
+    create_journals(
+        [&a, &b]
+            .map(|name| cluster().journal_spec(name, 1, CompressionCodec::None))
+            .to_vec(),
+    );
+    let client = blocking_client();
+    let service = gazette_blocking::AppendService::new(&client);
+    for (journal, record) in [(&a, "a1"), (&b, "b1")] {
+        let request = AppendRequest::new(journal.as_str());
+        service
+            .append_record(request, record.as_bytes())
+            .unwrap()
+            .err()
+            .unwrap();
+    }
+    let mut offsets = std::collections::BTreeMap::new();
+    let mut first = read_many(&client, &prefix, &mut offsets, 2).unwrap();
+    first.sort();
+    assert_eq!(
+        first,
+        [(a.clone(), "a1".to_string()), (b.clone(), "b1".to_string())]
+    );
+    assert_eq!(
+        offsets,
+        std::collections::BTreeMap::from([(a.clone(), 3), (b.clone(), 3)])
+    );
+
+    let request = AppendRequest::new(b.as_str());
+    service
+        .append_record(request, b"b2")
+        .unwrap()
+        .err()
+        .unwrap();
+    let next = read_many(&client, &prefix, &mut offsets, 1).unwrap();
+    assert_eq!(next, [(b.clone(), "b2".to_string())]);
+    assert_eq!(offsets[&b], 6);
+}
+
 #[test]
 fn cookbook_blocks_are_the_tested_code() {
     let cookbook = std::fs::read_to_string(repo().join("docs/cookbook.md")).unwrap();
@@ -485,7 +605,7 @@ fn cookbook_blocks_are_the_tested_code() {
         .map(|file| std::fs::read_to_string(repo().join(file)).unwrap())
         .join("\n");
     let blocks = rust_blocks(&cookbook);
-    assert_eq!(blocks.len(), 7, "one block per recipe");
+    assert_eq!(blocks.len(), 9, "one block per recipe");
     for block in blocks {
         assert!(
             tests.contains(&block),

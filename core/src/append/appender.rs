@@ -101,6 +101,8 @@ pub struct Appender {
     chunk_size: usize,
     bytes_sent: u64,
     outputs: VecDeque<AppenderOutput>,
+    /// The broker's (valid) response, committed or not.
+    response: Option<AppendResponse>,
 }
 
 impl Appender {
@@ -121,6 +123,7 @@ impl Appender {
             phase: Phase::Idle,
             chunk_size: DEFAULT_CHUNK_SIZE,
             bytes_sent: 0,
+            response: None,
             outputs: VecDeque::new(),
         })
     }
@@ -251,6 +254,7 @@ impl Appender {
             journal: self.request.journal.clone(),
             update: RouteUpdate::new(response.header.as_ref().and_then(|h| h.route.clone())),
         });
+        self.response = Some(response.clone());
         let result = match status_error(&self.request, &response) {
             Some(err) => Err(AppendError::Status(err)),
             None if !committed => Err(AppendError::PrematureCommit),
@@ -273,6 +277,14 @@ impl Appender {
             });
         }
         self.finish(Err(AppendError::Transport(err)));
+    }
+
+    /// The broker's response once one arrived and passed validation,
+    /// whatever its status: after a failure such as REGISTER_MISMATCH it
+    /// carries the header and the journal's current registers (Go's
+    /// `Appender.Response`).
+    pub fn response(&self) -> Option<&AppendResponse> {
+        self.response.as_ref()
     }
 
     fn finish(&mut self, result: Result<AppendResponse, AppendError>) {

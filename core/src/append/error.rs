@@ -11,7 +11,7 @@ pub use crate::transport::TransportError;
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum AppendError {
     /// The AppendRequest preamble is unusable.
-    #[error("{0}")]
+    #[error(transparent)]
     InvalidRequest(#[from] RequestError),
     /// The broker's response failed validation (no route update happened).
     #[error("validating broker response: {0}")]
@@ -19,7 +19,7 @@ pub enum AppendError {
     /// The broker answered with a non-OK status. Wrapped statuses render as
     /// Go renders them: `<detail>: <STATUS_NAME>`.
     #[error("{}", render_status(.0))]
-    Status(#[from] StatusError),
+    Status(StatusError),
     /// The RPC itself failed.
     #[error(transparent)]
     Transport(#[from] TransportError),
@@ -45,6 +45,14 @@ pub enum AppendError {
     /// The AppendService was closed and takes no new appends.
     #[error("append service is closed")]
     ServiceClosed,
+}
+
+// The text renders the status itself, so the status is not also the
+// error's `source()` (no `#[from]`).
+impl From<StatusError> for AppendError {
+    fn from(err: StatusError) -> Self {
+        AppendError::Status(err)
+    }
 }
 
 impl AppendError {

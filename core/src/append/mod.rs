@@ -104,7 +104,8 @@
 //! - An OK response before the commit marker is an error
 //!   ([`AppendError::PrematureCommit`]), not Go's `(0, nil)` (quirk 11,
 //!   docs/go-differences.md#d16).
-//! - Failed batches expose no response (`OpFuture::response` is `None`;
+//! - A failed batch exposes the broker's response only when that response
+//!   refused it (REGISTER_MISMATCH, ...: `OpFuture::response`;
 //!   docs/go-differences.md#d17).
 //! - An invalid request is refused by `start_append`
 //!   (docs/go-differences.md#d24), and `;meta` is never sent on an Append

@@ -441,6 +441,21 @@ impl<S: Spool> AppendService<S> {
         result: Result<AppendResponse, AppendError>,
         now: Instant,
     ) {
+        self.on_append_finished_with_response(batch, result, None, now);
+    }
+
+    /// [`on_append_finished`](Self::on_append_finished) of an attempt
+    /// that failed with the broker's `response` (a status such as
+    /// REGISTER_MISMATCH): if the batch fails, its future's
+    /// [`response`](super::OpFuture::response) is that response (Go's
+    /// `AsyncAppend.Response()` after a failure).
+    pub fn on_append_finished_with_response(
+        &mut self,
+        batch: BatchId,
+        result: Result<AppendResponse, AppendError>,
+        refused: Option<AppendResponse>,
+        now: Instant,
+    ) {
         let Some(j) = self.journals.iter().position(|q| {
             q.batches
                 .front()
@@ -474,7 +489,7 @@ impl<S: Spool> AppendService<S> {
                     }
                     BatchDecision::Fail => {
                         self.poison(j, err.clone());
-                        self.resolve_head(j, Err(err), None);
+                        self.resolve_head(j, Err(err), refused);
                     }
                 }
             }

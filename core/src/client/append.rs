@@ -353,6 +353,12 @@ impl AppendOp {
                 }
             }
         };
+        if let (Err(AppendError::Status(_)), Some(response)) = (&result, self.appender.response()) {
+            sh.event(Event::AppendRefused {
+                op: self.id,
+                response: Box::new(response.clone()),
+            });
+        }
         let result = result
             .map(Outcome::Appended)
             .map_err(|err| self.op_error(err));

@@ -273,6 +273,16 @@ pub enum Event {
         /// The outcome.
         result: Result<(), ListError>,
     },
+    /// An append failed with a broker status (REGISTER_MISMATCH,
+    /// WRONG_APPEND_OFFSET, ...): the broker's response, with its header
+    /// and the journal's registers, just before the [`Event::Finished`]
+    /// that reports the failure (Go's `Appender.Response` after an error).
+    AppendRefused {
+        /// The append.
+        op: OpId,
+        /// The broker's response.
+        response: Box<gazette_proto::AppendResponse>,
+    },
     /// The operation finished; its identifier is forgotten.
     Finished {
         /// The operation.

@@ -94,13 +94,17 @@
 mod direct;
 mod error;
 mod frame;
+mod multi;
 mod reader;
+mod records;
 mod retry;
 
 pub use direct::{DirectFetch, FetchTarget, FileUrlError, file_url_path};
 pub use error::{DirectError, ReadError, SeekError, TransportError, redact_url};
 pub use frame::{InvalidFrame, check_frame_offset, validate_frame};
+pub use multi::{JournalChanges, JournalSet};
 pub use reader::{Metadata, ReadAction, ReadEvent, ReadInput, ReadOutput, Reader, RouteHint};
+pub use records::{Framed, Record, RecordFramer};
 pub use retry::{AdjustedSeek, HEALTHY_RPC_DURATION, RetryInput, RetryOutput, RetryReader};
 
 #[cfg(test)]

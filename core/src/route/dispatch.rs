@@ -167,8 +167,8 @@ pub enum DispatchError {
         /// Member suffix.
         suffix: String,
     },
-    /// The member's endpoint is not a valid URL.
-    #[error("invalid endpoint {endpoint:?}: {source}")]
+    /// The member's endpoint is not a valid URL (why: its `source()`).
+    #[error("invalid endpoint {endpoint:?}")]
     InvalidEndpoint {
         /// The endpoint text.
         endpoint: String,

@@ -27,6 +27,14 @@ use super::label::{add_label_value, validate_label_selector};
 ///     "name:prefix=org/,topic in (a,b),!deleted"
 /// );
 /// assert!(parse_label_selector("a=b").is_err()); // names need 2+ characters
+///
+/// // A parsed selector equals the one built to the same effect.
+/// use gazette_core::proto::LabelSelector;
+/// assert_eq!(
+///     parse_label_selector("name:prefix=org/, !deleted").unwrap(),
+///     LabelSelector::journal_prefix("org/").exclude("deleted", ""),
+/// );
+/// assert_eq!(parse_label_selector("").unwrap(), LabelSelector::new());
 /// ```
 pub fn parse_label_selector(text: &str) -> Result<LabelSelector, ValidationError> {
     let mut include = LabelSet::default();
@@ -60,9 +68,11 @@ pub fn parse_label_selector(text: &str) -> Result<LabelSelector, ValidationError
         rest = &rest[consumed..];
     }
 
+    // An empty set is left out, as the builders leave it (the broker
+    // reads both alike), so a parsed selector equals the built one.
     let selector = LabelSelector {
-        include: Some(include),
-        exclude: Some(exclude),
+        include: (!include.labels.is_empty()).then_some(include),
+        exclude: (!exclude.labels.is_empty()).then_some(exclude),
     };
     validate_label_selector(&selector)?;
     Ok(selector)
@@ -285,11 +295,11 @@ fn write_groups(f: &mut fmt::Formatter<'_>, labels: &[Label], exclude: bool) -> 
 mod tests {
     use super::*;
 
+    /// The labels of a set (an empty set is left out).
     fn labels(set: &Option<LabelSet>) -> String {
-        set.as_ref()
-            .unwrap()
-            .labels
-            .iter()
+        assert!(set.as_ref().is_none_or(|s| !s.labels.is_empty()));
+        set.iter()
+            .flat_map(|s| &s.labels)
             .map(|l| {
                 format!(
                     "{}{}={}",

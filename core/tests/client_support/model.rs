@@ -1167,6 +1167,7 @@ impl Model {
             | Event::Retrying { op, .. }
             | Event::Writable { op }
             | Event::OutcomeUnknown { op }
+            | Event::AppendRefused { op, .. }
             | Event::Snapshot { op, .. }
             | Event::WatchSignal { op, .. }
             | Event::Finished { op, .. } => *op,
