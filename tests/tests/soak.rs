@@ -91,10 +91,14 @@ async fn soak_under_kills_and_freezes_loses_nothing_and_keeps_order() {
         journals
             .iter()
             .map(|n| {
-                // Fragments persist within a second: a committed append
-                // then survives its replicas being killed one after the
-                // other (before that it lives only in their memory).
-                let mut s = spec(n, CompressionCodec::Snappy, Some(Duration::from_secs(1)));
+                // Small fragments roll (and persist) within seconds: a
+                // committed append then survives its replicas being killed
+                // one after the other (before that it lives only in their
+                // memory).
+                let mut s = spec(n, CompressionCodec::Snappy, None);
+                if let Some(fragment) = s.fragment.as_mut() {
+                    fragment.length = 16 << 10;
+                }
                 s.replication = 2;
                 s
             })
