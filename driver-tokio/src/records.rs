@@ -1,6 +1,6 @@
 //! Newline-delimited records of a journal: [`Records`], a `Stream` of
 //! [`Record`]s over a [`Reader`](crate::Reader) or
-//! [`RetryReader`](crate::RetryReader), framed by the core's
+//! [`RetryReader`], framed by the core's
 //! [`RecordFramer`].
 
 use std::pin::Pin;
