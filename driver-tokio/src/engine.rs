@@ -330,6 +330,20 @@ impl Engine {
         }
     }
 
+    /// Reports `outcome` as the end of `rpc` once this drain is over: the
+    /// core expects the end of an RPC it opened as a later input.
+    fn fail_later(self: &Arc<Self>, state: &mut State, rpc: RpcId, outcome: RpcEnd) {
+        let engine = Arc::downgrade(self);
+        let task = tokio::spawn(async move { end(&engine, rpc, outcome) });
+        state.rpcs.insert(
+            rpc,
+            RpcTask {
+                sender: None,
+                task: Some(task),
+            },
+        );
+    }
+
     fn execute(self: &Arc<Self>, state: &mut State, command: RpcCommand) {
         match command {
             RpcCommand::Open {
@@ -344,45 +358,15 @@ impl Engine {
                 let channel = match self.channel(state, &target) {
                     Ok(channel) => channel,
                     Err(err) => {
-                        // Reported after this drain: the core expects the
-                        // end of an RPC it opened as a later input.
-                        let engine = Arc::downgrade(self);
-                        let task = tokio::spawn(async move {
-                            end(
-                                &engine,
-                                rpc,
-                                RpcEnd::status(RpcCode::InvalidArgument, err.to_string()),
-                            );
-                        });
-                        state.rpcs.insert(
-                            rpc,
-                            RpcTask {
-                                sender: None,
-                                task: Some(task),
-                            },
-                        );
-                        return;
+                        let end = RpcEnd::status(RpcCode::InvalidArgument, err.to_string());
+                        return self.fail_later(state, rpc, end);
                     }
                 };
                 let auth = match self.auth.header(&claims) {
                     Ok(auth) => auth,
                     Err(err) => {
-                        let engine = Arc::downgrade(self);
-                        let task = tokio::spawn(async move {
-                            end(
-                                &engine,
-                                rpc,
-                                RpcEnd::status(RpcCode::Unauthenticated, err.to_string()),
-                            );
-                        });
-                        state.rpcs.insert(
-                            rpc,
-                            RpcTask {
-                                sender: None,
-                                task: Some(task),
-                            },
-                        );
-                        return;
+                        let end = RpcEnd::status(RpcCode::Unauthenticated, err.to_string());
+                        return self.fail_later(state, rpc, end);
                     }
                 };
                 let mut client =

@@ -31,9 +31,10 @@ fn list_error(failure: &RpcFailure) -> ListError {
 }
 
 #[derive(Debug)]
+// One value per operation: boxing the machines would buy nothing.
+#[allow(clippy::large_enum_variant)]
 enum Kind {
     List {
-        request: ListRequest,
         assembler: SnapshotAssembler,
         /// Set for GetJournal: the journal whose spec is the result.
         journal: Option<String>,
@@ -47,9 +48,7 @@ enum Kind {
         target: Target,
         first: bool,
     },
-    Health {
-        request: FragmentStoreHealthRequest,
-    },
+    Health,
 }
 
 /// A listing or administrative call: one RPC at a time, finished by its
@@ -90,11 +89,10 @@ impl UnaryOp {
     ) -> Result<Self, ListError> {
         let request = crate::list::get_journal_request(journal)?;
         let assembler = SnapshotAssembler::new(&request);
-        let call = Call::List(request.clone());
+        let call = Call::List(request);
         Ok(UnaryOp {
             id,
             kind: Kind::List {
-                request,
                 assembler,
                 journal: None,
             },
@@ -117,14 +115,10 @@ impl UnaryOp {
         }
         crate::list::check_list_request(&request)?;
         let assembler = SnapshotAssembler::new(&request);
-        let call = Call::List(request.clone());
+        let call = Call::List(request);
         Ok(Self::new(
             id,
-            Kind::List {
-                request,
-                assembler,
-                journal,
-            },
+            Kind::List { assembler, journal },
             call,
             sh,
             now,
@@ -180,8 +174,8 @@ impl UnaryOp {
         sh: &Shared,
         now: Instant,
     ) -> Self {
-        let call = Call::FragmentStoreHealth(request.clone());
-        Self::new(id, Kind::Health { request }, call, sh, now)
+        let call = Call::FragmentStoreHealth(request);
+        Self::new(id, Kind::Health, call, sh, now)
     }
 
     /// Sends the first request.
@@ -235,7 +229,7 @@ impl UnaryOp {
             Kind::List { .. } => Operation::List,
             Kind::Apply { .. } => Operation::Apply,
             Kind::Fragments { .. } => Operation::ListFragments,
-            Kind::Health { .. } => Operation::FragmentStoreHealth,
+            Kind::Health => Operation::FragmentStoreHealth,
         }
     }
 
@@ -283,7 +277,7 @@ impl UnaryOp {
                     }
                 }
             }
-            (Kind::Health { .. }, RpcMessage::FragmentStoreHealth(response)) => {
+            (Kind::Health, RpcMessage::FragmentStoreHealth(response)) => {
                 let result = fragment_store_health_result(response)
                     .map(Outcome::StoreHealth)
                     .map_err(OpError::List);
@@ -393,24 +387,6 @@ impl UnaryOp {
         }
         if let Some((journal, _)) = &self.probe {
             sh.probe_done(journal);
-        }
-    }
-
-    /// The request of a listing (for tests and logs).
-    #[allow(dead_code)]
-    pub(crate) fn list_request(&self) -> Option<&ListRequest> {
-        match &self.kind {
-            Kind::List { request, .. } => Some(request),
-            _ => None,
-        }
-    }
-
-    /// The request of a store probe.
-    #[allow(dead_code)]
-    pub(crate) fn health_request(&self) -> Option<&FragmentStoreHealthRequest> {
-        match &self.kind {
-            Kind::Health { request } => Some(request),
-            _ => None,
         }
     }
 }
