@@ -53,12 +53,28 @@ fn still_running_after_a_while(scoped: &ScopedCluster, index: usize) -> bool {
 async fn raw_proxied_append_with_a_meta_segment_crashes_the_proxying_broker() {
     let (scoped, name, proxy) = cluster_with_journal().await;
     let mut raw = scoped.cluster().connect(proxy).await.unwrap();
-    let result = append_raw(
-        &mut raw,
-        &format!("{name};some/meta"),
-        vec![Bytes::from_static(b"x")],
-    )
-    .await;
+    // The proxying broker may not yet have seen the new journal's
+    // assignment (it answers NO_JOURNAL_PRIMARY_BROKER with an empty route
+    // until its etcd watch catches up); only a broker that knows the
+    // primary proxies, so ask again until it does, bounded.
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let result = loop {
+        let result = append_raw(
+            &mut raw,
+            &format!("{name};some/meta"),
+            vec![Bytes::from_static(b"x")],
+        )
+        .await;
+        match &result {
+            Ok(response)
+                if response.status() == gazette_proto::Status::NoJournalPrimaryBroker
+                    && Instant::now() < deadline =>
+            {
+                tokio::time::sleep(Duration::from_millis(100)).await;
+            }
+            _ => break result,
+        }
+    };
     assert!(result.is_err(), "the proxying broker answered: {result:?}");
     assert!(
         !still_running_after_a_while(&scoped, proxy),
