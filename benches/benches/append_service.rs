@@ -6,7 +6,7 @@ use std::hint::black_box;
 use std::time::Instant;
 
 use criterion::{BatchSize, Criterion, Throughput, criterion_group, criterion_main};
-use gazette_core::append::{AppendConfig, AppendService, Dispatch, MemorySpool, OpFutures, Spool};
+use gazette_core::append::{AppendConfig, AppendId, AppendService, Dispatch, MemorySpool, Spool};
 use gazette_core::proto::{AppendRequest, AppendResponse, Fragment, Header, LabelSet};
 
 const PAYLOAD: &[u8] = b"0123456789abcdef";
@@ -39,12 +39,13 @@ fn complete<S: Spool>(s: &mut AppendService<S>, d: &Dispatch, now: Instant) -> u
         offset += s.read_content(d.batch, offset, 1 << 20).unwrap().len() as u64;
     }
     s.on_append_finished(d.batch, Ok(ok(d.len)), now);
+    while s.poll_resolved().is_some() {}
     offset
 }
 
 fn schedule_one_append(c: &mut Criterion) {
     let mut s = AppendService::new(MemorySpool::new(), AppendConfig::default());
-    let (req, deps, now) = (request(), OpFutures::new(), Instant::now());
+    let (req, deps, now) = (request(), Vec::<AppendId>::new(), Instant::now());
     let mut g = c.benchmark_group("append_service");
     g.throughput(Throughput::Elements(1));
     g.bench_function("one_append_per_batch", |b| {
@@ -54,7 +55,7 @@ fn schedule_one_append(c: &mut Criterion) {
             let fut = s.release(t).unwrap();
             let d = s.poll_dispatch(now).unwrap();
             black_box(complete(&mut s, &d, now));
-            black_box(fut.is_done())
+            black_box(s.batch_state(fut).is_none())
         })
     });
     g.finish();
@@ -62,7 +63,7 @@ fn schedule_one_append(c: &mut Criterion) {
 
 fn batch_million_small_appends(c: &mut Criterion) {
     const N: u64 = 1_000_000;
-    let (req, deps, now) = (request(), OpFutures::new(), Instant::now());
+    let (req, deps, now) = (request(), Vec::<AppendId>::new(), Instant::now());
     let mut g = c.benchmark_group("append_service");
     g.sample_size(10);
     g.throughput(Throughput::Elements(N));
@@ -88,7 +89,7 @@ fn batch_million_small_appends(c: &mut Criterion) {
                 let batch = s.poll_dispatch(now).unwrap();
                 assert_eq!(batch.len, N * PAYLOAD.len() as u64);
                 complete(&mut s, &batch, now);
-                assert!(last.unwrap().is_done());
+                assert!(s.batch_state(last.unwrap()).is_none());
             },
             BatchSize::PerIteration,
         )
@@ -96,5 +97,42 @@ fn batch_million_small_appends(c: &mut Criterion) {
     g.finish();
 }
 
-criterion_group!(benches, schedule_one_append, batch_million_small_appends);
+/// One append among 10 000 journals that each hold an in-flight batch:
+/// what a release, a dispatch and an outcome cost when the service is
+/// large (the scheduler visits only the journal concerned).
+fn one_append_among_10k_journals(c: &mut Criterion) {
+    let now = Instant::now();
+    let mut s = AppendService::new(MemorySpool::new(), AppendConfig::default());
+    for i in 0..10_000 {
+        let req = AppendRequest {
+            journal: format!("bench/journal-{i:05}"),
+            ..Default::default()
+        };
+        let t = s.start_append(&req, &[]).unwrap();
+        s.write(&t, PAYLOAD).unwrap();
+        s.release(t).unwrap();
+    }
+    while s.poll_dispatch(now).is_some() {}
+    let (req, deps) = (request(), Vec::<AppendId>::new());
+    let mut g = c.benchmark_group("append_service");
+    g.throughput(Throughput::Elements(1));
+    g.bench_function("one_append_among_10k_busy_journals", |b| {
+        b.iter(|| {
+            let t = s.start_append(&req, &deps).unwrap();
+            s.write(&t, PAYLOAD).unwrap();
+            let id = s.release(t).unwrap();
+            let d = s.poll_dispatch(now).unwrap();
+            black_box(complete(&mut s, &d, now));
+            black_box(id)
+        })
+    });
+    g.finish();
+}
+
+criterion_group!(
+    benches,
+    schedule_one_append,
+    batch_million_small_appends,
+    one_append_among_10k_journals
+);
 criterion_main!(benches);

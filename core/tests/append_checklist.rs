@@ -300,16 +300,11 @@ fn append_with_cancelled_context_returns_context_error() {
 
 // ---------------------------------------------------------------- docs/behaviour.md#appendservice-checklist
 
-fn service(config: AppendConfig) -> AppendService<MemorySpool> {
-    AppendService::new(MemorySpool::new(), config)
+fn service(config: AppendConfig) -> Service {
+    Service::new(MemorySpool::new(), config)
 }
 
-fn append(
-    s: &mut AppendService<MemorySpool>,
-    req: &AppendRequest,
-    deps: &OpFutures,
-    data: &str,
-) -> OpFuture {
+fn append(s: &mut Service, req: &AppendRequest, deps: &OpFutures, data: &str) -> OpFuture {
     let t = s.start_append(req, deps).unwrap();
     s.write(&t, data.as_bytes()).unwrap();
     s.release(t).unwrap()
@@ -671,9 +666,6 @@ fn service_dependency_failure_fails_both_batches_and_poisons_journal() {
     let second = append(&mut s, &request(J), &deps_good, "two");
     assert_eq!(s.queued(J).len(), 2, "different dependencies: two batches");
     assert_eq!(s.poll_dispatch(now), None);
-    let blocked = s.blocked_on().unwrap();
-    assert_eq!(blocked.futures().len(), 1, "only the head batch waits");
-    assert!(blocked.futures()[0].same_as(&bad.future()));
     good.resolve(Ok(())).unwrap();
     bad.resolve(Err(AppendError::Rejected("an error".into())))
         .unwrap();
@@ -870,9 +862,10 @@ fn service_second_writer_waits_for_the_first_release() {
         .start_append(&request("other/journal"), &OpFutures::new())
         .unwrap();
     drop(s.release(other).unwrap());
-    assert_eq!(s.poll_dispatch_journal(J, Instant::now()), None);
+    assert_eq!(s.inner.poll_dispatch_journal(J, Instant::now()), None);
     assert!(
-        s.poll_dispatch_journal("other/journal", Instant::now())
+        s.inner
+            .poll_dispatch_journal("other/journal", Instant::now())
             .is_some()
     );
     drop(s.release(t).unwrap());
@@ -961,7 +954,7 @@ fn service_spool_read_failure_is_retried() {
     let fut = append(&mut s, &request(J), &OpFutures::new(), "spilled");
     let d = s.poll_dispatch(now).unwrap();
     // A batch that is not in flight cannot be read.
-    assert!(s.read_content(BatchId(999), 0, 1).is_err());
+    assert!(s.read_content(AppendId(999), 0, 1).is_err());
     s.on_append_finished(d.batch, Err(AppendError::Spool("read failed".into())), now);
     assert!(!fut.is_done());
     let t = s.next_wakeup().unwrap();
@@ -1098,20 +1091,6 @@ fn service_rolled_back_tail_waits_for_and_propagates_its_dependencies() {
 
 // ------------------------------------------- issue 10: liveness (B2)
 
-/// A waker that counts its wake-ups.
-struct CountingWaker(std::sync::atomic::AtomicUsize);
-
-impl std::task::Wake for CountingWaker {
-    fn wake(self: std::sync::Arc<Self>) {
-        self.0.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
-    }
-}
-
-fn counting_waker() -> (std::sync::Arc<CountingWaker>, std::task::Waker) {
-    let count = std::sync::Arc::new(CountingWaker(Default::default()));
-    (count.clone(), std::task::Waker::from(count))
-}
-
 /// A batch resolved without an RPC during a pass (here a rolled-back tail)
 /// unblocks a journal visited earlier in the same pass: the same
 /// `poll_dispatch` call must return that journal's batch, since nothing
@@ -1146,39 +1125,40 @@ fn service_poll_dispatch_rechecks_journals_unblocked_during_the_pass() {
     assert_eq!(dependent.try_result(), Some(Ok(())));
 }
 
-/// Two journals wait on two different external operations. Resolving the
-/// second one must wake what the driver waits on (`blocked_on`), not only
-/// resolving the first.
+/// Two journals wait on two different external dependencies. Resolving
+/// the second one readies its dependent, not the other journal.
 #[test]
-fn service_blocked_on_wakes_when_any_blocking_dependency_resolves() {
-    let mut s = service(AppendConfig::default());
+fn service_resolving_an_external_dependency_readies_only_its_dependents() {
+    let mut s = AppendService::new(MemorySpool::new(), AppendConfig::default());
     let now = Instant::now();
-    let (x, y) = (AsyncOperation::new(), AsyncOperation::new());
-    let on_x: OpFutures = [x.future()].into_iter().collect();
-    let on_y: OpFutures = [y.future()].into_iter().collect();
-    append(&mut s, &request("a/journal"), &on_x, "a");
-    let b = append(&mut s, &request("b/journal"), &on_y, "b");
+    let (x, y) = (s.external_dependency(), s.external_dependency());
+    for (journal, dep) in [("a/journal", x), ("b/journal", y)] {
+        let t = s.start_append(&request(journal), &[dep]).unwrap();
+        s.write(&t, b"c").unwrap();
+        s.release(t).unwrap();
+    }
     assert_eq!(s.poll_dispatch(now), None);
-    let (count, waker) = counting_waker();
-    let mut cx = std::task::Context::from_waker(&waker);
-    let mut blocked = s.blocked_on().expect("blocked on dependencies");
-    assert!(
-        std::future::Future::poll(std::pin::Pin::new(&mut blocked), &mut cx).is_pending(),
-        "nothing resolved yet"
-    );
-    y.resolve(Ok(())).unwrap();
-    assert_eq!(
-        count.0.load(std::sync::atomic::Ordering::SeqCst),
-        1,
-        "resolving the second dependency wakes the driver"
-    );
+    s.resolve_external(y, Ok(()));
     let d = s.poll_dispatch(now).expect("b is dispatchable");
     assert_eq!(d.request.journal, "b/journal");
-    let _ = run_dispatch(&mut s, &d, 64, now, &mut |_| {
-        Ok(ok_response("b/journal", 0, 1))
-    });
-    assert_eq!(b.try_result(), Some(Ok(())));
     assert_eq!(s.poll_dispatch(now), None, "a still waits for x");
+    s.on_append_finished(d.batch, Ok(ok_response("b/journal", 0, 1)), now);
+    let resolved: Vec<_> = std::iter::from_fn(|| s.poll_resolved()).collect();
+    assert_eq!(
+        resolved
+            .iter()
+            .map(|r| (r.append, r.result.is_ok()))
+            .collect::<Vec<_>>(),
+        vec![(y, true), (d.batch, true)]
+    );
+    assert_eq!(s.poll_dispatch(now), None, "a still waits for x");
+    s.resolve_external(x, Err(AppendError::Rejected("x failed".into())));
+    assert_eq!(s.poll_dispatch(now), None, "a fails without an RPC");
+    let failed = std::iter::from_fn(|| s.poll_resolved()).last().unwrap();
+    assert_eq!(
+        failed.result.unwrap_err().to_string(),
+        "dependency failed: x failed"
+    );
 }
 
 // ----------------------------------------- issue 10: close and cancel (B3)
@@ -1194,7 +1174,7 @@ fn service_close_refuses_new_writers_and_flushes_queued_batches() {
     let queued = append(&mut s, &request(J), &none, "queued");
     let open = s.start_append(&request("other/journal"), &none).unwrap();
     s.close();
-    assert!(s.is_closed());
+    assert!(s.inner.is_closed());
     for journal in [J, "other/journal", "new/journal"] {
         assert_eq!(
             s.start_append(&request(journal), &none).unwrap_err(),
@@ -1245,4 +1225,69 @@ fn appender_and_failed_batch_keep_the_response_that_refused_them() {
     s.on_append_finished(d.batch, Err(TransportError::Cancelled.into()), now);
     assert!(cancelled.try_result().unwrap().is_err());
     assert_eq!(cancelled.response(), None);
+}
+
+// ------------------------------------------------ issue 18: scale (ready queue)
+
+/// Journals that drained (nothing queued, no writer, no terminal error)
+/// are forgotten, so a long-lived service holds state only for journals in
+/// use; a poisoned journal is kept, to fail what follows.
+#[test]
+fn service_forgets_drained_journals_and_keeps_poisoned_ones() {
+    let mut s = AppendService::new(MemorySpool::new(), AppendConfig::default());
+    let now = Instant::now();
+    for i in 0..1000 {
+        let journal = format!("many/journal-{i}");
+        let t = s.start_append(&request(&journal), &[]).unwrap();
+        s.write(&t, b"x").unwrap();
+        s.release(t).unwrap();
+    }
+    assert_eq!(s.journal_count(), 1000);
+    let mut dispatched = Vec::new();
+    while let Some(d) = s.poll_dispatch(now) {
+        dispatched.push(d);
+    }
+    assert_eq!(dispatched.len(), 1000, "every journal's batch goes out");
+    for (i, d) in dispatched.iter().enumerate() {
+        let result = if i == 7 {
+            Err(AppendError::Status(
+                gazette_core::status::StatusError::Named(Status::JournalNotFound),
+            ))
+        } else {
+            Ok(ok_response(&d.request.journal, 0, 1))
+        };
+        s.on_append_finished(d.batch, result, now);
+    }
+    assert_eq!(s.poll_dispatch(now), None);
+    assert_eq!(std::iter::from_fn(|| s.poll_resolved()).count(), 1000);
+    assert_eq!(s.journal_count(), 1, "only the poisoned journal is kept");
+    assert!(s.is_idle());
+    let poisoned = &dispatched[7];
+    assert_eq!(
+        s.pending_except(""),
+        vec![poisoned.batch],
+        "the failed append stands for the poisoned journal"
+    );
+    assert!(s.failure_of(poisoned.batch).is_some());
+}
+
+/// A dependency the service never handed out is refused before anything
+/// is queued.
+#[test]
+fn service_refuses_unknown_dependencies() {
+    let mut s = AppendService::new(MemorySpool::new(), AppendConfig::default());
+    let external = s.external_dependency();
+    assert_eq!(
+        s.start_append(&request(J), &[AppendId(external.0 + 1)])
+            .unwrap_err(),
+        StartError::UnknownDependency(AppendId(external.0 + 1))
+    );
+    assert_eq!(
+        s.start_append(&request(J), &[AppendId(0)]).unwrap_err(),
+        StartError::UnknownDependency(AppendId(0))
+    );
+    assert_eq!(s.journal_count(), 0);
+    let t = s.start_append(&request(J), &[external]).unwrap();
+    s.write(&t, b"x").unwrap();
+    s.release(t).unwrap();
 }

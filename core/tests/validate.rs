@@ -956,8 +956,8 @@ proptest! {
 
 mod requests {
     use gazette_core::append::{
-        AppendConfig, AppendService, Appender, AppenderOutput, MemorySpool, OpFutures,
-        RequestError, StartError,
+        AppendConfig, AppendService, Appender, AppenderOutput, MemorySpool, RequestError,
+        StartError,
     };
     use gazette_core::list::{
         ApplyBatches, FragmentPager, ListError, WatchAction, WatchedList, check_list_request,
@@ -1150,7 +1150,7 @@ mod requests {
     fn append_service_refuses_an_invalid_request_and_never_dispatches_it() {
         let mut service = AppendService::new(MemorySpool::new(), AppendConfig::default());
         for (request, field) in invalid_appends() {
-            match service.start_append(&request, &OpFutures::new()) {
+            match service.start_append(&request, &[]) {
                 Err(StartError::InvalidRequest(err)) => expect_invalid(err, field),
                 other => panic!("{field}: {other:?}"),
             }
@@ -1182,14 +1182,12 @@ mod requests {
     fn append_service_dispatches_metadata_journals_under_the_plain_name() {
         let mut service = AppendService::new(MemorySpool::new(), AppendConfig::default());
         let ticket = service
-            .start_append(&append("a/journal;some/meta"), &OpFutures::new())
+            .start_append(&append("a/journal;some/meta"), &[])
             .unwrap();
         service.write(&ticket, b"x").unwrap();
         let _future = service.release(ticket).unwrap();
         // The same journal without the segment joins the same queue.
-        let ticket = service
-            .start_append(&append("a/journal"), &OpFutures::new())
-            .unwrap();
+        let ticket = service.start_append(&append("a/journal"), &[]).unwrap();
         let _future = service.release(ticket).unwrap();
         assert_eq!(service.queued("a/journal;some/meta"), vec![]);
         assert_eq!(service.queued("a/journal").len(), 1);

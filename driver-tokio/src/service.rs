@@ -15,14 +15,15 @@
 //! [`AppendService::cancel`] fails whatever is still pending instead
 //! (docs/go-differences.md#d27).
 
+use std::collections::BTreeMap;
 use std::io::Write;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 
 use bytes::Bytes;
 use gazette_core::append::{
-    AppendConfig, AppendError, AppendService as Scheduler, AppendTicket, Dispatch, Spool,
-    SpoolError, SpoolWriteError, StartError, TransportError,
+    AppendConfig, AppendError, AppendId, AppendService as Scheduler, AppendTicket, AsyncOperation,
+    Dispatch, Spool, SpoolError, SpoolWriteError, StartError, TransportError,
 };
 use gazette_proto::AppendRequest;
 use tokio::sync::{Notify, watch};
@@ -132,9 +133,39 @@ mod positional {
     }
 }
 
+/// The scheduler and the futures of its appends, under one lock.
+struct State {
+    scheduler: Scheduler<TempFileSpool>,
+    /// The operation every unresolved append's futures observe.
+    ops: BTreeMap<AppendId, AsyncOperation>,
+}
+
+impl State {
+    /// The operation of `append`, created on first use.
+    fn op(&mut self, tag: u64, append: AppendId) -> &AsyncOperation {
+        self.ops
+            .entry(append)
+            .or_insert_with(|| AsyncOperation::for_append(tag, append))
+    }
+
+    /// Resolves the futures of every append the scheduler resolved.
+    fn deliver(&mut self) {
+        while let Some(resolution) = self.scheduler.poll_resolved() {
+            if let Some(op) = self.ops.remove(&resolution.append) {
+                let _ = op.resolve_with_response(resolution.result, resolution.response);
+            }
+        }
+    }
+}
+
+/// Tags of services (to tell their futures apart); 0 means none.
+static NEXT_TAG: AtomicU64 = AtomicU64::new(1);
+
 struct Shared {
     client: Client,
-    scheduler: Mutex<Scheduler<TempFileSpool>>,
+    /// This service's tag on the futures it hands out.
+    tag: u64,
+    state: Mutex<State>,
     /// Wakes the dispatch loop (a release, a finished attempt).
     work: Notify,
     /// Wakes writers waiting for a journal's active writer to release.
@@ -149,8 +180,43 @@ struct Shared {
 }
 
 impl Shared {
-    fn lock(&self) -> MutexGuard<'_, Scheduler<TempFileSpool>> {
-        self.scheduler.lock().unwrap_or_else(|e| e.into_inner())
+    fn lock(&self) -> MutexGuard<'_, State> {
+        self.state.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// The dependency identifiers of `futures`: this service's own
+    /// appends by their identifier; any other future (the application's,
+    /// another service's) as an external dependency resolved when it is.
+    fn dependencies(self: &Arc<Self>, futures: &AppendFutures) -> Vec<AppendId> {
+        let mut ids = Vec::with_capacity(futures.len());
+        for future in futures.iter() {
+            if let Some(id) = future.append_id(self.tag) {
+                ids.push(id);
+                continue;
+            }
+            let outcome = future.try_result();
+            if let Some(Ok(())) = outcome {
+                continue;
+            }
+            let id = self.lock().scheduler.external_dependency();
+            ids.push(id);
+            match outcome {
+                Some(result) => self.resolve_external(id, result),
+                None => {
+                    let (shared, future) = (self.clone(), future.clone());
+                    tokio::spawn(async move {
+                        let result = future.await;
+                        shared.resolve_external(id, result);
+                    });
+                }
+            }
+        }
+        ids
+    }
+
+    fn resolve_external(&self, id: AppendId, result: gazette_core::append::OpResult) {
+        self.lock().scheduler.resolve_external(id, result);
+        self.work.notify_one();
     }
 }
 
@@ -226,7 +292,11 @@ impl AppendService {
     pub fn with_config(client: &Client, config: AppendConfig) -> Self {
         let shared = Arc::new(Shared {
             client: client.clone(),
-            scheduler: Mutex::new(Scheduler::new(TempFileSpool::default(), config)),
+            tag: NEXT_TAG.fetch_add(1, Ordering::Relaxed),
+            state: Mutex::new(State {
+                scheduler: Scheduler::new(TempFileSpool::default(), config),
+                ops: BTreeMap::new(),
+            }),
             work: Notify::new(),
             released: Notify::new(),
             detached: AtomicBool::new(false),
@@ -256,11 +326,16 @@ impl AppendService {
         request: AppendRequest,
         dependencies: &AppendFutures,
     ) -> Result<AsyncAppend> {
+        let dependencies = self.shared.dependencies(dependencies);
         loop {
             // Register interest before checking, so a release in between
             // is not missed.
             let released = self.shared.released.notified();
-            let started = self.shared.lock().start_append(&request, dependencies);
+            let started = self
+                .shared
+                .lock()
+                .scheduler
+                .start_append(&request, &dependencies);
             match started {
                 Ok(ticket) => {
                     return Ok(AsyncAppend {
@@ -299,7 +374,7 @@ impl AppendService {
     /// bound the wait with a timeout, or call
     /// [`cancel`](Self::cancel) to fail them instead.
     pub async fn close(&self) {
-        self.shared.lock().close();
+        self.shared.lock().scheduler.close();
         self.shared.released.notify_waiters();
         self.shared.work.notify_one();
         let mut stopped = self.shared.stopped.subscribe();
@@ -316,7 +391,7 @@ impl AppendService {
     /// once released. Returns at once; [`close`](Self::close) waits until
     /// everything resolved and the loop stopped.
     pub fn cancel(&self) {
-        self.shared.lock().cancel();
+        self.shared.lock().scheduler.cancel();
         self.shared.cancel.cancel();
         self.shared.released.notify_waiters();
         self.shared.work.notify_one();
@@ -346,7 +421,21 @@ impl AppendService {
     /// (all journals for `""`): a dependency set for an append that must
     /// follow every other in-flight write.
     pub fn pending_except(&self, journal: &str) -> AppendFutures {
-        self.shared.lock().pending_except(journal)
+        let tag = self.shared.tag;
+        let mut state = self.shared.lock();
+        let ids = state.scheduler.pending_except(journal);
+        ids.into_iter()
+            .map(|id| match state.scheduler.failure_of(id) {
+                // A poisoned journal's failed append: resolved, and the
+                // same set member on every call (it carries the same id).
+                Some(err) => {
+                    let op = AsyncOperation::for_append(tag, id);
+                    let _ = op.resolve(Err(err.clone()));
+                    op.future()
+                }
+                None => state.op(tag, id).future(),
+            })
+            .collect()
     }
 
     /// Clears `journal`'s terminal error and returns it, so appends started
@@ -356,14 +445,14 @@ impl AppendService {
     /// journal that was JOURNAL_NOT_FOUND has been created. `None` when the
     /// journal is not poisoned.
     pub fn clear_poison(&self, journal: &str) -> Option<AppendError> {
-        let cleared = self.shared.lock().clear_poison(journal);
+        let cleared = self.shared.lock().scheduler.clear_poison(journal);
         self.shared.work.notify_one();
         cleared
     }
 
     /// The scheduler's counters.
     pub fn metrics(&self) -> gazette_core::append::AppendMetrics {
-        self.shared.lock().metrics()
+        self.shared.lock().scheduler.metrics()
     }
 }
 
@@ -394,7 +483,7 @@ impl AsyncAppend {
     /// Spools `data` (to a temporary file beyond a small front buffer).
     pub fn write(&mut self, data: &[u8]) -> Result<()> {
         let ticket = self.ticket.as_ref().expect("writer is open");
-        Ok(self.service.shared.lock().write(ticket, data)?)
+        Ok(self.service.shared.lock().scheduler.write(ticket, data)?)
     }
 
     /// Spools `record` as one newline-delimited record: its newline is
@@ -416,6 +505,7 @@ impl AsyncAppend {
         self.service
             .shared
             .lock()
+            .scheduler
             .require(ticket, AppendError::Rejected(err.to_string()));
     }
 
@@ -428,9 +518,16 @@ impl AsyncAppend {
     }
 
     fn finish(&mut self, ticket: AppendTicket) -> Result<AppendFuture> {
-        let result = self.service.shared.lock().release(ticket);
-        self.service.shared.released.notify_waiters();
-        self.service.shared.work.notify_one();
+        let shared = &self.service.shared;
+        let result = {
+            let mut state = shared.lock();
+            state
+                .scheduler
+                .release(ticket)
+                .map(|id| state.op(shared.tag, id).future())
+        };
+        shared.released.notify_waiters();
+        shared.work.notify_one();
         Ok(result?)
     }
 }
@@ -478,7 +575,7 @@ impl Drop for AsyncAppend {
     fn drop(&mut self) {
         if let Some(ticket) = self.ticket.take() {
             let scheduler = &self.service.shared;
-            scheduler.lock().require(
+            scheduler.lock().scheduler.require(
                 &ticket,
                 AppendError::Rejected("append dropped before release".into()),
             );
@@ -488,23 +585,23 @@ impl Drop for AsyncAppend {
 }
 
 /// The scheduler's driver loop (core `append` module docs): dispatch
-/// everything ready, then sleep until a release or finished attempt
-/// (`work`), the next backoff deadline, or any dependency a batch waits for
-/// resolves. Stops once the scheduler is idle and either the service was
+/// everything ready, then sleep until a release, a finished attempt or an
+/// external dependency's outcome (`work`), or the next backoff deadline. Stops once the scheduler is idle and either the service was
 /// closed or its last handle dropped.
 async fn dispatch_loop(shared: Arc<Shared>) {
     loop {
-        let (dispatches, wakeup, blocked, metrics, idle, closed) = {
-            let mut scheduler = shared.lock();
+        let (dispatches, wakeup, metrics, idle, closed) = {
+            let mut state = shared.lock();
             let now = shared.client.engine().now();
             let mut dispatches = Vec::new();
-            while let Some(dispatch) = scheduler.poll_dispatch(now) {
+            while let Some(dispatch) = state.scheduler.poll_dispatch(now) {
                 dispatches.push(dispatch);
             }
+            state.deliver();
+            let scheduler = &state.scheduler;
             (
                 dispatches,
                 scheduler.next_wakeup(),
-                scheduler.blocked_on(),
                 scheduler.metrics(),
                 scheduler.is_idle(),
                 scheduler.is_closed(),
@@ -526,16 +623,9 @@ async fn dispatch_loop(shared: Arc<Shared>) {
                 None => std::future::pending().await,
             }
         };
-        let dependency = async {
-            match blocked {
-                Some(any_resolved) => any_resolved.await,
-                None => std::future::pending().await,
-            }
-        };
         tokio::select! {
             () = shared.work.notified() => {}
             () = sleep => {}
-            () = dependency => {}
         }
     }
 }
@@ -559,12 +649,16 @@ async fn run_attempt(shared: Arc<Shared>, dispatch: Dispatch) {
     if let Err(err) = &result {
         tracing::debug!(error = %err, "append batch attempt failed");
     }
-    shared.lock().on_append_finished_with_response(
-        dispatch.batch,
-        result,
-        refused,
-        shared.client.engine().now(),
-    );
+    {
+        let mut state = shared.lock();
+        state.scheduler.on_append_finished_with_response(
+            dispatch.batch,
+            result,
+            refused,
+            shared.client.engine().now(),
+        );
+        state.deliver();
+    }
     shared.work.notify_one();
 }
 
@@ -577,10 +671,13 @@ async fn attempt(
 ) -> std::result::Result<gazette_proto::AppendResponse, AppendError> {
     let mut appender = Appender::new(&shared.client, dispatch.request.clone())
         .map_err(|err| AppendError::Transport(TransportError::Other(err.to_string())))?;
-    let chunk = shared.lock().config().chunk_size;
+    let chunk = shared.lock().scheduler.config().chunk_size;
     let mut offset = 0u64;
     while offset < dispatch.len {
-        let content = shared.lock().read_content(dispatch.batch, offset, chunk);
+        let content = shared
+            .lock()
+            .scheduler
+            .read_content(dispatch.batch, offset, chunk);
         match content {
             Ok(content) => {
                 offset += content.len() as u64;

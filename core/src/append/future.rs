@@ -16,6 +16,7 @@ use std::task::{Context, Poll, Waker};
 use gazette_proto::AppendResponse;
 
 use super::error::AppendError;
+use super::queue::AppendId;
 
 /// The result an operation resolves with.
 pub type OpResult = Result<(), AppendError>;
@@ -30,6 +31,9 @@ struct State {
 #[derive(Default)]
 struct Shared {
     state: Mutex<State>,
+    /// The append this operation observes, as (service tag, id): futures of
+    /// the same append are the same set member even when created apart.
+    append: Option<(u64, AppendId)>,
 }
 
 impl Shared {
@@ -57,6 +61,20 @@ impl AsyncOperation {
     /// A new, unresolved operation.
     pub fn new() -> Self {
         Self::default()
+    }
+
+    /// A new, unresolved operation observing append `id` of the scheduler
+    /// a driver tags `service` (any non-zero number unique per scheduler):
+    /// a driver turns such futures back into [`AppendId`]s when they are
+    /// given as dependencies, and two operations of the same append are
+    /// the same [`OpFutures`] member.
+    pub fn for_append(service: u64, id: AppendId) -> Self {
+        AsyncOperation {
+            shared: Arc::new(Shared {
+                state: Mutex::default(),
+                append: Some((service, id)),
+            }),
+        }
     }
 
     /// A handle that observes this operation.
@@ -129,13 +147,26 @@ impl OpFuture {
         self.shared.lock().response.clone()
     }
 
-    /// True when `self` and `other` observe the same operation.
+    /// True when `self` and `other` observe the same operation (or the
+    /// same append of the same scheduler).
     pub fn same_as(&self, other: &OpFuture) -> bool {
-        Arc::ptr_eq(&self.shared, &other.shared)
+        self.key() == other.key()
     }
 
-    pub(crate) fn key(&self) -> usize {
-        Arc::as_ptr(&self.shared) as usize
+    /// The append this future observes, when it belongs to the scheduler
+    /// tagged `service` ([`AsyncOperation::for_append`]).
+    pub fn append_id(&self, service: u64) -> Option<AppendId> {
+        match self.shared.append {
+            Some((tag, id)) if tag == service => Some(id),
+            _ => None,
+        }
+    }
+
+    fn key(&self) -> (u64, u64) {
+        match self.shared.append {
+            Some((tag, id)) => (tag, id.0),
+            None => (0, Arc::as_ptr(&self.shared) as usize as u64),
+        }
     }
 }
 
@@ -195,7 +226,7 @@ impl OpFutures {
             return false;
         }
         if self.members.len() > 8 {
-            let mut keys: Vec<usize> = other.members.iter().map(OpFuture::key).collect();
+            let mut keys: Vec<(u64, u64)> = other.members.iter().map(OpFuture::key).collect();
             keys.sort_unstable();
             return self
                 .members
@@ -249,43 +280,5 @@ impl FromIterator<OpFuture> for OpFutures {
         let mut set = OpFutures::new();
         iter.into_iter().for_each(|f| set.insert(f));
         set
-    }
-}
-
-/// Resolves (with `()`) once any one of a set of operations has resolved,
-/// registering the waiting task's waker with every member; returned by
-/// [`super::AppendService::blocked_on`]. Polling it again after a member
-/// resolved keeps returning `Ready`.
-#[derive(Clone, Debug)]
-pub struct AnyResolved {
-    members: Vec<OpFuture>,
-}
-
-impl AnyResolved {
-    pub(crate) fn new(members: Vec<OpFuture>) -> Self {
-        AnyResolved { members }
-    }
-
-    /// The operations waited on.
-    pub fn futures(&self) -> &[OpFuture] {
-        &self.members
-    }
-}
-
-impl Future for AnyResolved {
-    type Output = ();
-
-    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<()> {
-        // Every member is polled (not only up to the first pending one), so
-        // the waker is registered with all of them.
-        let mut ready = false;
-        for member in &mut self.get_mut().members {
-            ready |= Pin::new(member).poll(cx).is_ready();
-        }
-        if ready {
-            Poll::Ready(())
-        } else {
-            Poll::Pending
-        }
     }
 }

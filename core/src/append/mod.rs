@@ -1,6 +1,7 @@
 //! The append path: one Append RPC ([`Appender`]), the one-shot append of
 //! re-readable content ([`OneShotAppend`]), and the batching scheduler
-//! ([`AppendService`]) with its runtime-agnostic futures ([`OpFuture`]).
+//! ([`AppendService`]), and runtime-agnostic futures ([`OpFuture`]) that
+//! drivers hand out over the scheduler's [`AppendId`]s.
 //!
 //! Everything here is sans-IO. Drivers own the gRPC stream, the timers, the
 //! spool files (behind the [`Spool`] trait) and the route cache; the
@@ -39,37 +40,45 @@
 //!
 //! # Driving an [`AppendService`]
 //!
+//! The scheduler holds no futures, wakers or callbacks: every append is an
+//! [`AppendId`], dependencies are `AppendId`s, and outcomes come out of
+//! [`AppendService::poll_resolved`]. A driver hands its users futures over
+//! those identifiers ([`AsyncOperation::for_append`] makes runtime-agnostic
+//! ones) and turns a dependency that is not one of this service's appends
+//! (the application's own future, another service's) into
+//! [`AppendService::external_dependency`], reporting its outcome with
+//! [`AppendService::resolve_external`].
+//!
 //! Writers: `ticket = service.start_append(&req, &deps)?` (on
 //! [`StartError::WriterActive`], wait for that journal's release and call
 //! again), `service.write(&ticket, bytes)` any number of times,
 //! `service.require(&ticket, err)` to roll back, then
-//! `future = service.release(ticket)?` and `future.await`.
+//! `id = service.release(ticket)?`.
 //!
 //! The dispatch loop (one task for all journals, or one per journal with
 //! [`AppendService::poll_dispatch_journal`]), here for a tokio driver that
 //! keeps the service in a `Mutex` and a `Notify` pinged after every
-//! `release`:
+//! release, attempt outcome and external outcome:
 //!
 //! ```text
 //! loop:
-//!     match service.poll_dispatch(now):
-//!         Some(Dispatch { batch, request, len, .. }) =>
-//!             spawn: appender = Appender::new(request)
-//!                    for offset in (0..len).step_by(chunk):
-//!                        appender.write(service.read_content(batch, offset, chunk)?)
-//!                        (on a spool error: appender.abort(), report Err(Spool))
-//!                    appender.commit(); drive it as above
-//!                    service.on_append_finished(batch, result, now)
-//!         None =>
-//!             wait for the first of: a release or an on_append_finished
-//!             (notify), service.next_wakeup() (timer), service.blocked_on()
-//!             (ready once any dependency a batch waits for resolved), then
-//!             loop
+//!     while let Some(Dispatch { batch, request, len, .. }) = service.poll_dispatch(now):
+//!         spawn: appender = Appender::new(request)
+//!                for offset in (0..len).step_by(chunk):
+//!                    appender.write(service.read_content(batch, offset, chunk)?)
+//!                    (on a spool error: appender.abort(), report Err(Spool))
+//!                appender.commit(); drive it as above
+//!                service.on_append_finished(batch, result, now)
+//!     while let Some(Resolution { append, result, response }) = service.poll_resolved():
+//!         resolve the futures of `append`
+//!     wait for the first of: the notify, service.next_wakeup() (timer)
 //! ```
 //!
 //! `poll_dispatch` returning `None` is a promise: no batch can progress
 //! until one of those inputs (or a cancel) arrives, so a driver that waits
-//! on all of them never sleeps with a batch ready to send.
+//! on all of them never sleeps with a batch ready to send. Only journals
+//! something happened to are visited, so the cost of a release or an
+//! outcome does not grow with the number of journals.
 //!
 //! The loop runs until [`AppendService::is_idle`] once the application is
 //! done with the service ([`AppendService::close`], or its last handle
@@ -96,8 +105,8 @@
 //!   failed dependency, because a `pending_except` barrier taken while it
 //!   was the tail stands for everything before it (docs/go-differences.md#d22).
 //! - Poisoned journals appear in [`AppendService::pending_except`] as one
-//!   stable future, so batching keeps working (quirk 20,
-//!   docs/go-differences.md#d26).
+//!   stable append (the one that failed), so batching keeps working
+//!   (quirk 20, docs/go-differences.md#d26).
 //! - A spool read error mid-RPC aborts the stream (quirk 18), and rollback
 //!   is bookkeeping over positional writes, so it cannot fail
 //!   (docs/go-differences.md#d25).
@@ -128,15 +137,16 @@ pub use appender::{
 };
 pub use error::{AppendError, RequestError, TransportError};
 pub use future::{
-    AlreadyResolved, AnyResolved, AsyncOperation, OpFuture, OpFutures, OpResult, finished_operation,
+    AlreadyResolved, AsyncOperation, OpFuture, OpFutures, OpResult, finished_operation,
 };
 pub use metrics::AppendMetrics;
 pub use policy::{
     AppendStep, BatchDecision, BatchRetryPolicy, OneShotAppend, is_one_shot_retryable,
 };
-pub use queue::{BatchId, BatchState, may_join};
+pub use queue::{AppendId, BatchState, may_join};
 pub use service::{
-    AppendConfig, AppendService, AppendTicket, DEFAULT_BATCH_CUTOFF, Dispatch, StartError,
+    AppendConfig, AppendService, AppendTicket, DEFAULT_BATCH_CUTOFF, Dispatch, Resolution,
+    StartError,
 };
 pub use spool::{
     DEFAULT_FRONT_BUFFER, MemoryFile, MemorySpool, Spool, SpoolBuffer, SpoolError, SpoolWriteError,

@@ -7,12 +7,15 @@ use std::time::Instant;
 use gazette_proto::AppendRequest;
 
 use super::error::AppendError;
-use super::future::{AsyncOperation, OpFuture, OpFutures};
 use super::spool::SpoolBuffer;
 
-/// Identifies one batch (one AppendRequest sent, possibly several times).
+/// Identifies one batch of appends (one AppendRequest sent, possibly
+/// several times) or an external dependency
+/// ([`super::AppendService::external_dependency`]). Identifiers count up
+/// from 1 and are never reused; what every append released into the batch
+/// resolves with ([`super::AppendService::poll_resolved`]).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
-pub struct BatchId(pub u64);
+pub struct AppendId(pub u64);
 
 /// Where a batch is in its life.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -38,22 +41,29 @@ pub enum BatchState {
 /// A batch: appends with identical requests, sent as one Append RPC.
 #[derive(Debug)]
 pub(crate) struct Batch<F> {
-    pub id: BatchId,
+    pub id: AppendId,
     pub request: AppendRequest,
-    pub deps: OpFutures,
+    /// Dependencies, sorted and without repeats.
+    pub deps: Vec<AppendId>,
     pub spool: SpoolBuffer<F>,
     /// Bytes released by writers; only `[0, checkpoint)` is ever sent.
     pub checkpoint: u64,
     /// Releases that committed into this batch.
     pub released: u32,
-    pub op: AsyncOperation,
     pub state: BatchState,
+    /// Set once the batch, as its journal's sealed head, counted its
+    /// pending dependencies and registered to hear of them.
+    pub registered: bool,
+    /// Dependencies still pending (valid once `registered`).
+    pub waiting: usize,
+    /// The first dependency failure heard of.
+    pub dep_failure: Option<AppendError>,
 }
 
 /// The open writer of a journal (at most one at a time).
 #[derive(Debug)]
 pub(crate) struct Writer {
-    pub batch: BatchId,
+    pub batch: AppendId,
     /// The batch's length when the writer started: its rollback point.
     pub start: u64,
     /// The first `require` error or spool write error.
@@ -66,8 +76,11 @@ pub(crate) struct JournalQueue<F> {
     pub name: String,
     pub batches: VecDeque<Batch<F>>,
     pub writer: Option<Writer>,
-    /// The journal's terminal error, with one stable finished future for it.
-    pub poison: Option<(AppendError, OpFuture)>,
+    /// The journal's terminal error, and the failed append that stands
+    /// for it in `pending_except`.
+    pub poison: Option<(AppendError, AppendId)>,
+    /// Whether the journal is in the scheduler's ready queue.
+    pub queued: bool,
 }
 
 impl<F> JournalQueue<F> {
@@ -77,6 +90,7 @@ impl<F> JournalQueue<F> {
             batches: VecDeque::new(),
             writer: None,
             poison: None,
+            queued: false,
         }
     }
 }
@@ -85,13 +99,25 @@ impl<F> JournalQueue<F> {
 /// (docs/behaviour.md#starting-an-append, step 5): the tail is not past the cutoff (strictly greater), the
 /// dependencies are implied by the tail's, and the request is
 /// field-for-field equal.
+///
+/// Both dependency lists are sorted without repeats, so the subset test is
+/// one merge, linear in their lengths.
 pub fn may_join(
     tail_request: &AppendRequest,
-    tail_deps: &OpFutures,
+    tail_deps: &[AppendId],
     tail_checkpoint: u64,
     cutoff: u64,
     request: &AppendRequest,
-    deps: &OpFutures,
+    deps: &[AppendId],
 ) -> bool {
-    tail_checkpoint <= cutoff && deps.is_subset_of(tail_deps) && request == tail_request
+    tail_checkpoint <= cutoff && is_sorted_subset(deps, tail_deps) && request == tail_request
+}
+
+/// Whether every member of sorted `small` is in sorted `big`.
+fn is_sorted_subset(small: &[AppendId], big: &[AppendId]) -> bool {
+    if small.len() > big.len() {
+        return false;
+    }
+    let mut big = big.iter();
+    small.iter().all(|s| big.by_ref().any(|b| b == s))
 }

@@ -4,7 +4,7 @@
 //! backoff, and journal poisoning. See the [module docs](super) for the
 //! driver loop.
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, BTreeSet, HashMap, VecDeque};
 use std::time::Instant;
 
 use bytes::Bytes;
@@ -12,10 +12,9 @@ use gazette_proto::{AppendRequest, AppendResponse};
 
 use super::appender::{DEFAULT_CHUNK_SIZE, strip_append_meta, validate_preamble};
 use super::error::{AppendError, RequestError, TransportError};
-use super::future::{AnyResolved, AsyncOperation, OpFuture, OpFutures, finished_operation};
 use super::metrics::AppendMetrics;
 use super::policy::{BatchDecision, BatchRetryPolicy};
-use super::queue::{Batch, BatchId, BatchState, JournalQueue, Writer, may_join};
+use super::queue::{AppendId, Batch, BatchState, JournalQueue, Writer, may_join};
 use super::spool::{DEFAULT_FRONT_BUFFER, Spool, SpoolBuffer};
 use crate::backoff::Backoff;
 
@@ -79,6 +78,9 @@ pub enum StartError {
     /// appends (drivers report [`AppendError::ServiceClosed`]).
     #[error("append service is closed")]
     Closed,
+    /// A dependency is no identifier this service handed out.
+    #[error("unknown dependency {0:?}")]
+    UnknownDependency(AppendId),
 }
 
 /// An open writer's claim on its batch (Go's AsyncAppend between
@@ -87,12 +89,12 @@ pub enum StartError {
 #[must_use = "a writer must be released, or its journal stays blocked"]
 pub struct AppendTicket {
     journal: usize,
-    batch: BatchId,
+    batch: AppendId,
 }
 
 impl AppendTicket {
-    /// The batch this writer joined.
-    pub fn batch(&self) -> BatchId {
+    /// The batch this writer joined: what its append resolves with.
+    pub fn batch(&self) -> AppendId {
         self.batch
     }
 }
@@ -104,7 +106,7 @@ impl AppendTicket {
 #[derive(Debug, Clone, PartialEq)]
 pub struct Dispatch {
     /// The batch.
-    pub batch: BatchId,
+    pub batch: AppendId,
     /// The preamble to send.
     pub request: AppendRequest,
     /// Content bytes of the batch.
@@ -113,19 +115,51 @@ pub struct Dispatch {
     pub attempt: u32,
 }
 
+/// How an append resolved ([`AppendService::poll_resolved`]): every writer
+/// released into `append` shares it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Resolution {
+    /// The batch (or external dependency).
+    pub append: AppendId,
+    /// Its result.
+    pub result: Result<(), AppendError>,
+    /// The broker's response to the last attempt: the commit on success,
+    /// the refusal (REGISTER_MISMATCH, ...) on a status failure.
+    pub response: Option<AppendResponse>,
+}
+
 /// The batching append scheduler. Generic over the driver's [`Spool`].
+///
+/// Its cost does not grow with the number of journals it holds: journals
+/// with something to do wait in a ready queue, batches in backoff in a
+/// timer set, and a batch waiting for dependencies counts them down as
+/// each resolves. Only [`AppendService::pending_except`] visits every
+/// journal (its answer names one append per journal). A journal with
+/// nothing queued, no writer and no terminal error is forgotten.
 #[derive(Debug)]
 pub struct AppendService<S: Spool> {
     spool: S,
     config: AppendConfig,
+    /// Journal name to slot in `journals`; looked up, never iterated.
     index: HashMap<String, usize>,
-    journals: Vec<JournalQueue<S::File>>,
+    journals: Vec<Option<JournalQueue<S::File>>>,
+    /// Free slots of `journals`, reused last-in first-out.
+    free: Vec<usize>,
     pool: Vec<SpoolBuffer<S::File>>,
-    next_batch: u64,
-    cursor: usize,
-    /// Batches resolved so far (tells `poll_dispatch` a pass changed
-    /// something).
-    resolutions: u64,
+    last_id: u64,
+    /// Journals whose chain may progress.
+    ready: VecDeque<usize>,
+    /// Batches in backoff: (when, journal, batch).
+    timers: BTreeSet<(Instant, usize, AppendId)>,
+    /// The journal of every unresolved batch.
+    pending: BTreeMap<AppendId, usize>,
+    /// Unresolved external dependencies.
+    externals: BTreeSet<AppendId>,
+    /// Sealed heads waiting for a dependency: dependency to (journal, batch).
+    waiters: BTreeMap<AppendId, Vec<(usize, AppendId)>>,
+    /// Every failed append, so a later dependency on it fails too.
+    failed: BTreeMap<AppendId, AppendError>,
+    resolved: VecDeque<Resolution>,
     closed: bool,
     cancelled: bool,
     metrics: AppendMetrics,
@@ -139,10 +173,16 @@ impl<S: Spool> AppendService<S> {
             config,
             index: HashMap::new(),
             journals: Vec::new(),
+            free: Vec::new(),
             pool: Vec::new(),
-            next_batch: 0,
-            cursor: 0,
-            resolutions: 0,
+            last_id: 0,
+            ready: VecDeque::new(),
+            timers: BTreeSet::new(),
+            pending: BTreeMap::new(),
+            externals: BTreeSet::new(),
+            waiters: BTreeMap::new(),
+            failed: BTreeMap::new(),
+            resolved: VecDeque::new(),
             closed: false,
             cancelled: false,
             metrics: AppendMetrics::default(),
@@ -169,8 +209,58 @@ impl<S: Spool> AppendService<S> {
         self.metrics
     }
 
+    fn next_id(&mut self) -> AppendId {
+        self.last_id += 1;
+        AppendId(self.last_id)
+    }
+
+    fn queue(&self, j: usize) -> &JournalQueue<S::File> {
+        self.journals[j].as_ref().expect("live journal")
+    }
+
+    fn queue_mut(&mut self, j: usize) -> &mut JournalQueue<S::File> {
+        self.journals[j].as_mut().expect("live journal")
+    }
+
+    /// Puts journal `j` in the ready queue (once).
+    fn wake(&mut self, j: usize) {
+        if let Some(Some(queue)) = self.journals.get_mut(j)
+            && !queue.queued
+        {
+            queue.queued = true;
+            self.ready.push_back(j);
+        }
+    }
+
+    /// A dependency that the application (or another service) resolves:
+    /// appends may depend on it like on any append of this service, and
+    /// [`AppendService::resolve_external`] reports its outcome. Drivers
+    /// use it for dependencies that are not this service's appends.
+    pub fn external_dependency(&mut self) -> AppendId {
+        let id = self.next_id();
+        self.externals.insert(id);
+        id
+    }
+
+    /// Reports how external dependency `id` ended. Unknown or already
+    /// resolved identifiers are ignored.
+    pub fn resolve_external(&mut self, id: AppendId, result: Result<(), AppendError>) {
+        if !self.externals.remove(&id) {
+            return;
+        }
+        if let Err(err) = &result {
+            self.failed.insert(id, err.clone());
+        }
+        self.resolved.push_back(Resolution {
+            append: id,
+            result: result.clone(),
+            response: None,
+        });
+        self.dependency_resolved(id, result);
+    }
+
     /// Opens a writer for an append of `request` that must commit only
-    /// after every member of `deps` succeeded (docs/behaviour.md#starting-an-append). The append joins the
+    /// after every append of `deps` succeeded (docs/behaviour.md#starting-an-append). The append joins the
     /// journal's open tail batch when the request is identical, `deps` is a
     /// subset of the tail's, and the tail is within the cutoff; otherwise a
     /// new batch is queued behind it. Order within a journal is preserved.
@@ -178,15 +268,30 @@ impl<S: Spool> AppendService<S> {
     /// An invalid request fails here, before anything is queued, so it is
     /// never sent nor retried. A `;meta` segment on the journal is stripped
     /// (never sent on Append, see [`super::Appender::new`]): `a;m` and `a`
-    /// share one queue.
+    /// share one queue. A dependency that already succeeded is dropped
+    /// from `deps`; one that failed stays (the batch fails with it).
     pub fn start_append(
         &mut self,
         request: &AppendRequest,
-        deps: &OpFutures,
+        deps: &[AppendId],
     ) -> Result<AppendTicket, StartError> {
         if self.closed {
             return Err(StartError::Closed);
         }
+        if let Some(unknown) = deps.iter().find(|d| d.0 == 0 || d.0 > self.last_id) {
+            return Err(StartError::UnknownDependency(*unknown));
+        }
+        let mut deps: Vec<AppendId> = deps
+            .iter()
+            .copied()
+            .filter(|d| {
+                self.pending.contains_key(d)
+                    || self.externals.contains(d)
+                    || self.failed.contains_key(d)
+            })
+            .collect();
+        deps.sort_unstable();
+        deps.dedup();
         let stripped;
         let request = if request.journal.contains(';') {
             validate_preamble(request)?;
@@ -201,14 +306,23 @@ impl<S: Spool> AppendService<S> {
             Some(&j) => j,
             None => {
                 validate_preamble(request)?;
-                let j = self.journals.len();
-                self.journals
-                    .push(JournalQueue::new(request.journal.clone()));
+                let queue = JournalQueue::new(request.journal.clone());
+                let j = match self.free.pop() {
+                    Some(j) => {
+                        self.journals[j] = Some(queue);
+                        j
+                    }
+                    None => {
+                        self.journals.push(Some(queue));
+                        self.journals.len() - 1
+                    }
+                };
                 self.index.insert(request.journal.clone(), j);
                 j
             }
         };
-        let queue = &mut self.journals[journal];
+        let cutoff = self.config.batch_cutoff;
+        let queue = self.queue(journal);
         if queue.writer.is_some() {
             return Err(StartError::WriterActive {
                 journal: queue.name.clone(),
@@ -220,49 +334,55 @@ impl<S: Spool> AppendService<S> {
                     &tail.request,
                     &tail.deps,
                     tail.checkpoint,
-                    self.config.batch_cutoff,
+                    cutoff,
                     request,
-                    deps,
+                    &deps,
                 )
         });
         if !joinable {
             validate_preamble(request)?;
-            let id = BatchId(self.next_batch);
-            self.next_batch += 1;
+            let id = self.next_id();
             let spool = self
                 .pool
                 .pop()
                 .unwrap_or_else(|| SpoolBuffer::new(self.config.front_buffer));
-            queue.batches.push_back(Batch {
+            self.pending.insert(id, journal);
+            self.queue_mut(journal).batches.push_back(Batch {
                 id,
                 request: request.clone(),
-                deps: deps.clone(),
+                deps,
                 spool,
                 checkpoint: 0,
                 released: 0,
-                op: AsyncOperation::new(),
                 state: BatchState::Open,
+                registered: false,
+                waiting: 0,
+                dep_failure: None,
             });
             self.metrics.batches_created += 1;
         }
+        let queue = self.queue_mut(journal);
         let tail = queue.batches.back().expect("tail exists");
+        let ticket = AppendTicket {
+            journal,
+            batch: tail.id,
+        };
         queue.writer = Some(Writer {
             batch: tail.id,
             start: tail.checkpoint,
             error: None,
         });
         self.metrics.appends_started += 1;
-        Ok(AppendTicket {
-            journal,
-            batch: tail.id,
-        })
+        Ok(ticket)
     }
 
     /// Appends `data` to the writer's content. After the first failure the
     /// writer is broken: later writes are ignored and `release` rolls back
     /// and returns that failure.
     pub fn write(&mut self, ticket: &AppendTicket, data: &[u8]) -> Result<(), AppendError> {
-        let queue = &mut self.journals[ticket.journal];
+        let queue = self.journals[ticket.journal]
+            .as_mut()
+            .expect("ticket holds the journal");
         let writer = queue.writer.as_mut().expect("ticket holds the writer");
         if let Some(err) = &writer.error {
             return Err(err.clone());
@@ -283,7 +403,8 @@ impl<S: Spool> AppendService<S> {
     /// Records `err` as the reason to roll this writer back (the first
     /// recorded reason wins).
     pub fn require(&mut self, ticket: &AppendTicket, err: AppendError) {
-        let writer = self.journals[ticket.journal]
+        let writer = self
+            .queue_mut(ticket.journal)
             .writer
             .as_mut()
             .expect("ticket holds the writer");
@@ -291,10 +412,13 @@ impl<S: Spool> AppendService<S> {
     }
 
     /// Releases the writer (docs/behaviour.md#release-and-rollback). Without a recorded error its bytes
-    /// become part of the batch and the batch's future is returned; with one,
-    /// exactly this writer's bytes are rolled back and the error returned.
-    pub fn release(&mut self, ticket: AppendTicket) -> Result<OpFuture, AppendError> {
-        let queue = &mut self.journals[ticket.journal];
+    /// become part of the batch and the batch's identifier is returned;
+    /// with one, exactly this writer's bytes are rolled back and the error
+    /// returned. Either way the journal takes its next writer.
+    pub fn release(&mut self, ticket: AppendTicket) -> Result<AppendId, AppendError> {
+        let j = ticket.journal;
+        self.wake(j);
+        let queue = self.queue_mut(j);
         let writer = queue.writer.take().expect("ticket holds the writer");
         let batch = queue
             .batches
@@ -309,10 +433,11 @@ impl<S: Spool> AppendService<S> {
         }
         batch.checkpoint = batch.spool.len();
         batch.released += 1;
+        let id = batch.id;
         self.metrics.appends_released += 1;
         self.metrics.bytes_released += written;
         self.metrics.spooled_bytes += written;
-        Ok(batch.op.future())
+        Ok(id)
     }
 
     /// Marks the service's context as cancelled (docs/behaviour.md#serve-loop): in-flight attempts
@@ -322,6 +447,9 @@ impl<S: Spool> AppendService<S> {
     /// poisons its journal (docs/go-differences.md#d23).
     pub fn cancel(&mut self) {
         self.cancelled = true;
+        for j in 0..self.journals.len() {
+            self.wake(j);
+        }
     }
 
     /// Stops taking appends: every later `start_append` fails with
@@ -344,82 +472,79 @@ impl<S: Spool> AppendService<S> {
     }
 
     /// The next batch to dispatch on any journal, advancing chains as far
-    /// as possible (sealing, resolving empty or poisoned batches, failing
-    /// on dependency failures). Journals are visited round-robin.
+    /// as they go (sealing, resolving empty or poisoned batches, failing on
+    /// dependency failures). Only journals something happened to are
+    /// visited, in the order it happened.
     ///
     /// `None` means nothing can progress until an input arrives: a release,
-    /// an attempt outcome, time reaching [`AppendService::next_wakeup`], a
-    /// dependency resolving ([`AppendService::blocked_on`]) or a cancel. A
-    /// batch resolved during the call may unblock a journal visited earlier
-    /// in it, so passes repeat until one resolves nothing.
+    /// an attempt outcome, time reaching [`AppendService::next_wakeup`], an
+    /// external dependency resolving or a cancel. Resolutions are queued
+    /// for [`AppendService::poll_resolved`].
     pub fn poll_dispatch(&mut self, now: Instant) -> Option<Dispatch> {
-        let n = self.journals.len();
-        loop {
-            let resolved_before = self.resolutions;
-            for i in 0..n {
-                let j = (self.cursor + i) % n;
-                if let Some(d) = self.advance(j, now) {
-                    self.cursor = (j + 1) % n;
-                    return Some(d);
-                }
+        while let Some(&(at, j, batch)) = self.timers.first() {
+            if at > now {
+                break;
             }
-            if self.resolutions == resolved_before {
-                return None;
+            self.timers.pop_first();
+            if self
+                .journals
+                .get(j)
+                .and_then(Option::as_ref)
+                .is_some_and(|q| q.batches.front().is_some_and(|b| b.id == batch))
+            {
+                self.wake(j);
             }
         }
+        while let Some(j) = self.ready.pop_front() {
+            let Some(queue) = self.journals.get_mut(j).and_then(Option::as_mut) else {
+                continue;
+            };
+            queue.queued = false;
+            let dispatch = self.advance(j, now);
+            self.forget_if_drained(j);
+            if dispatch.is_some() {
+                return dispatch;
+            }
+        }
+        None
     }
 
     /// Like [`AppendService::poll_dispatch`], for one journal (a per-journal
     /// task loop).
     pub fn poll_dispatch_journal(&mut self, journal: &str, now: Instant) -> Option<Dispatch> {
         let j = *self.index.get(journal)?;
-        self.advance(j, now)
+        let dispatch = self.advance(j, now);
+        self.forget_if_drained(j);
+        dispatch
+    }
+
+    /// The next resolved append (batch or external dependency), in the
+    /// order they resolved.
+    #[must_use]
+    pub fn poll_resolved(&mut self) -> Option<Resolution> {
+        self.resolved.pop_front()
     }
 
     /// The earliest instant at which a batch in backoff becomes ready.
     pub fn next_wakeup(&self) -> Option<Instant> {
-        self.journals
-            .iter()
-            .filter_map(|q| match q.batches.front()?.state {
-                BatchState::Backoff { until, .. } => Some(until),
-                _ => None,
-            })
-            .min()
-    }
-
-    /// Every unresolved dependency that blocks a sealed batch, as one
-    /// future that is ready once any of them resolved; `None` when no batch
-    /// waits for a dependency. After [`AppendService::poll_dispatch`]
-    /// returned `None`, a driver awaits this (alongside its other wake-ups)
-    /// before polling again: dependencies may belong to the application or
-    /// another service, and any one of them resolving can unblock a batch.
-    pub fn blocked_on(&self) -> Option<AnyResolved> {
-        let mut seen = std::collections::HashSet::new();
-        let pending: Vec<OpFuture> = self
-            .journals
-            .iter()
-            .filter_map(|q| q.batches.front())
-            .filter(|head| head.state == BatchState::Sealed)
-            .flat_map(|head| head.deps.iter())
-            .filter(|dep| !dep.is_done() && seen.insert(dep.key()))
-            .cloned()
-            .collect();
-        (!pending.is_empty()).then(|| AnyResolved::new(pending))
+        self.timers.first().map(|(at, _, _)| *at)
     }
 
     /// Content bytes `[offset, offset + max_len)` of `batch`, clipped to its
     /// released length. Chunk boundaries carry no meaning.
     pub fn read_content(
         &mut self,
-        batch: BatchId,
+        batch: AppendId,
         offset: u64,
         max_len: usize,
     ) -> Result<Bytes, AppendError> {
-        let Some(b) = self
-            .journals
-            .iter_mut()
-            .find_map(|q| q.batches.front_mut().filter(|b| b.id == batch))
-        else {
+        let head = self
+            .pending
+            .get(&batch)
+            .and_then(|&j| self.journals[j].as_mut())
+            .and_then(|q| q.batches.front_mut())
+            .filter(|b| b.id == batch);
+        let Some(b) = head else {
             return Err(AppendError::Spool(format!("{batch:?} is not dispatched")));
         };
         let len = b.checkpoint.saturating_sub(offset).min(max_len as u64) as usize;
@@ -437,7 +562,7 @@ impl<S: Spool> AppendService<S> {
     /// and poisons the journal. Unknown or not-in-flight batches are ignored.
     pub fn on_append_finished(
         &mut self,
-        batch: BatchId,
+        batch: AppendId,
         result: Result<AppendResponse, AppendError>,
         now: Instant,
     ) {
@@ -445,32 +570,34 @@ impl<S: Spool> AppendService<S> {
     }
 
     /// [`on_append_finished`](Self::on_append_finished) of an attempt
-    /// that failed with the broker's `response` (a status such as
-    /// REGISTER_MISMATCH): if the batch fails, its future's
-    /// [`response`](super::OpFuture::response) is that response (Go's
-    /// `AsyncAppend.Response()` after a failure).
+    /// that failed with the broker's `refused` response (a status such as
+    /// REGISTER_MISMATCH): if the batch fails, its [`Resolution`] carries
+    /// that response (Go's `AsyncAppend.Response()` after a failure).
     pub fn on_append_finished_with_response(
         &mut self,
-        batch: BatchId,
+        batch: AppendId,
         result: Result<AppendResponse, AppendError>,
         refused: Option<AppendResponse>,
         now: Instant,
     ) {
-        let Some(j) = self.journals.iter().position(|q| {
-            q.batches
-                .front()
-                .is_some_and(|b| b.id == batch && matches!(b.state, BatchState::InFlight { .. }))
-        }) else {
+        let Some(&j) = self.pending.get(&batch) else {
             return;
         };
-        let head = self.journals[j].batches.front_mut().expect("head exists");
+        let cancelled = self.cancelled;
+        let Some(head) = self.journals[j]
+            .as_ref()
+            .and_then(|q| q.batches.front())
+            .filter(|b| b.id == batch)
+        else {
+            return;
+        };
         let BatchState::InFlight { attempt } = head.state else {
-            unreachable!("checked above")
+            return;
         };
         match result {
             Ok(response) => self.resolve_head(j, Ok(()), Some(response)),
             Err(err) => {
-                let decision = if self.cancelled {
+                let decision = if cancelled {
                     BatchDecision::Fail
                 } else {
                     self.config.retry.classify(&head.request, &err)
@@ -481,43 +608,55 @@ impl<S: Spool> AppendService<S> {
                             .config
                             .backoff
                             .delay(attempt.min(i32::MAX as u32) as i32);
+                        let until = now + delay;
+                        let head = self.queue_mut(j).batches.front_mut().expect("head");
                         head.state = BatchState::Backoff {
                             attempt: attempt + 1,
-                            until: now + delay,
+                            until,
                         };
+                        self.timers.insert((until, j, batch));
                         self.metrics.retries += 1;
                     }
                     BatchDecision::Fail => {
-                        self.poison(j, err.clone());
+                        self.poison(j, err.clone(), batch);
                         self.resolve_head(j, Err(err), refused);
                     }
                 }
             }
         }
+        self.wake(j);
     }
 
-    /// Futures of everything pending on journals other than `journal` (all
-    /// journals for `""`): each chain's tail batch, and one resolved future
-    /// per poisoned journal. Unlike Go (quirk 20) the poisoned journal's
-    /// future is the same object on every call, so results stay subsets of
-    /// each other and batching keeps working (docs/go-differences.md#d26).
-    pub fn pending_except(&self, journal: &str) -> OpFutures {
-        let mut set = OpFutures::new();
-        for q in self.journals.iter().filter(|q| q.name != journal) {
-            if let Some((_, fut)) = &q.poison {
-                set.insert(fut.clone());
+    /// Everything pending on journals other than `journal` (all journals
+    /// for `""`), sorted: each chain's tail batch, and the failed append of
+    /// each poisoned journal. Unlike Go (quirk 20) a poisoned journal
+    /// answers with the same append on every call, so results stay subsets
+    /// of each other and batching keeps working (docs/go-differences.md#d26).
+    /// Linear in the number of journals.
+    pub fn pending_except(&self, journal: &str) -> Vec<AppendId> {
+        let mut ids = Vec::new();
+        for q in self.journals.iter().flatten().filter(|q| q.name != journal) {
+            if let Some((_, id)) = &q.poison {
+                ids.push(*id);
             }
             if let Some(tail) = q.batches.back() {
-                set.insert(tail.op.future());
+                ids.push(tail.id);
             }
         }
-        set
+        ids.sort_unstable();
+        ids
+    }
+
+    /// The error `append` failed with, if it failed (`None` while pending,
+    /// after success, or for an identifier never handed out).
+    pub fn failure_of(&self, append: AppendId) -> Option<&AppendError> {
+        self.failed.get(&append)
     }
 
     /// The terminal error of `journal`, if poisoned.
     pub fn poison_of(&self, journal: &str) -> Option<&AppendError> {
         let j = *self.index.get(journal)?;
-        self.journals[j].poison.as_ref().map(|(e, _)| e)
+        self.queue(j).poison.as_ref().map(|(e, _)| e)
     }
 
     /// Clears `journal`'s terminal error (beyond Go, whose poison lasts the
@@ -525,25 +664,28 @@ impl<S: Spool> AppendService<S> {
     /// normally (docs/go-differences.md#d21).
     pub fn clear_poison(&mut self, journal: &str) -> Option<AppendError> {
         let j = *self.index.get(journal)?;
-        self.journals[j].poison.take().map(|(e, _)| e)
+        let cleared = self.queue_mut(j).poison.take().map(|(e, _)| e);
+        self.wake(j);
+        cleared
     }
 
     /// The state of `batch`, or `None` once resolved.
-    pub fn batch_state(&self, batch: BatchId) -> Option<BatchState> {
-        self.journals
+    pub fn batch_state(&self, batch: AppendId) -> Option<BatchState> {
+        let &j = self.pending.get(&batch)?;
+        self.queue(j)
+            .batches
             .iter()
-            .flat_map(|q| q.batches.iter())
             .find(|b| b.id == batch)
             .map(|b| b.state)
     }
 
     /// Unresolved batches of `journal`, oldest first, with their released
     /// byte counts.
-    pub fn queued(&self, journal: &str) -> Vec<(BatchId, u64)> {
+    pub fn queued(&self, journal: &str) -> Vec<(AppendId, u64)> {
         self.index
             .get(journal)
             .map(|&j| {
-                self.journals[j]
+                self.queue(j)
                     .batches
                     .iter()
                     .map(|b| (b.id, b.checkpoint))
@@ -552,19 +694,36 @@ impl<S: Spool> AppendService<S> {
             .unwrap_or_default()
     }
 
+    /// Journals the service holds state for (queued batches, an open
+    /// writer or a terminal error); drained journals are forgotten.
+    pub fn journal_count(&self) -> usize {
+        self.index.len()
+    }
+
     /// True when no batch is unresolved and no writer is open.
     pub fn is_idle(&self) -> bool {
-        self.journals
-            .iter()
-            .all(|q| q.batches.is_empty() && q.writer.is_none())
+        self.pending.is_empty() && self.journals.iter().flatten().all(|q| q.writer.is_none())
+    }
+
+    /// Frees journal `j` when nothing refers to it any more.
+    fn forget_if_drained(&mut self, j: usize) {
+        let Some(queue) = self.journals.get(j).and_then(Option::as_ref) else {
+            return;
+        };
+        if queue.batches.is_empty() && queue.writer.is_none() && queue.poison.is_none() {
+            let queue = self.journals[j].take().expect("checked");
+            self.index.remove(&queue.name);
+            self.free.push(j);
+        }
     }
 
     /// Advances journal `j`'s chain and returns its next dispatch, if any.
     fn advance(&mut self, j: usize, now: Instant) -> Option<Dispatch> {
         loop {
             let cancelled = self.cancelled;
-            let queue = &mut self.journals[j];
+            let queue = self.journals[j].as_mut()?;
             let writer_batch = queue.writer.as_ref().map(|w| w.batch);
+            let poisoned = queue.poison.as_ref().map(|(e, _)| e.clone());
             let head = queue.batches.front_mut()?;
             match head.state {
                 BatchState::InFlight { .. } => return None,
@@ -577,9 +736,8 @@ impl<S: Spool> AppendService<S> {
                     head.state = BatchState::Sealed;
                     continue;
                 }
-                BatchState::Backoff { .. } | BatchState::Sealed if queue.poison.is_some() => {
-                    let err = queue.poison.as_ref().expect("checked").0.clone();
-                    self.resolve_head(j, Err(err), None);
+                BatchState::Backoff { .. } | BatchState::Sealed if poisoned.is_some() => {
+                    self.resolve_head(j, Err(poisoned.expect("checked")), None);
                     continue;
                 }
                 BatchState::Backoff { .. } if cancelled => {
@@ -592,54 +750,105 @@ impl<S: Spool> AppendService<S> {
                     }
                     return Some(self.dispatch(j, attempt));
                 }
-                BatchState::Sealed => match head.deps.outcome() {
-                    Some(Err(dep)) => {
+                BatchState::Sealed => {
+                    if !head.registered {
+                        let (id, deps) = (head.id, head.deps.clone());
+                        self.register(j, id, &deps);
+                        continue;
+                    }
+                    if let Some(dep) = head.dep_failure.clone() {
                         let err = AppendError::DependencyFailed(Box::new(dep));
-                        self.poison(j, err.clone());
+                        let id = head.id;
+                        self.poison(j, err.clone(), id);
                         self.resolve_head(j, Err(err), None);
                         continue;
                     }
-                    _ if cancelled => {
+                    if cancelled {
                         self.fail_cancelled(j);
                         continue;
                     }
-                    None => return None,
-                    Some(Ok(())) if head.released == 0 => {
+                    if head.waiting > 0 {
+                        return None;
+                    }
+                    if head.released == 0 {
                         // Every writer rolled back: nothing to send (Go still
                         // sends an empty append, quirk 13;
                         // docs/go-differences.md#d22).
                         self.resolve_head(j, Ok(()), None);
                         continue;
                     }
-                    Some(Ok(())) => return Some(self.dispatch(j, 0)),
-                },
+                    return Some(self.dispatch(j, 0));
+                }
             }
+        }
+    }
+
+    /// Counts the sealed head `batch` of journal `j`'s pending
+    /// dependencies and registers it to hear of each.
+    fn register(&mut self, j: usize, batch: AppendId, deps: &[AppendId]) {
+        let mut waiting = 0;
+        let mut failure = None;
+        for dep in deps {
+            if self.pending.contains_key(dep) || self.externals.contains(dep) {
+                self.waiters.entry(*dep).or_default().push((j, batch));
+                waiting += 1;
+            } else if let Some(err) = self.failed.get(dep) {
+                failure.get_or_insert_with(|| err.clone());
+            }
+        }
+        let head = self.queue_mut(j).batches.front_mut().expect("head");
+        head.registered = true;
+        head.waiting = waiting;
+        head.dep_failure = failure;
+    }
+
+    /// Tells the heads waiting for `id` how it ended, and wakes them.
+    fn dependency_resolved(&mut self, id: AppendId, result: Result<(), AppendError>) {
+        let Some(waiters) = self.waiters.remove(&id) else {
+            return;
+        };
+        for (j, batch) in waiters {
+            let Some(head) = self
+                .journals
+                .get_mut(j)
+                .and_then(Option::as_mut)
+                .and_then(|q| q.batches.front_mut())
+                .filter(|b| b.id == batch && b.registered)
+            else {
+                continue;
+            };
+            head.waiting = head.waiting.saturating_sub(1);
+            if let Err(err) = &result {
+                head.dep_failure.get_or_insert_with(|| err.clone());
+            }
+            self.wake(j);
         }
     }
 
     fn fail_cancelled(&mut self, j: usize) {
         let err = AppendError::Transport(TransportError::Cancelled);
-        self.poison(j, err.clone());
+        let id = self.queue(j).batches.front().expect("head").id;
+        self.poison(j, err.clone(), id);
         self.resolve_head(j, Err(err), None);
     }
 
     fn dispatch(&mut self, j: usize, attempt: u32) -> Dispatch {
-        let head = self.journals[j].batches.front_mut().expect("head exists");
+        let head = self.queue_mut(j).batches.front_mut().expect("head exists");
         head.state = BatchState::InFlight { attempt };
-        self.metrics.rpc_attempts += 1;
-        Dispatch {
+        let dispatch = Dispatch {
             batch: head.id,
             request: head.request.clone(),
             len: head.checkpoint,
             attempt,
-        }
+        };
+        self.metrics.rpc_attempts += 1;
+        dispatch
     }
 
-    fn poison(&mut self, j: usize, err: AppendError) {
-        let queue = &mut self.journals[j];
+    fn poison(&mut self, j: usize, err: AppendError, by: AppendId) {
+        let queue = self.queue_mut(j);
         if queue.poison.is_none() {
-            let fut = finished_operation(Err(err.clone()));
-            queue.poison = Some((err, fut));
+            queue.poison = Some((err, by));
         }
     }
 
@@ -649,19 +858,28 @@ impl<S: Spool> AppendService<S> {
         result: Result<(), AppendError>,
         response: Option<AppendResponse>,
     ) {
-        let queue = &mut self.journals[j];
+        let permanent = self.config.permanent_poison;
+        let queue = self.queue_mut(j);
         let mut batch = queue.batches.pop_front().expect("head exists");
-        self.resolutions += 1;
+        if !permanent && queue.batches.is_empty() && queue.writer.is_none() {
+            queue.poison = None;
+        }
         if result.is_ok() {
             self.metrics.batches_committed += 1;
         } else {
             self.metrics.batches_failed += 1;
         }
         self.metrics.spooled_bytes -= batch.checkpoint;
-        let _ = batch.op.resolve_with_response(result, response);
-        if !self.config.permanent_poison && queue.batches.is_empty() && queue.writer.is_none() {
-            queue.poison = None;
+        self.pending.remove(&batch.id);
+        if let Err(err) = &result {
+            self.failed.insert(batch.id, err.clone());
         }
+        self.resolved.push_back(Resolution {
+            append: batch.id,
+            result: result.clone(),
+            response,
+        });
+        self.dependency_resolved(batch.id, result);
         batch.spool.reset();
         if self.pool.len() < self.config.max_pooled_buffers {
             self.pool.push(batch.spool);

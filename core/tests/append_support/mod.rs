@@ -3,6 +3,7 @@
 
 pub mod model;
 
+use std::collections::BTreeMap;
 use std::time::Instant;
 
 use bytes::Bytes;
@@ -136,8 +137,8 @@ fn _unused(_: ProcessSpec) {}
 /// Runs one dispatched batch through an Appender against `broker`, reading
 /// its content from the service in `chunk`-byte pieces, and reports the
 /// outcome. Returns the wire and the result.
-pub fn run_dispatch<S: Spool>(
-    service: &mut AppendService<S>,
+pub fn run_dispatch(
+    service: &mut Service,
     dispatch: &Dispatch,
     chunk: usize,
     now: Instant,
@@ -175,4 +176,194 @@ pub fn run_dispatch<S: Spool>(
 
 pub fn bytes(s: &str) -> Bytes {
     Bytes::copy_from_slice(s.as_bytes())
+}
+
+/// The AppendService as a driver presents it: futures for appends (one
+/// operation per batch, resolved from `poll_resolved`) and dependencies on
+/// any future (this service's by identifier, others as external
+/// dependencies resolved once they are). Method names follow the scheduler.
+pub struct Service {
+    pub inner: AppendService<MemorySpool>,
+    ops: BTreeMap<AppendId, AsyncOperation>,
+    /// Foreign futures depended on, until resolved.
+    externals: Vec<(OpFuture, AppendId)>,
+}
+
+const TAG: u64 = 7;
+
+impl Service {
+    pub fn new(spool: MemorySpool, config: AppendConfig) -> Self {
+        Service {
+            inner: AppendService::new(spool, config),
+            ops: BTreeMap::new(),
+            externals: Vec::new(),
+        }
+    }
+
+    fn op(&mut self, id: AppendId) -> OpFuture {
+        self.ops
+            .entry(id)
+            .or_insert_with(|| AsyncOperation::for_append(TAG, id))
+            .future()
+    }
+
+    /// Feeds foreign outcomes in and resolves the futures of resolved
+    /// appends.
+    pub fn sync(&mut self) {
+        let mut i = 0;
+        while i < self.externals.len() {
+            if let Some(result) = self.externals[i].0.try_result() {
+                let (_, id) = self.externals.swap_remove(i);
+                self.inner.resolve_external(id, result);
+            } else {
+                i += 1;
+            }
+        }
+        while let Some(r) = self.inner.poll_resolved() {
+            if let Some(op) = self.ops.remove(&r.append) {
+                op.resolve_with_response(r.result, r.response).unwrap();
+            }
+        }
+    }
+
+    pub fn start_append(
+        &mut self,
+        request: &AppendRequest,
+        deps: &OpFutures,
+    ) -> Result<AppendTicket, StartError> {
+        let mut ids = Vec::new();
+        for dep in deps.iter() {
+            if let Some(id) = dep.append_id(TAG) {
+                ids.push(id);
+                continue;
+            }
+            match dep.try_result() {
+                Some(Ok(())) => {}
+                Some(Err(e)) => {
+                    let id = self.inner.external_dependency();
+                    self.inner.resolve_external(id, Err(e));
+                    ids.push(id);
+                }
+                None => {
+                    let id = self.inner.external_dependency();
+                    self.externals.push((dep.clone(), id));
+                    ids.push(id);
+                }
+            }
+        }
+        let started = self.inner.start_append(request, &ids);
+        self.sync();
+        started
+    }
+
+    pub fn write(&mut self, ticket: &AppendTicket, data: &[u8]) -> Result<(), AppendError> {
+        self.inner.write(ticket, data)
+    }
+
+    pub fn require(&mut self, ticket: &AppendTicket, err: AppendError) {
+        self.inner.require(ticket, err)
+    }
+
+    pub fn release(&mut self, ticket: AppendTicket) -> Result<OpFuture, AppendError> {
+        let id = self.inner.release(ticket)?;
+        Ok(self.op(id))
+    }
+
+    pub fn poll_dispatch(&mut self, now: Instant) -> Option<Dispatch> {
+        self.sync();
+        let dispatch = self.inner.poll_dispatch(now);
+        self.sync();
+        dispatch
+    }
+
+    pub fn read_content(
+        &mut self,
+        batch: AppendId,
+        offset: u64,
+        max_len: usize,
+    ) -> Result<bytes::Bytes, AppendError> {
+        self.inner.read_content(batch, offset, max_len)
+    }
+
+    pub fn on_append_finished(
+        &mut self,
+        batch: AppendId,
+        result: Result<AppendResponse, AppendError>,
+        now: Instant,
+    ) {
+        self.inner.on_append_finished(batch, result, now);
+        self.sync();
+    }
+
+    pub fn on_append_finished_with_response(
+        &mut self,
+        batch: AppendId,
+        result: Result<AppendResponse, AppendError>,
+        refused: Option<AppendResponse>,
+        now: Instant,
+    ) {
+        self.inner
+            .on_append_finished_with_response(batch, result, refused, now);
+        self.sync();
+    }
+
+    /// Futures of `pending_except`; a poisoned journal's failed append is
+    /// a resolved future with that append's identity.
+    pub fn pending_except(&mut self, journal: &str) -> OpFutures {
+        let ids = self.inner.pending_except(journal);
+        ids.into_iter()
+            .map(|id| match self.inner.failure_of(id) {
+                Some(err) => {
+                    let op = AsyncOperation::for_append(TAG, id);
+                    op.resolve(Err(err.clone())).unwrap();
+                    op.future()
+                }
+                None => self.op(id),
+            })
+            .collect()
+    }
+
+    pub fn cancel(&mut self) {
+        self.inner.cancel();
+    }
+
+    pub fn close(&mut self) {
+        self.inner.close();
+    }
+
+    pub fn poison_of(&self, journal: &str) -> Option<&AppendError> {
+        self.inner.poison_of(journal)
+    }
+
+    pub fn clear_poison(&mut self, journal: &str) -> Option<AppendError> {
+        self.inner.clear_poison(journal)
+    }
+
+    pub fn batch_state(&self, batch: AppendId) -> Option<BatchState> {
+        self.inner.batch_state(batch)
+    }
+
+    pub fn queued(&self, journal: &str) -> Vec<(AppendId, u64)> {
+        self.inner.queued(journal)
+    }
+
+    pub fn is_idle(&self) -> bool {
+        self.inner.is_idle()
+    }
+
+    pub fn next_wakeup(&self) -> Option<Instant> {
+        self.inner.next_wakeup()
+    }
+
+    pub fn metrics(&self) -> AppendMetrics {
+        self.inner.metrics()
+    }
+
+    pub fn spool_mut(&mut self) -> &mut MemorySpool {
+        self.inner.spool_mut()
+    }
+
+    pub fn spool(&self) -> &MemorySpool {
+        self.inner.spool()
+    }
 }

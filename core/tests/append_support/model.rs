@@ -12,15 +12,12 @@
 //! dependencies, and through a `pending_except` barrier the other chains)
 //! failed or is still pending. Liveness: `poll_dispatch` returns `None` only
 //! when no batch can progress, and a driver then waiting on the documented
-//! wake-ups (a release, an attempt outcome, `next_wakeup`, `blocked_on`, a
-//! cancel) is woken whenever one can.
+//! wake-ups (a release, an attempt outcome, `next_wakeup`, an external
+//! dependency's outcome, a cancel) is woken whenever one can. Outcomes come
+//! from `poll_resolved`, drained after every step as a driver does.
 #![allow(dead_code)]
 
-use std::collections::HashMap;
-use std::future::Future;
-use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::task::{Context, Wake, Waker};
+use std::collections::{BTreeMap, HashMap};
 use std::time::{Duration, Instant};
 
 use gazette_core::append::*;
@@ -115,24 +112,25 @@ enum Claim {
     /// A harness external operation.
     External(usize),
     /// A batch (and, through its journal's chain, every batch before it).
-    Batch(BatchId),
+    Batch(AppendId),
 }
 
 struct Append {
-    batch: BatchId,
-    deps: OpFutures,
+    batch: AppendId,
+    deps: Vec<AppendId>,
     claims: Vec<Claim>,
     bytes: Vec<u8>,
     failed: bool,
     required: bool,
-    future: Option<OpFuture>,
+    /// Set at release: the append resolves with this batch.
+    future: Option<AppendId>,
     logged_resolution: bool,
 }
 
 struct BatchRecord {
     journal: usize,
     request: AppendRequest,
-    deps: OpFutures,
+    deps: Vec<AppendId>,
     /// What the creating append's dependencies stand for (joiners' are
     /// implied by them).
     claims: Vec<Claim>,
@@ -143,32 +141,24 @@ struct BatchRecord {
     dispatched: bool,
 }
 
-/// Records that a sleeping driver was woken.
-#[derive(Default)]
-struct WakeFlag(AtomicBool);
-
-impl Wake for WakeFlag {
-    fn wake(self: Arc<Self>) {
-        self.0.store(true, Ordering::SeqCst);
-    }
-}
-
 /// The harness: the service under test plus the model's expectations.
 pub struct Model {
     service: AppendService<MemorySpool>,
     now: Instant,
-    externals: Vec<AsyncOperation>,
+    externals: Vec<AppendId>,
     externals_resolved: Vec<bool>,
+    /// Every outcome `poll_resolved` reported.
+    results: BTreeMap<AppendId, Result<(), AppendError>>,
     open: Vec<Option<(AppendTicket, usize)>>,
     appends: Vec<Append>,
-    batches: HashMap<BatchId, BatchRecord>,
-    order: Vec<Vec<BatchId>>,
+    batches: HashMap<AppendId, BatchRecord>,
+    order: Vec<Vec<AppendId>>,
     in_flight: Vec<Dispatch>,
     /// Set while a driver following the module docs would sleep: the last
     /// poll returned nothing and no wake-up (a release, a finished attempt,
-    /// the backoff timer, the cancel, or this waker registered through
-    /// `blocked_on`) has happened since.
-    asleep: Option<Arc<WakeFlag>>,
+    /// the backoff timer, an external outcome, the cancel) has happened
+    /// since.
+    asleep: bool,
     /// The last step would have notified the driver's dispatch loop.
     notified: bool,
     /// Human-readable log of what happened, for snapshot tests.
@@ -208,17 +198,20 @@ impl Model {
             front_buffer: 8,
             ..Default::default()
         };
+        let mut service = AppendService::new(MemorySpool::new(), config);
+        let externals = vec![service.external_dependency(), service.external_dependency()];
         Model {
-            service: AppendService::new(MemorySpool::new(), config),
+            service,
             now: Instant::now(),
-            externals: vec![AsyncOperation::new(), AsyncOperation::new()],
+            externals,
             externals_resolved: vec![false; 2],
+            results: BTreeMap::new(),
             open: (0..JOURNALS.len()).map(|_| None).collect(),
             appends: Vec::new(),
             batches: HashMap::new(),
             order: vec![Vec::new(); JOURNALS.len()],
             in_flight: Vec::new(),
-            asleep: None,
+            asleep: false,
             notified: false,
             transcript: Vec::new(),
         }
@@ -228,6 +221,7 @@ impl Model {
     pub fn run(&mut self, steps: &[Step]) {
         for step in steps {
             self.step(*step);
+            self.drain_resolved();
             self.check_resolution_order();
             self.check_nothing_ok_without_its_prerequisites();
             self.check_no_sleep_while_ready(*step);
@@ -241,6 +235,7 @@ impl Model {
             Step::Release { journal } => self.open[journal as usize % 3].is_some(),
             Step::RpcOk { .. } | Step::RpcFail { .. } => !self.in_flight.is_empty(),
             Step::Cancel => true,
+            Step::ResolveExternal { which, .. } => !self.externals_resolved[which as usize % 2],
             _ => false,
         };
         match step {
@@ -274,7 +269,7 @@ impl Model {
                     } else {
                         Err(AppendError::Rejected(format!("external {w} failed")))
                     };
-                    self.externals[w].resolve(result).unwrap();
+                    self.service.resolve_external(self.externals[w], result);
                     self.transcript
                         .push(format!("external {w} resolved ok={ok}"));
                 }
@@ -288,13 +283,13 @@ impl Model {
             }
         }
         if self.notified {
-            self.asleep = None;
+            self.asleep = false;
         }
     }
 
     fn start(&mut self, journal: usize, variant: u8, deps: DepChoice) {
         let (deps, claims) = match deps {
-            DepChoice::None => (OpFutures::new(), Vec::new()),
+            DepChoice::None => (Vec::new(), Vec::new()),
             // Everything ever queued on the other journals: each chain's
             // latest batch stands for the whole chain.
             DepChoice::PendingExcept => (
@@ -306,10 +301,7 @@ impl Model {
             ),
             DepChoice::External(w) => {
                 let w = w as usize % 2;
-                (
-                    [self.externals[w].future()].into_iter().collect(),
-                    vec![Claim::External(w)],
-                )
+                (vec![self.externals[w]], vec![Claim::External(w)])
             }
         };
         let req = request(journal, variant);
@@ -329,7 +321,11 @@ impl Model {
                     Some(b) => {
                         assert_eq!(b.journal, journal);
                         assert_eq!(b.request, req, "joined a batch with a different request");
-                        assert!(deps.is_subset_of(&b.deps), "joined without implied deps");
+                        assert!(
+                            deps.iter().all(|d| b.deps.contains(d)
+                                || self.results.get(d) == Some(&Ok(()))),
+                            "joined without implied deps"
+                        );
                         assert!(!b.dispatched, "joined a dispatched batch");
                         assert!(
                             self.order[journal].last() == Some(&batch),
@@ -426,8 +422,20 @@ impl Model {
         }
     }
 
+    /// Records what `poll_resolved` reports, as a driver would.
+    fn drain_resolved(&mut self) {
+        while let Some(resolution) = self.service.poll_resolved() {
+            let previous = self.results.insert(resolution.append, resolution.result);
+            assert!(previous.is_none(), "{:?} resolved twice", resolution.append);
+        }
+    }
+
     fn poll(&mut self) {
-        let Some(d) = self.service.poll_dispatch(self.now) else {
+        let dispatched = self.service.poll_dispatch(self.now);
+        // What resolved during the poll (e.g. a rolled-back barrier) did
+        // so before the dispatch.
+        self.drain_resolved();
+        let Some(d) = dispatched else {
             self.transcript.push("poll: nothing".into());
             if let Some(j) = self.ready_journal() {
                 panic!(
@@ -435,18 +443,11 @@ impl Model {
                     JOURNALS[j]
                 );
             }
-            // The driver now sleeps, waiting on what the service blocks on.
-            let flag = Arc::new(WakeFlag::default());
-            let waker = Waker::from(flag.clone());
-            let ready = self.service.blocked_on().is_some_and(|mut blocked| {
-                std::pin::Pin::new(&mut blocked)
-                    .poll(&mut Context::from_waker(&waker))
-                    .is_ready()
-            });
-            self.asleep = (!ready).then_some(flag);
+            // The driver now sleeps until one of the documented wake-ups.
+            self.asleep = true;
             return;
         };
-        self.asleep = None;
+        self.asleep = false;
         let batch = self
             .batches
             .get_mut(&d.batch)
@@ -459,7 +460,7 @@ impl Model {
             let done = e
                 .released
                 .iter()
-                .all(|&i| self.appends[i].future.as_ref().unwrap().is_done());
+                .all(|&i| self.results.contains_key(&self.appends[i].future.unwrap()));
             assert!(
                 done,
                 "batch {:?} dispatched before earlier {earlier:?}",
@@ -475,8 +476,8 @@ impl Model {
         for &i in &batch.released {
             for dep in self.appends[i].deps.iter() {
                 assert_eq!(
-                    dep.try_result(),
-                    Some(Ok(())),
+                    self.results.get(dep),
+                    Some(&Ok(())),
                     "dispatched before a dependency"
                 );
             }
@@ -549,13 +550,13 @@ impl Model {
             for b in order.iter().rev() {
                 let batch = &self.batches[b];
                 for &i in &batch.released {
-                    let f = self.appends[i].future.as_ref().unwrap();
-                    match f.try_result() {
+                    let f = self.appends[i].future.unwrap();
+                    match self.results.get(&f) {
                         Some(Ok(())) => assert!(batch.committed, "OK without a committed RPC"),
                         Some(Err(_)) => {}
                         None => assert!(!later_done, "a later batch resolved before {b:?}"),
                     }
-                    later_done |= f.is_done();
+                    later_done |= self.results.contains_key(&f);
                 }
             }
         }
@@ -581,7 +582,12 @@ impl Model {
                 BatchState::InFlight { .. } => false,
                 BatchState::Open if writing => false,
                 BatchState::Open | BatchState::Sealed => {
-                    poisoned || cancelled || self.batches[&head].deps.outcome().is_some()
+                    poisoned
+                        || cancelled
+                        || self.batches[&head]
+                            .deps
+                            .iter()
+                            .all(|d| self.results.contains_key(d))
                 }
                 BatchState::Backoff { until, .. } => poisoned || cancelled || until <= self.now,
             }
@@ -591,11 +597,12 @@ impl Model {
     /// Liveness: a driver sleeping as the module docs describe is woken
     /// whenever some batch becomes ready.
     fn check_no_sleep_while_ready(&mut self, step: Step) {
-        let Some(flag) = &self.asleep else { return };
-        let woken = flag.0.load(Ordering::SeqCst)
-            || self.service.next_wakeup().is_some_and(|t| t <= self.now);
+        if !self.asleep {
+            return;
+        }
+        let woken = self.service.next_wakeup().is_some_and(|t| t <= self.now);
         if woken {
-            self.asleep = None;
+            self.asleep = false;
         } else if let Some(j) = self.ready_journal() {
             panic!(
                 "the driver sleeps after {step:?} although {} can make progress",
@@ -613,7 +620,7 @@ impl Model {
         let mut memo = HashMap::new();
         for (id, a) in self.appends.iter().enumerate() {
             let Some(f) = &a.future else { continue };
-            if f.try_result() != Some(Ok(())) {
+            if self.results.get(f) != Some(&Ok(())) {
                 continue;
             }
             assert!(
@@ -630,11 +637,10 @@ impl Model {
         }
     }
 
-    fn claim_sound(&self, claim: Claim, memo: &mut HashMap<BatchId, bool>) -> bool {
+    fn claim_sound(&self, claim: Claim, memo: &mut HashMap<AppendId, bool>) -> bool {
         match claim {
             Claim::External(w) => {
-                self.externals_resolved[w]
-                    && self.externals[w].future().try_result() == Some(Ok(()))
+                self.externals_resolved[w] && self.results.get(&self.externals[w]) == Some(&Ok(()))
             }
             Claim::Batch(b) => self.batch_sound(b, memo),
         }
@@ -642,7 +648,7 @@ impl Model {
 
     /// True when `batch` truly succeeded: resolved, committed if anything
     /// was released into it, and everything it stands for succeeded.
-    fn batch_sound(&self, batch: BatchId, memo: &mut HashMap<BatchId, bool>) -> bool {
+    fn batch_sound(&self, batch: AppendId, memo: &mut HashMap<AppendId, bool>) -> bool {
         if let Some(&known) = memo.get(&batch) {
             return known;
         }
@@ -672,7 +678,7 @@ impl Model {
             if a.logged_resolution {
                 continue;
             }
-            if let Some(result) = f.try_result() {
+            if let Some(result) = self.results.get(f) {
                 a.logged_resolution = true;
                 self.transcript.push(match result {
                     Ok(()) => format!("append #{id} committed"),
