@@ -138,6 +138,9 @@ struct State {
     scheduler: Scheduler<TempFileSpool>,
     /// The operation every unresolved append's futures observe.
     ops: BTreeMap<AppendId, AsyncOperation>,
+    /// Per journal, what writers waiting for its open writer's release
+    /// wait on (so a release wakes only them).
+    waiting: BTreeMap<String, Arc<Notify>>,
 }
 
 impl State {
@@ -146,6 +149,26 @@ impl State {
         self.ops
             .entry(append)
             .or_insert_with(|| AsyncOperation::for_append(tag, append))
+    }
+
+    /// Closes the scheduler and wakes every waiting writer (to fail).
+    fn close(&mut self) {
+        self.scheduler.close();
+        for notify in self.waiting.values() {
+            notify.notify_waiters();
+        }
+    }
+
+    /// Wakes the writers waiting for `journal`'s release; forgets the
+    /// journal's waiting point once nobody holds it.
+    fn released(&mut self, journal: &str) {
+        let name = journal.split(';').next().unwrap_or(journal);
+        if let Some(notify) = self.waiting.get(name) {
+            notify.notify_waiters();
+            if Arc::strong_count(notify) == 1 {
+                self.waiting.remove(name);
+            }
+        }
     }
 
     /// Resolves the futures of every append the scheduler resolved.
@@ -168,8 +191,6 @@ struct Shared {
     state: Mutex<State>,
     /// Wakes the dispatch loop (a release, a finished attempt).
     work: Notify,
-    /// Wakes writers waiting for a journal's active writer to release.
-    released: Notify,
     /// Set once the last service handle is gone: the loop stops when idle.
     detached: AtomicBool,
     /// Cancelled by [`AppendService::cancel`]: ends running attempts and
@@ -296,9 +317,9 @@ impl AppendService {
             state: Mutex::new(State {
                 scheduler: Scheduler::new(TempFileSpool::default(), config),
                 ops: BTreeMap::new(),
+                waiting: BTreeMap::new(),
             }),
             work: Notify::new(),
-            released: Notify::new(),
             detached: AtomicBool::new(false),
             cancel: CancellationToken::new(),
             stopped: watch::Sender::new(false),
@@ -328,9 +349,6 @@ impl AppendService {
     ) -> Result<AsyncAppend> {
         let dependencies = self.shared.dependencies(dependencies);
         loop {
-            // Register interest before checking, so a release in between
-            // is not missed.
-            let released = self.shared.released.notified();
             let started = self
                 .shared
                 .lock()
@@ -344,16 +362,13 @@ impl AppendService {
                         ticket: Some(ticket),
                     });
                 }
-                Err(StartError::WriterActive { .. }) => {
+                Err(StartError::WriterActive { journal }) => {
                     if self.shared.cancel.is_cancelled() {
                         return Err(Error::Append(AppendError::Transport(
                             TransportError::Cancelled,
                         )));
                     }
-                    tokio::select! {
-                        () = released => {}
-                        () = self.shared.cancel.cancelled() => {}
-                    }
+                    self.wait_for_release(&journal).await;
                 }
                 Err(StartError::InvalidRequest(err)) => return Err(Error::Append(err.into())),
                 Err(StartError::Closed) => return Err(Error::Append(AppendError::ServiceClosed)),
@@ -361,6 +376,33 @@ impl AppendService {
                     return Err(Error::Append(AppendError::Rejected(other.to_string())));
                 }
             }
+        }
+    }
+
+    /// Waits until `journal`'s open writer is released (or the service is
+    /// closed or cancelled).
+    async fn wait_for_release(&self, journal: &str) {
+        let notify = self
+            .shared
+            .lock()
+            .waiting
+            .entry(journal.to_string())
+            .or_default()
+            .clone();
+        let released = notify.notified();
+        tokio::pin!(released);
+        // Registered before checking, so a release in between is not missed.
+        released.as_mut().enable();
+        let still_active = {
+            let state = self.shared.lock();
+            state.scheduler.writer_active(journal) && !state.scheduler.is_closed()
+        };
+        if !still_active {
+            return;
+        }
+        tokio::select! {
+            () = released => {}
+            () = self.shared.cancel.cancelled() => {}
         }
     }
 
@@ -374,8 +416,7 @@ impl AppendService {
     /// bound the wait with a timeout, or call
     /// [`cancel`](Self::cancel) to fail them instead.
     pub async fn close(&self) {
-        self.shared.lock().scheduler.close();
-        self.shared.released.notify_waiters();
+        self.shared.lock().close();
         self.shared.work.notify_one();
         let mut stopped = self.shared.stopped.subscribe();
         // The sender lives in `shared`, which this handle keeps alive.
@@ -393,7 +434,6 @@ impl AppendService {
     pub fn cancel(&self) {
         self.shared.lock().scheduler.cancel();
         self.shared.cancel.cancel();
-        self.shared.released.notify_waiters();
         self.shared.work.notify_one();
     }
 
@@ -521,12 +561,13 @@ impl AsyncAppend {
         let shared = &self.service.shared;
         let result = {
             let mut state = shared.lock();
-            state
+            let result = state
                 .scheduler
                 .release(ticket)
-                .map(|id| state.op(shared.tag, id).future())
+                .map(|id| state.op(shared.tag, id).future());
+            state.released(&self.request.journal);
+            result
         };
-        shared.released.notify_waiters();
         shared.work.notify_one();
         Ok(result?)
     }

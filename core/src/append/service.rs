@@ -694,6 +694,16 @@ impl<S: Spool> AppendService<S> {
             .unwrap_or_default()
     }
 
+    /// True while `journal` (without its `;meta` segment) has an open
+    /// writer: a driver waiting on [`StartError::WriterActive`] checks it
+    /// after registering for that journal's release.
+    pub fn writer_active(&self, journal: &str) -> bool {
+        let name = journal.split(';').next().unwrap_or(journal);
+        self.index
+            .get(name)
+            .is_some_and(|&j| self.queue(j).writer.is_some())
+    }
+
     /// Journals the service holds state for (queued batches, an open
     /// writer or a terminal error); drained journals are forgotten.
     pub fn journal_count(&self) -> usize {
