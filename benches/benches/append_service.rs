@@ -6,7 +6,9 @@ use std::hint::black_box;
 use std::time::Instant;
 
 use criterion::{BatchSize, Criterion, Throughput, criterion_group, criterion_main};
-use gazette_core::append::{AppendConfig, AppendId, AppendService, Dispatch, MemorySpool, Spool};
+use gazette_core::append::{
+    AppendConfig, AppendId, AppendService, AppendTicket, Dispatch, MemorySpool,
+};
 use gazette_core::proto::{AppendRequest, AppendResponse, Fragment, Header, LabelSet};
 
 const PAYLOAD: &[u8] = b"0123456789abcdef";
@@ -33,10 +35,20 @@ fn ok(len: u64) -> AppendResponse {
 
 /// Reads a dispatched batch's content in 1 MiB chunks, as a driver would,
 /// and reports success.
-fn complete<S: Spool>(s: &mut AppendService<S>, d: &Dispatch, now: Instant) -> u64 {
+/// Writes `data` and carries out the spool commands it produced, as a
+/// driver would.
+fn write(s: &mut AppendService, spool: &mut MemorySpool, t: &AppendTicket, data: &[u8]) {
+    s.write(t, data).unwrap();
+    while let Some(command) = s.poll_spool() {
+        spool.execute(&command).unwrap();
+    }
+}
+
+fn complete(s: &mut AppendService, spool: &MemorySpool, d: &Dispatch, now: Instant) -> u64 {
     let mut offset = 0;
     while offset < d.len {
-        offset += s.read_content(d.batch, offset, 1 << 20).unwrap().len() as u64;
+        let content = s.read_content(d.batch, offset, 1 << 20).unwrap();
+        offset += spool.read(&content).unwrap().len() as u64;
     }
     s.on_append_finished(d.batch, Ok(ok(d.len)), now);
     while s.poll_resolved().is_some() {}
@@ -44,17 +56,18 @@ fn complete<S: Spool>(s: &mut AppendService<S>, d: &Dispatch, now: Instant) -> u
 }
 
 fn schedule_one_append(c: &mut Criterion) {
-    let mut s = AppendService::new(MemorySpool::new(), AppendConfig::default());
+    let mut s = AppendService::new(AppendConfig::default());
+    let mut spool = MemorySpool::new();
     let (req, deps, now) = (request(), Vec::<AppendId>::new(), Instant::now());
     let mut g = c.benchmark_group("append_service");
     g.throughput(Throughput::Elements(1));
     g.bench_function("one_append_per_batch", |b| {
         b.iter(|| {
             let t = s.start_append(&req, &deps).unwrap();
-            s.write(&t, PAYLOAD).unwrap();
+            write(&mut s, &mut spool, &t, PAYLOAD);
             let fut = s.release(t).unwrap();
             let d = s.poll_dispatch(now).unwrap();
-            black_box(complete(&mut s, &d, now));
+            black_box(complete(&mut s, &spool, &d, now));
             black_box(s.batch_state(fut).is_none())
         })
     });
@@ -71,24 +84,25 @@ fn batch_million_small_appends(c: &mut Criterion) {
         b.iter_batched(
             || {
                 // One batch in flight, so every append joins the next one.
-                let mut s = AppendService::new(MemorySpool::new(), AppendConfig::default());
+                let mut s = AppendService::new(AppendConfig::default());
+                let mut spool = MemorySpool::new();
                 let t = s.start_append(&req, &deps).unwrap();
-                s.write(&t, PAYLOAD).unwrap();
+                write(&mut s, &mut spool, &t, PAYLOAD);
                 s.release(t).unwrap();
                 let first = s.poll_dispatch(now).unwrap();
-                (s, first)
+                (s, spool, first)
             },
-            |(mut s, first)| {
+            |(mut s, mut spool, first)| {
                 let mut last = None;
                 for _ in 0..N {
                     let t = s.start_append(&req, &deps).unwrap();
-                    s.write(&t, PAYLOAD).unwrap();
+                    write(&mut s, &mut spool, &t, PAYLOAD);
                     last = Some(s.release(t).unwrap());
                 }
-                complete(&mut s, &first, now);
+                complete(&mut s, &spool, &first, now);
                 let batch = s.poll_dispatch(now).unwrap();
                 assert_eq!(batch.len, N * PAYLOAD.len() as u64);
-                complete(&mut s, &batch, now);
+                complete(&mut s, &spool, &batch, now);
                 assert!(s.batch_state(last.unwrap()).is_none());
             },
             BatchSize::PerIteration,
@@ -102,14 +116,15 @@ fn batch_million_small_appends(c: &mut Criterion) {
 /// large (the scheduler visits only the journal concerned).
 fn one_append_among_10k_journals(c: &mut Criterion) {
     let now = Instant::now();
-    let mut s = AppendService::new(MemorySpool::new(), AppendConfig::default());
+    let mut s = AppendService::new(AppendConfig::default());
+    let mut spool = MemorySpool::new();
     for i in 0..10_000 {
         let req = AppendRequest {
             journal: format!("bench/journal-{i:05}"),
             ..Default::default()
         };
         let t = s.start_append(&req, &[]).unwrap();
-        s.write(&t, PAYLOAD).unwrap();
+        write(&mut s, &mut spool, &t, PAYLOAD);
         s.release(t).unwrap();
     }
     while s.poll_dispatch(now).is_some() {}
@@ -119,10 +134,10 @@ fn one_append_among_10k_journals(c: &mut Criterion) {
     g.bench_function("one_append_among_10k_busy_journals", |b| {
         b.iter(|| {
             let t = s.start_append(&req, &deps).unwrap();
-            s.write(&t, PAYLOAD).unwrap();
+            write(&mut s, &mut spool, &t, PAYLOAD);
             let id = s.release(t).unwrap();
             let d = s.poll_dispatch(now).unwrap();
-            black_box(complete(&mut s, &d, now));
+            black_box(complete(&mut s, &spool, &d, now));
             black_box(id)
         })
     });

@@ -542,58 +542,96 @@ fn service_check_registers_retries_terminal_statuses() {
 }
 
 #[test]
-fn spool_flush_with_limited_file_keeps_unflushed_bytes() {
-    // Clean flush.
-    let mut spool = MemorySpool::new();
-    let mut buf = SpoolBuffer::new(8);
-    buf.write(&mut spool, b"abcdef").unwrap();
-    buf.flush(&mut spool).unwrap();
-    assert_eq!((buf.flushed(), buf.buffered()), (6, 0));
-
-    // A flush failing after a partial write: offset advances by what the
-    // file accepted; further failing flushes change nothing; a later flush
-    // completes.
-    let mut spool = MemorySpool {
-        write_budget: Some(3),
+fn spool_small_writes_stay_in_the_front_buffer_until_it_overflows() {
+    let mut s = AppendService::new(AppendConfig {
+        front_buffer: 8,
         ..Default::default()
+    });
+    let t = s.start_append(&request(J), &[]).unwrap();
+    s.write(&t, b"abcdef").unwrap();
+    assert_eq!(s.poll_spool(), None, "fits the front buffer");
+    s.write(&t, b"ghi").unwrap();
+    let Some(SpoolCommand::Write { file, offset, data }) = s.poll_spool() else {
+        panic!("an overflowing write flushes the front buffer");
     };
-    let mut buf = SpoolBuffer::new(8);
-    buf.write(&mut spool, b"abcdef").unwrap();
-    assert!(buf.flush(&mut spool).is_err());
-    assert_eq!((buf.flushed(), buf.buffered()), (3, 3));
-    for _ in 0..3 {
-        assert!(buf.flush(&mut spool).is_err());
-        assert_eq!((buf.flushed(), buf.buffered()), (3, 3));
-    }
-    spool.write_budget = None;
-    buf.flush(&mut spool).unwrap();
-    assert_eq!((buf.flushed(), buf.buffered()), (6, 0));
-    assert_eq!(buf.read(&mut spool, 0, 6).unwrap(), "abcdef");
+    assert_eq!((offset, &data[..]), (0, &b"abcdef"[..]));
+    assert_eq!(s.poll_spool(), None, "the small write is buffered");
+    s.write(&t, b"0123456789").unwrap();
+    assert_eq!(
+        s.poll_spool(),
+        Some(SpoolCommand::Write {
+            file,
+            offset: 6,
+            data: bytes("ghi"),
+        })
+    );
+    assert_eq!(
+        s.poll_spool(),
+        Some(SpoolCommand::Write {
+            file,
+            offset: 9,
+            data: bytes("0123456789"),
+        }),
+        "a write as large as the front buffer goes straight to the file"
+    );
+    assert_eq!(s.poll_spool(), None);
+}
 
-    // A full buffer failing with no progress.
-    let mut spool = MemorySpool {
-        write_budget: Some(0),
+/// A failed spool write holding bytes of an append released earlier loses
+/// them: the batch fails (and poisons its journal) instead of sending a
+/// hole.
+#[test]
+fn spool_failure_of_released_bytes_fails_the_batch() {
+    let mut s = AppendService::new(AppendConfig {
+        front_buffer: 8,
         ..Default::default()
+    });
+    let now = Instant::now();
+    let first = s.start_append(&request(J), &[]).unwrap();
+    s.write(&first, b"abc").unwrap();
+    let batch = s.release(first).unwrap();
+    let second = s.start_append(&request(J), &[]).unwrap();
+    assert_eq!(second.batch(), batch, "joined the same batch");
+    s.write(&second, b"0123456789").unwrap();
+    let Some(SpoolCommand::Write { offset, .. }) = s.poll_spool() else {
+        panic!("the front buffer leaves first");
     };
-    let mut buf = SpoolBuffer::new(4);
-    buf.write(&mut spool, b"abcd").unwrap();
-    assert!(buf.flush(&mut spool).is_err());
-    assert_eq!((buf.flushed(), buf.buffered()), (0, 4));
+    assert_eq!(offset, 0);
+    s.handle_spool_failed(&second, offset, SpoolError::new("disk full"));
+    while s.poll_spool().is_some() {}
+    assert_eq!(
+        s.release(second).unwrap_err(),
+        AppendError::Spool("disk full".into())
+    );
+    assert_eq!(s.poll_dispatch(now), None, "nothing is sent");
+    let resolved = s.poll_resolved().unwrap();
+    assert_eq!(resolved.append, batch);
+    assert_eq!(resolved.result, Err(AppendError::Spool("disk full".into())));
+    assert!(s.poison_of(J).is_some());
+}
 
-    // A buffered write that triggers a failing flush reports a short count.
-    let err = buf.write(&mut spool, b"efgh").unwrap_err();
-    assert_eq!(err.written, 0);
-    assert_eq!(buf.len(), 4);
-
-    // Rollback to an earlier offset, then overwrite.
-    let mut spool = MemorySpool::new();
-    let mut buf = SpoolBuffer::new(4);
-    buf.write(&mut spool, b"0123456789").unwrap();
-    buf.write(&mut spool, b"ab").unwrap();
-    buf.rollback_to(5);
-    buf.write(&mut spool, b"XYZ").unwrap();
-    assert_eq!(buf.len(), 8);
-    assert_eq!(buf.read(&mut spool, 0, 8).unwrap(), "01234XYZ");
+#[test]
+fn spool_rollback_then_overwrite_reads_back_the_surviving_bytes() {
+    let mut s = service(AppendConfig {
+        front_buffer: 4,
+        ..Default::default()
+    });
+    let now = Instant::now();
+    let none = OpFutures::new();
+    let t = s.start_append(&request(J), &none).unwrap();
+    s.write(&t, b"01234").unwrap();
+    let kept = s.release(t).unwrap();
+    let t = s.start_append(&request(J), &none).unwrap();
+    s.write(&t, b"56789ab").unwrap();
+    s.require(&t, AppendError::Rejected("rolled back".into()));
+    assert!(s.release(t).is_err());
+    let t = s.start_append(&request(J), &none).unwrap();
+    s.write(&t, b"XYZ").unwrap();
+    s.release(t).unwrap();
+    let d = s.poll_dispatch(now).unwrap();
+    let (wire, _) = run_dispatch(&mut s, &d, 3, now, &mut |_| Ok(ok_response(J, 0, 8)));
+    assert_eq!(wire.content(), b"01234XYZ");
+    assert_eq!(kept.try_result(), Some(Ok(())));
 }
 
 #[test]
@@ -1129,7 +1167,7 @@ fn service_poll_dispatch_rechecks_journals_unblocked_during_the_pass() {
 /// the second one readies its dependent, not the other journal.
 #[test]
 fn service_resolving_an_external_dependency_readies_only_its_dependents() {
-    let mut s = AppendService::new(MemorySpool::new(), AppendConfig::default());
+    let mut s = AppendService::new(AppendConfig::default());
     let now = Instant::now();
     let (x, y) = (s.external_dependency(), s.external_dependency());
     for (journal, dep) in [("a/journal", x), ("b/journal", y)] {
@@ -1234,7 +1272,7 @@ fn appender_and_failed_batch_keep_the_response_that_refused_them() {
 /// use; a poisoned journal is kept, to fail what follows.
 #[test]
 fn service_forgets_drained_journals_and_keeps_poisoned_ones() {
-    let mut s = AppendService::new(MemorySpool::new(), AppendConfig::default());
+    let mut s = AppendService::new(AppendConfig::default());
     let now = Instant::now();
     for i in 0..1000 {
         let journal = format!("many/journal-{i}");
@@ -1275,7 +1313,7 @@ fn service_forgets_drained_journals_and_keeps_poisoned_ones() {
 /// is queued.
 #[test]
 fn service_refuses_unknown_dependencies() {
-    let mut s = AppendService::new(MemorySpool::new(), AppendConfig::default());
+    let mut s = AppendService::new(AppendConfig::default());
     let external = s.external_dependency();
     assert_eq!(
         s.start_append(&request(J), &[AppendId(external.0 + 1)])

@@ -956,8 +956,7 @@ proptest! {
 
 mod requests {
     use gazette_core::append::{
-        AppendConfig, AppendService, Appender, AppenderOutput, MemorySpool, RequestError,
-        StartError,
+        AppendConfig, AppendService, Appender, AppenderOutput, RequestError, StartError,
     };
     use gazette_core::list::{
         ApplyBatches, FragmentPager, ListError, WatchAction, WatchedList, check_list_request,
@@ -1148,7 +1147,7 @@ mod requests {
 
     #[test]
     fn append_service_refuses_an_invalid_request_and_never_dispatches_it() {
-        let mut service = AppendService::new(MemorySpool::new(), AppendConfig::default());
+        let mut service = AppendService::new(AppendConfig::default());
         for (request, field) in invalid_appends() {
             match service.start_append(&request, &[]) {
                 Err(StartError::InvalidRequest(err)) => expect_invalid(err, field),
@@ -1180,7 +1179,7 @@ mod requests {
 
     #[test]
     fn append_service_dispatches_metadata_journals_under_the_plain_name() {
-        let mut service = AppendService::new(MemorySpool::new(), AppendConfig::default());
+        let mut service = AppendService::new(AppendConfig::default());
         let ticket = service
             .start_append(&append("a/journal;some/meta"), &[])
             .unwrap();

@@ -23,7 +23,7 @@ use std::sync::{Arc, Mutex, MutexGuard};
 use bytes::Bytes;
 use gazette_core::append::{
     AppendConfig, AppendError, AppendId, AppendService as Scheduler, AppendTicket, AsyncOperation,
-    Dispatch, Spool, SpoolError, SpoolWriteError, StartError, TransportError,
+    Dispatch, SpoolCommand, SpoolContent, SpoolError, SpoolFile, StartError, TransportError,
 };
 use gazette_proto::AppendRequest;
 use tokio::sync::{Notify, watch};
@@ -36,58 +36,62 @@ use crate::{Appender, Client, Error, Result};
 
 pub use gazette_core::append::{OpFuture as AppendFuture, OpFutures as AppendFutures};
 
-/// Spools batch content to anonymous temporary files (deleted by the OS
-/// when closed), written and read positionally.
+/// Carries out the scheduler's spool commands on anonymous temporary files
+/// (deleted by the OS when closed), written and read positionally, outside
+/// the scheduler's lock.
 #[derive(Debug, Default)]
 pub struct TempFileSpool {
-    _private: (),
+    files: Mutex<BTreeMap<SpoolFile, Arc<std::fs::File>>>,
 }
 
-impl Spool for TempFileSpool {
-    type File = std::fs::File;
-
-    fn create(&mut self) -> Result<std::fs::File, SpoolError> {
-        tempfile::tempfile().map_err(|err| SpoolError::new(format!("creating spool file: {err}")))
+impl TempFileSpool {
+    fn files(&self) -> MutexGuard<'_, BTreeMap<SpoolFile, Arc<std::fs::File>>> {
+        self.files.lock().unwrap_or_else(|e| e.into_inner())
     }
 
-    fn write_at(
-        &mut self,
-        file: &mut std::fs::File,
-        offset: u64,
-        data: &[u8],
-    ) -> Result<(), SpoolWriteError> {
-        let mut written = 0;
-        while written < data.len() {
-            match positional::write_at(file, &data[written..], offset + written as u64) {
-                Ok(0) => {
-                    return Err(SpoolWriteError {
-                        written,
-                        error: SpoolError::new("spool file accepted no bytes"),
-                    });
-                }
-                Ok(n) => written += n,
-                Err(err) if err.kind() == std::io::ErrorKind::Interrupted => {}
-                Err(err) => {
-                    return Err(SpoolWriteError {
-                        written,
-                        error: SpoolError::new(format!("writing spool file: {err}")),
-                    });
-                }
+    /// Carries out `command` (a write creates its file on first use).
+    pub fn execute(&self, command: &SpoolCommand) -> Result<(), SpoolError> {
+        match command {
+            SpoolCommand::Remove { file } => {
+                self.files().remove(file);
+                Ok(())
+            }
+            SpoolCommand::Write { file, offset, data } => {
+                let existing = self.files().get(file).cloned();
+                let handle = match existing {
+                    Some(handle) => handle,
+                    None => {
+                        let created = tempfile::tempfile().map_err(|err| {
+                            SpoolError::new(format!("creating spool file: {err}"))
+                        })?;
+                        self.files()
+                            .entry(*file)
+                            .or_insert_with(|| Arc::new(created))
+                            .clone()
+                    }
+                };
+                positional::write_all_at(&handle, data, *offset)
+                    .map_err(|err| SpoolError::new(format!("writing spool file: {err}")))
             }
         }
-        Ok(())
     }
 
-    fn read_at(
-        &mut self,
-        file: &mut std::fs::File,
-        offset: u64,
-        len: usize,
-    ) -> Result<Bytes, SpoolError> {
-        let mut buf = vec![0u8; len];
-        positional::read_exact_at(file, &mut buf, offset)
-            .map_err(|err| SpoolError::new(format!("reading spool file: {err}")))?;
-        Ok(Bytes::from(buf))
+    /// The bytes `content` names.
+    pub fn read(&self, content: SpoolContent) -> Result<Bytes, SpoolError> {
+        match content {
+            SpoolContent::Bytes(bytes) => Ok(bytes),
+            SpoolContent::File { file, offset, len } => {
+                let handle = self
+                    .files()
+                    .get(&file)
+                    .cloned()
+                    .ok_or_else(|| SpoolError::new("spool file missing"))?;
+                let mut buf = vec![0u8; len];
+                positional::read_exact_at(&handle, &mut buf, offset)
+                    .map_err(|err| SpoolError::new(format!("reading spool file: {err}")))?;
+                Ok(Bytes::from(buf))
+            }
+        }
     }
 }
 
@@ -97,13 +101,28 @@ mod positional {
     use std::fs::File;
     use std::io;
 
+    pub(super) fn write_all_at(file: &File, mut data: &[u8], mut offset: u64) -> io::Result<()> {
+        while !data.is_empty() {
+            match write_at(file, data, offset) {
+                Ok(0) => return Err(io::ErrorKind::WriteZero.into()),
+                Ok(n) => {
+                    data = &data[n..];
+                    offset += n as u64;
+                }
+                Err(err) if err.kind() == io::ErrorKind::Interrupted => {}
+                Err(err) => return Err(err),
+            }
+        }
+        Ok(())
+    }
+
     #[cfg(unix)]
-    pub(super) fn write_at(file: &File, data: &[u8], offset: u64) -> io::Result<usize> {
+    fn write_at(file: &File, data: &[u8], offset: u64) -> io::Result<usize> {
         std::os::unix::fs::FileExt::write_at(file, data, offset)
     }
 
     #[cfg(windows)]
-    pub(super) fn write_at(file: &File, data: &[u8], offset: u64) -> io::Result<usize> {
+    fn write_at(file: &File, data: &[u8], offset: u64) -> io::Result<usize> {
         std::os::windows::fs::FileExt::seek_write(file, data, offset)
     }
 
@@ -135,7 +154,7 @@ mod positional {
 
 /// The scheduler and the futures of its appends, under one lock.
 struct State {
-    scheduler: Scheduler<TempFileSpool>,
+    scheduler: Scheduler,
     /// The operation every unresolved append's futures observe.
     ops: BTreeMap<AppendId, AsyncOperation>,
     /// Per journal, what writers waiting for its open writer's release
@@ -171,6 +190,11 @@ impl State {
         }
     }
 
+    /// The spool commands to carry out (outside the lock).
+    fn spool_commands(&mut self) -> Vec<SpoolCommand> {
+        std::iter::from_fn(|| self.scheduler.poll_spool()).collect()
+    }
+
     /// Resolves the futures of every append the scheduler resolved.
     fn deliver(&mut self) {
         while let Some(resolution) = self.scheduler.poll_resolved() {
@@ -186,6 +210,7 @@ static NEXT_TAG: AtomicU64 = AtomicU64::new(1);
 
 struct Shared {
     client: Client,
+    spool: TempFileSpool,
     /// This service's tag on the futures it hands out.
     tag: u64,
     state: Mutex<State>,
@@ -233,6 +258,16 @@ impl Shared {
             }
         }
         ids
+    }
+
+    /// Carries out spool commands that need no report (file removals; a
+    /// failed removal only leaks a temporary file the OS deletes anyway).
+    fn run_spool(&self, commands: &[SpoolCommand]) {
+        for command in commands {
+            if let Err(err) = self.spool.execute(command) {
+                tracing::debug!(error = %err, "spool command failed");
+            }
+        }
     }
 
     fn resolve_external(&self, id: AppendId, result: gazette_core::append::OpResult) {
@@ -313,9 +348,10 @@ impl AppendService {
     pub fn with_config(client: &Client, config: AppendConfig) -> Self {
         let shared = Arc::new(Shared {
             client: client.clone(),
+            spool: TempFileSpool::default(),
             tag: NEXT_TAG.fetch_add(1, Ordering::Relaxed),
             state: Mutex::new(State {
-                scheduler: Scheduler::new(TempFileSpool::default(), config),
+                scheduler: Scheduler::new(config),
                 ops: BTreeMap::new(),
                 waiting: BTreeMap::new(),
             }),
@@ -523,7 +559,26 @@ impl AsyncAppend {
     /// Spools `data` (to a temporary file beyond a small front buffer).
     pub fn write(&mut self, data: &[u8]) -> Result<()> {
         let ticket = self.ticket.as_ref().expect("writer is open");
-        Ok(self.service.shared.lock().scheduler.write(ticket, data)?)
+        let shared = &self.service.shared;
+        let commands = {
+            let mut state = shared.lock();
+            state.scheduler.write(ticket, data)?;
+            state.spool_commands()
+        };
+        for command in &commands {
+            if let Err(err) = shared.spool.execute(command) {
+                let offset = match command {
+                    SpoolCommand::Write { offset, .. } => *offset,
+                    _ => u64::MAX,
+                };
+                let mut state = shared.lock();
+                state
+                    .scheduler
+                    .handle_spool_failed(ticket, offset, err.clone());
+                return Err(Error::Append(AppendError::Spool(err.to_string())));
+            }
+        }
+        Ok(())
     }
 
     /// Spools `record` as one newline-delimited record: its newline is
@@ -631,7 +686,7 @@ impl Drop for AsyncAppend {
 /// closed or its last handle dropped.
 async fn dispatch_loop(shared: Arc<Shared>) {
     loop {
-        let (dispatches, wakeup, metrics, idle, closed) = {
+        let ((dispatches, removed), wakeup, metrics, idle, closed) = {
             let mut state = shared.lock();
             let now = shared.client.engine().now();
             let mut dispatches = Vec::new();
@@ -639,9 +694,10 @@ async fn dispatch_loop(shared: Arc<Shared>) {
                 dispatches.push(dispatch);
             }
             state.deliver();
+            let removed = state.spool_commands();
             let scheduler = &state.scheduler;
             (
-                dispatches,
+                (dispatches, removed),
                 scheduler.next_wakeup(),
                 scheduler.metrics(),
                 scheduler.is_idle(),
@@ -649,6 +705,7 @@ async fn dispatch_loop(shared: Arc<Shared>) {
             )
         };
         crate::telemetry::append_service(&metrics);
+        shared.run_spool(&removed);
         for dispatch in dispatches {
             tokio::spawn(run_attempt(shared.clone(), dispatch));
         }
@@ -690,7 +747,7 @@ async fn run_attempt(shared: Arc<Shared>, dispatch: Dispatch) {
     if let Err(err) = &result {
         tracing::debug!(error = %err, "append batch attempt failed");
     }
-    {
+    let removed = {
         let mut state = shared.lock();
         state.scheduler.on_append_finished_with_response(
             dispatch.batch,
@@ -699,7 +756,9 @@ async fn run_attempt(shared: Arc<Shared>, dispatch: Dispatch) {
             shared.client.engine().now(),
         );
         state.deliver();
-    }
+        state.spool_commands()
+    };
+    shared.run_spool(&removed);
     shared.work.notify_one();
 }
 
@@ -718,7 +777,13 @@ async fn attempt(
         let content = shared
             .lock()
             .scheduler
-            .read_content(dispatch.batch, offset, chunk);
+            .read_content(dispatch.batch, offset, chunk)
+            .and_then(|content| {
+                shared
+                    .spool
+                    .read(content)
+                    .map_err(|err| AppendError::Spool(err.to_string()))
+            });
         match content {
             Ok(content) => {
                 offset += content.len() as u64;
@@ -756,17 +821,19 @@ mod tests {
 
     #[test]
     fn temp_file_spool_reads_back_positional_writes() {
-        let mut spool = TempFileSpool::default();
-        let mut file = spool.create().unwrap();
-        spool.write_at(&mut file, 0, b"hello world").unwrap();
-        spool.write_at(&mut file, 6, b"there").unwrap();
-        assert_eq!(
-            spool.read_at(&mut file, 0, 11).unwrap(),
-            &b"hello there"[..]
-        );
-        assert!(
-            spool.read_at(&mut file, 8, 10).is_err(),
-            "reads past the end fail"
-        );
+        let spool = TempFileSpool::default();
+        let file = SpoolFile(1);
+        let write = |offset, data: &'static [u8]| SpoolCommand::Write {
+            file,
+            offset,
+            data: Bytes::from_static(data),
+        };
+        spool.execute(&write(0, b"hello world")).unwrap();
+        spool.execute(&write(6, b"there")).unwrap();
+        let read = |offset, len| spool.read(SpoolContent::File { file, offset, len });
+        assert_eq!(read(0, 11).unwrap(), &b"hello there"[..]);
+        assert!(read(8, 10).is_err(), "reads past the end fail");
+        spool.execute(&SpoolCommand::Remove { file }).unwrap();
+        assert!(read(0, 1).is_err(), "a removed file is gone");
     }
 }

@@ -4,7 +4,7 @@
 //! drivers hand out over the scheduler's [`AppendId`]s.
 //!
 //! Everything here is sans-IO. Drivers own the gRPC stream, the timers, the
-//! spool files (behind the [`Spool`] trait) and the route cache; the
+//! spool files (the scheduler's [`SpoolCommand`]s) and the route cache; the
 //! machines decide every protocol question.
 //!
 //! # Driving an [`Appender`]
@@ -64,8 +64,9 @@
 //! loop:
 //!     while let Some(Dispatch { batch, request, len, .. }) = service.poll_dispatch(now):
 //!         spawn: appender = Appender::new(request)
-//!                for offset in (0..len).step_by(chunk):
-//!                    appender.write(service.read_content(batch, offset, chunk)?)
+//!                for offset in (0..len) by what each read returns:
+//!                    appender.write(bytes of service.read_content(batch, offset, chunk)?,
+//!                                   read from the file when it names one)
 //!                    (on a spool error: appender.abort(), report Err(Spool))
 //!                appender.commit(); drive it as above
 //!                service.on_append_finished(batch, result, now)
@@ -149,5 +150,5 @@ pub use service::{
     StartError,
 };
 pub use spool::{
-    DEFAULT_FRONT_BUFFER, MemoryFile, MemorySpool, Spool, SpoolBuffer, SpoolError, SpoolWriteError,
+    DEFAULT_FRONT_BUFFER, MemorySpool, SpoolCommand, SpoolContent, SpoolError, SpoolFile,
 };

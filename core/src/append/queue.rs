@@ -40,12 +40,14 @@ pub enum BatchState {
 
 /// A batch: appends with identical requests, sent as one Append RPC.
 #[derive(Debug)]
-pub(crate) struct Batch<F> {
+pub(crate) struct Batch {
     pub id: AppendId,
     pub request: AppendRequest,
     /// Dependencies, sorted and without repeats.
     pub deps: Vec<AppendId>,
-    pub spool: SpoolBuffer<F>,
+    pub spool: SpoolBuffer,
+    /// A spool write holding released bytes failed: the batch fails.
+    pub broken: Option<AppendError>,
     /// Bytes released by writers; only `[0, checkpoint)` is ever sent.
     pub checkpoint: u64,
     /// Releases that committed into this batch.
@@ -72,9 +74,9 @@ pub(crate) struct Writer {
 
 /// A journal's chain, oldest batch first.
 #[derive(Debug)]
-pub(crate) struct JournalQueue<F> {
+pub(crate) struct JournalQueue {
     pub name: String,
-    pub batches: VecDeque<Batch<F>>,
+    pub batches: VecDeque<Batch>,
     pub writer: Option<Writer>,
     /// The journal's terminal error, and the failed append that stands
     /// for it in `pending_except`.
@@ -83,7 +85,7 @@ pub(crate) struct JournalQueue<F> {
     pub queued: bool,
 }
 
-impl<F> JournalQueue<F> {
+impl JournalQueue {
     pub(crate) fn new(name: String) -> Self {
         JournalQueue {
             name,

@@ -7,7 +7,6 @@
 use std::collections::{BTreeMap, BTreeSet, HashMap, VecDeque};
 use std::time::Instant;
 
-use bytes::Bytes;
 use gazette_proto::{AppendRequest, AppendResponse};
 
 use super::appender::{DEFAULT_CHUNK_SIZE, strip_append_meta, validate_preamble};
@@ -15,7 +14,9 @@ use super::error::{AppendError, RequestError, TransportError};
 use super::metrics::AppendMetrics;
 use super::policy::{BatchDecision, BatchRetryPolicy};
 use super::queue::{AppendId, Batch, BatchState, JournalQueue, Writer, may_join};
-use super::spool::{DEFAULT_FRONT_BUFFER, Spool, SpoolBuffer};
+use super::spool::{
+    DEFAULT_FRONT_BUFFER, SpoolBuffer, SpoolCommand, SpoolContent, SpoolError, SpoolFile,
+};
 use crate::backoff::Backoff;
 
 /// Go's batch cutoff: a batch holding more than 64 MiB takes no more
@@ -128,7 +129,8 @@ pub struct Resolution {
     pub response: Option<AppendResponse>,
 }
 
-/// The batching append scheduler. Generic over the driver's [`Spool`].
+/// The batching append scheduler. Spool IO leaves as [`SpoolCommand`]s
+/// ([`AppendService::poll_spool`]).
 ///
 /// Its cost does not grow with the number of journals it holds: journals
 /// with something to do wait in a ready queue, batches in backoff in a
@@ -137,16 +139,17 @@ pub struct Resolution {
 /// journal (its answer names one append per journal). A journal with
 /// nothing queued, no writer and no terminal error is forgotten.
 #[derive(Debug)]
-pub struct AppendService<S: Spool> {
-    spool: S,
+pub struct AppendService {
     config: AppendConfig,
     /// Journal name to slot in `journals`; looked up, never iterated.
     index: HashMap<String, usize>,
-    journals: Vec<Option<JournalQueue<S::File>>>,
+    journals: Vec<Option<JournalQueue>>,
     /// Free slots of `journals`, reused last-in first-out.
     free: Vec<usize>,
-    pool: Vec<SpoolBuffer<S::File>>,
+    pool: Vec<SpoolBuffer>,
     last_id: u64,
+    last_file: u64,
+    spool_commands: VecDeque<SpoolCommand>,
     /// Journals whose chain may progress.
     ready: VecDeque<usize>,
     /// Batches in backoff: (when, journal, batch).
@@ -165,17 +168,18 @@ pub struct AppendService<S: Spool> {
     metrics: AppendMetrics,
 }
 
-impl<S: Spool> AppendService<S> {
-    /// A service spooling into `spool`.
-    pub fn new(spool: S, config: AppendConfig) -> Self {
+impl AppendService {
+    /// A service with `config`.
+    pub fn new(config: AppendConfig) -> Self {
         AppendService {
-            spool,
             config,
             index: HashMap::new(),
             journals: Vec::new(),
             free: Vec::new(),
             pool: Vec::new(),
             last_id: 0,
+            last_file: 0,
+            spool_commands: VecDeque::new(),
             ready: VecDeque::new(),
             timers: BTreeSet::new(),
             pending: BTreeMap::new(),
@@ -194,14 +198,33 @@ impl<S: Spool> AppendService<S> {
         &self.config
     }
 
-    /// The spool (e.g. to inspect a [`super::MemorySpool`] in tests).
-    pub fn spool(&self) -> &S {
-        &self.spool
+    /// The next spool IO to carry out. The driver executes every command
+    /// a [`write`](Self::write) produced before that writer's next call
+    /// (so a batch is never read before its bytes are in its file), and
+    /// reports a failure with [`handle_spool_failed`](Self::handle_spool_failed).
+    #[must_use]
+    pub fn poll_spool(&mut self) -> Option<SpoolCommand> {
+        self.spool_commands.pop_front()
     }
 
-    /// Mutable access to the spool (e.g. to inject failures in tests).
-    pub fn spool_mut(&mut self) -> &mut S {
-        &mut self.spool
+    /// A spool write for the writer of `ticket`, at `offset` of its
+    /// batch's file, failed: the writer is broken (its `release` rolls its
+    /// bytes back and returns the error). When the failed write held bytes
+    /// of appends released before this writer (`offset` below where the
+    /// writer started), those are lost, and the batch fails with the error
+    /// once dispatched, poisoning its journal.
+    pub fn handle_spool_failed(&mut self, ticket: &AppendTicket, offset: u64, error: SpoolError) {
+        let err = AppendError::Spool(error.to_string());
+        let queue = self.queue_mut(ticket.journal);
+        let Some(writer) = queue.writer.as_mut().filter(|w| w.batch == ticket.batch) else {
+            return;
+        };
+        writer.error.get_or_insert(err.clone());
+        if offset < writer.start
+            && let Some(batch) = queue.batches.back_mut()
+        {
+            batch.broken.get_or_insert(err);
+        }
     }
 
     /// The counters.
@@ -214,11 +237,11 @@ impl<S: Spool> AppendService<S> {
         AppendId(self.last_id)
     }
 
-    fn queue(&self, j: usize) -> &JournalQueue<S::File> {
+    fn queue(&self, j: usize) -> &JournalQueue {
         self.journals[j].as_ref().expect("live journal")
     }
 
-    fn queue_mut(&mut self, j: usize) -> &mut JournalQueue<S::File> {
+    fn queue_mut(&mut self, j: usize) -> &mut JournalQueue {
         self.journals[j].as_mut().expect("live journal")
     }
 
@@ -342,10 +365,13 @@ impl<S: Spool> AppendService<S> {
         if !joinable {
             validate_preamble(request)?;
             let id = self.next_id();
-            let spool = self
-                .pool
-                .pop()
-                .unwrap_or_else(|| SpoolBuffer::new(self.config.front_buffer));
+            let spool = match self.pool.pop() {
+                Some(spool) => spool,
+                None => {
+                    self.last_file += 1;
+                    SpoolBuffer::new(SpoolFile(self.last_file), self.config.front_buffer)
+                }
+            };
             self.pending.insert(id, journal);
             self.queue_mut(journal).batches.push_back(Batch {
                 id,
@@ -358,6 +384,7 @@ impl<S: Spool> AppendService<S> {
                 registered: false,
                 waiting: 0,
                 dep_failure: None,
+                broken: None,
             });
             self.metrics.batches_created += 1;
         }
@@ -392,11 +419,7 @@ impl<S: Spool> AppendService<S> {
             .back_mut()
             .expect("the writer's batch is the tail");
         debug_assert_eq!(batch.id, ticket.batch);
-        if let Err(err) = batch.spool.write(&mut self.spool, data) {
-            let err = AppendError::Spool(err.to_string());
-            writer.error = Some(err.clone());
-            return Err(err);
-        }
+        batch.spool.write(data, &mut self.spool_commands);
         Ok(())
     }
 
@@ -530,14 +553,16 @@ impl<S: Spool> AppendService<S> {
         self.timers.first().map(|(at, _, _)| *at)
     }
 
-    /// Content bytes `[offset, offset + max_len)` of `batch`, clipped to its
-    /// released length. Chunk boundaries carry no meaning.
+    /// Where content bytes `[offset, offset + max_len)` of dispatched
+    /// `batch` are, clipped to its released length (and to the part in its
+    /// file or in its front buffer: the next read continues). Chunk
+    /// boundaries carry no meaning.
     pub fn read_content(
         &mut self,
         batch: AppendId,
         offset: u64,
         max_len: usize,
-    ) -> Result<Bytes, AppendError> {
+    ) -> Result<SpoolContent, AppendError> {
         let head = self
             .pending
             .get(&batch)
@@ -548,12 +573,9 @@ impl<S: Spool> AppendService<S> {
             return Err(AppendError::Spool(format!("{batch:?} is not dispatched")));
         };
         let len = b.checkpoint.saturating_sub(offset).min(max_len as u64) as usize;
-        let bytes = b
-            .spool
-            .read(&mut self.spool, offset, len)
-            .map_err(|e| AppendError::Spool(e.to_string()))?;
-        self.metrics.bytes_sent += bytes.len() as u64;
-        Ok(bytes)
+        let content = b.spool.read(offset, len);
+        self.metrics.bytes_sent += content.len() as u64;
+        Ok(content)
     }
 
     /// Reports the outcome of `batch`'s running attempt (docs/behaviour.md#serve-loop): success
@@ -780,6 +802,12 @@ impl<S: Spool> AppendService<S> {
                     if head.waiting > 0 {
                         return None;
                     }
+                    if let Some(err) = head.broken.clone() {
+                        let id = head.id;
+                        self.poison(j, err.clone(), id);
+                        self.resolve_head(j, Err(err), None);
+                        continue;
+                    }
                     if head.released == 0 {
                         // Every writer rolled back: nothing to send (Go still
                         // sends an empty append, quirk 13;
@@ -893,6 +921,10 @@ impl<S: Spool> AppendService<S> {
         batch.spool.reset();
         if self.pool.len() < self.config.max_pooled_buffers {
             self.pool.push(batch.spool);
+        } else {
+            self.spool_commands.push_back(SpoolCommand::Remove {
+                file: batch.spool.file(),
+            });
         }
     }
 }

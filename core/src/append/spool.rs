@@ -1,19 +1,26 @@
-//! Spool storage for batched append content (docs/behaviour.md#spool-files).
+//! Spool storage for batched append content (docs/behaviour.md#spool-files),
+//! as commands.
 //!
-//! The core never touches a file. A driver implements [`Spool`] (typically
-//! over unlinked temporary files); [`MemorySpool`] keeps everything in
-//! memory for tests and simulations, with optional failure injection.
+//! The core never touches a file. Content a writer spools stays in a small
+//! front buffer (absorbing small writes) until it would overflow; then it
+//! leaves as a [`SpoolCommand::Write`] of the buffered bytes, positionally,
+//! into the batch's [`SpoolFile`]. Content at least as large as the front
+//! buffer leaves at once. A driver executes every command (creating a file
+//! the first time it sees its identifier) before the writer's next call,
+//! and reports a failure with [`super::AppendService::handle_spool_failed`].
+//! Reading a dispatched batch names the bytes to read
+//! ([`SpoolContent::File`]) unless they are still in the front buffer.
 //!
-//! [`SpoolBuffer`] is the core's bookkeeping for one batch's spool: a small
-//! front buffer that absorbs small writes, the `flushed` offset through
-//! which bytes reached the spool file, and positional writes, so that
-//! rolling back to an earlier offset is pure bookkeeping (later writes
-//! overwrite the discarded bytes) and a failed flush keeps its unflushed
-//! bytes for a later attempt.
+//! Rolling back to an earlier offset is bookkeeping: later writes overwrite
+//! the discarded bytes, and only `[0, checkpoint)` is ever read.
+//! [`MemorySpool`] executes the commands in memory for tests and
+//! simulations, with failure injection.
+
+use std::collections::{BTreeMap, VecDeque};
 
 use bytes::{Bytes, BytesMut};
 
-/// A failure reported by a [`Spool`] implementation.
+/// A failure of spool IO, as the driver reports it.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error("{message}")]
 pub struct SpoolError {
@@ -30,151 +37,136 @@ impl SpoolError {
     }
 }
 
-/// A positional write that failed after `written` bytes were accepted.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("spool write failed after {written} bytes: {error}")]
-pub struct SpoolWriteError {
-    /// Bytes the file accepted before failing.
-    pub written: usize,
-    /// The failure.
-    pub error: SpoolError,
+/// One spool file of the driver's (one per batch, reused through a pool).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct SpoolFile(pub u64);
+
+/// Spool IO the driver carries out ([`super::AppendService::poll_spool`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum SpoolCommand {
+    /// Write all of `data` at `offset` of `file` (creating the file if the
+    /// driver has not seen it). `offset` never exceeds what was written to
+    /// the file so far.
+    Write {
+        /// The file.
+        file: SpoolFile,
+        /// Where.
+        offset: u64,
+        /// What.
+        data: Bytes,
+    },
+    /// The file is no longer used: close and delete it.
+    Remove {
+        /// The file.
+        file: SpoolFile,
+    },
 }
 
-/// Storage for batch content, implemented by drivers.
-pub trait Spool {
-    /// One spool file (one per batch in flight; reused through a pool).
-    type File;
-
-    /// Creates a new, empty file.
-    fn create(&mut self) -> Result<Self::File, SpoolError>;
-
-    /// Writes all of `data` at `offset` (which never exceeds the bytes
-    /// written so far). A failure reports how many bytes were accepted.
-    fn write_at(
-        &mut self,
-        file: &mut Self::File,
+/// Where the content of a dispatched batch is
+/// ([`super::AppendService::read_content`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum SpoolContent {
+    /// The bytes themselves (from the front buffer).
+    Bytes(Bytes),
+    /// `len` bytes at `offset` of `file`, for the driver to read.
+    File {
+        /// The file.
+        file: SpoolFile,
+        /// Where.
         offset: u64,
-        data: &[u8],
-    ) -> Result<(), SpoolWriteError>;
-
-    /// Reads exactly `len` bytes starting at `offset`, all previously
-    /// written.
-    fn read_at(
-        &mut self,
-        file: &mut Self::File,
-        offset: u64,
+        /// How many bytes.
         len: usize,
-    ) -> Result<Bytes, SpoolError>;
+    },
+}
+
+impl SpoolContent {
+    /// The number of bytes it stands for.
+    pub fn len(&self) -> usize {
+        match self {
+            SpoolContent::Bytes(bytes) => bytes.len(),
+            SpoolContent::File { len, .. } => *len,
+        }
+    }
+
+    /// True when it stands for no bytes.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
 }
 
 /// The default front-buffer capacity (Go's 8 KiB buffered writer).
 pub const DEFAULT_FRONT_BUFFER: usize = 8 << 10;
 
-/// One batch's spool: front buffer plus file, with Go's flush semantics.
+/// One batch's spool: front buffer plus file offsets.
 #[derive(Debug)]
-pub struct SpoolBuffer<F> {
-    file: Option<F>,
+pub(crate) struct SpoolBuffer {
+    file: SpoolFile,
+    /// Bytes handed to the file.
     flushed: u64,
-    front: Vec<u8>,
+    front: BytesMut,
     front_capacity: usize,
 }
 
-impl<F> SpoolBuffer<F> {
-    /// An empty buffer with a front buffer of `front_capacity` bytes (at
-    /// least 1). The file is created lazily at the first flush, so batches
-    /// that fit in the front buffer never need one.
-    pub fn new(front_capacity: usize) -> Self {
+impl SpoolBuffer {
+    /// An empty buffer over `file` with a front buffer of `front_capacity`
+    /// bytes (at least 1). Batches that fit in the front buffer never write
+    /// to their file.
+    pub(crate) fn new(file: SpoolFile, front_capacity: usize) -> Self {
         let front_capacity = front_capacity.max(1);
         SpoolBuffer {
-            file: None,
+            file,
             flushed: 0,
-            front: Vec::with_capacity(front_capacity),
+            front: BytesMut::with_capacity(front_capacity),
             front_capacity,
         }
     }
 
-    /// Bytes written: flushed plus buffered.
-    pub fn len(&self) -> u64 {
+    pub(crate) fn file(&self) -> SpoolFile {
+        self.file
+    }
+
+    /// Bytes written: handed to the file plus buffered.
+    pub(crate) fn len(&self) -> u64 {
         self.flushed + self.front.len() as u64
     }
 
-    /// True when nothing is written.
-    pub fn is_empty(&self) -> bool {
-        self.len() == 0
-    }
-
-    /// The offset through which bytes reached the file (Go's `offset`).
-    pub fn flushed(&self) -> u64 {
-        self.flushed
-    }
-
-    /// Bytes still in the front buffer.
-    pub fn buffered(&self) -> usize {
-        self.front.len()
-    }
-
-    /// Appends `data`. Small writes go to the front buffer; when it would
-    /// overflow it is flushed first, and writes at least as large as the
-    /// front buffer go straight to the file. On failure the returned error
-    /// says how many bytes of `data` were written; the rest are lost, and
-    /// the caller is expected to roll back.
-    pub fn write<S: Spool<File = F>>(
-        &mut self,
-        spool: &mut S,
-        data: &[u8],
-    ) -> Result<(), SpoolWriteError> {
+    /// Appends `data`: small writes go to the front buffer; when it would
+    /// overflow its bytes leave as a write command first, and data at least
+    /// as large as the front buffer leaves as one.
+    pub(crate) fn write(&mut self, data: &[u8], out: &mut VecDeque<SpoolCommand>) {
         if self.front.len() + data.len() <= self.front_capacity {
             self.front.extend_from_slice(data);
-            return Ok(());
+            return;
         }
-        self.flush(spool)
-            .map_err(|error| SpoolWriteError { written: 0, error })?;
+        self.flush(out);
         if data.len() < self.front_capacity {
             self.front.extend_from_slice(data);
-            return Ok(());
+            return;
         }
-        let file = file_of(&mut self.file, spool)
-            .map_err(|error| SpoolWriteError { written: 0, error })?;
-        match spool.write_at(file, self.flushed, data) {
-            Ok(()) => {
-                self.flushed += data.len() as u64;
-                Ok(())
-            }
-            Err(err) => {
-                self.flushed += err.written as u64;
-                Err(err)
-            }
-        }
+        out.push_back(SpoolCommand::Write {
+            file: self.file,
+            offset: self.flushed,
+            data: Bytes::copy_from_slice(data),
+        });
+        self.flushed += data.len() as u64;
     }
 
-    /// Writes the front buffer to the file. On failure the bytes the file
-    /// accepted advance `flushed` and leave the buffer; the rest stay
-    /// buffered, so a later flush completes the job and repeated failures
-    /// change nothing else.
-    pub fn flush<S: Spool<File = F>>(&mut self, spool: &mut S) -> Result<(), SpoolError> {
+    fn flush(&mut self, out: &mut VecDeque<SpoolCommand>) {
         if self.front.is_empty() {
-            return Ok(());
+            return;
         }
-        let offset = self.flushed;
-        let file = file_of(&mut self.file, spool)?;
-        match spool.write_at(file, offset, &self.front) {
-            Ok(()) => {
-                self.flushed += self.front.len() as u64;
-                self.front.clear();
-                Ok(())
-            }
-            Err(err) => {
-                self.flushed += err.written as u64;
-                self.front.drain(..err.written.min(self.front.len()));
-                Err(err.error)
-            }
-        }
+        let data = self.front.split().freeze();
+        out.push_back(SpoolCommand::Write {
+            file: self.file,
+            offset: self.flushed,
+            data: data.clone(),
+        });
+        self.flushed += data.len() as u64;
+        self.front.reserve(self.front_capacity);
     }
 
-    /// Discards every byte at or beyond `offset` (≤ `len()`). Pure
-    /// bookkeeping: bytes already in the file are overwritten by later
-    /// writes and never read, as only `[0, checkpoint)` is read.
-    pub fn rollback_to(&mut self, offset: u64) {
+    /// Discards every byte at or beyond `offset` (≤ `len()`).
+    pub(crate) fn rollback_to(&mut self, offset: u64) {
         debug_assert!(offset <= self.len());
         if offset >= self.flushed {
             self.front.truncate((offset - self.flushed) as usize);
@@ -184,78 +176,42 @@ impl<F> SpoolBuffer<F> {
         }
     }
 
-    /// Reads `len` bytes at `offset` (within `len()`), from the file and/or
-    /// the front buffer.
-    pub fn read<S: Spool<File = F>>(
-        &mut self,
-        spool: &mut S,
-        offset: u64,
-        len: usize,
-    ) -> Result<Bytes, SpoolError> {
-        let end = offset + len as u64;
-        if end > self.len() {
-            return Err(SpoolError::new(format!(
-                "read of [{offset}, {end}) beyond the {} spooled bytes",
-                self.len()
-            )));
-        }
-        let front_start = |o: u64| (o - self.flushed) as usize;
+    /// Where `len` bytes at `offset` (within `len()`) are: the front
+    /// buffer's bytes, or the part of them in the file (a read never spans
+    /// both; the next read continues).
+    pub(crate) fn read(&self, offset: u64, len: usize) -> SpoolContent {
+        let end = (offset + len as u64).min(self.len());
         if offset >= self.flushed {
-            return Ok(Bytes::copy_from_slice(
-                &self.front[front_start(offset)..front_start(end)],
-            ));
+            let at = |o: u64| (o - self.flushed) as usize;
+            return SpoolContent::Bytes(Bytes::copy_from_slice(&self.front[at(offset)..at(end)]));
         }
-        let file_end = end.min(self.flushed);
-        let flushed = self.flushed;
-        let file = self
-            .file
-            .as_mut()
-            .ok_or_else(|| SpoolError::new("spool file missing"))?;
-        let head = spool.read_at(file, offset, (file_end - offset) as usize)?;
-        if end <= flushed {
-            return Ok(head);
+        SpoolContent::File {
+            file: self.file,
+            offset,
+            len: (end.min(self.flushed) - offset) as usize,
         }
-        let mut joined = BytesMut::with_capacity(len);
-        joined.extend_from_slice(&head);
-        joined.extend_from_slice(&self.front[..(end - flushed) as usize]);
-        Ok(joined.freeze())
     }
 
-    /// Empties the buffer for reuse (offset 0, front buffer cleared); the
-    /// file, if any, is kept and overwritten from offset 0.
-    pub fn reset(&mut self) {
+    /// Empties the buffer for reuse (offset 0); the file is kept and
+    /// overwritten from offset 0.
+    pub(crate) fn reset(&mut self) {
         self.flushed = 0;
         self.front.clear();
     }
 }
 
-fn file_of<'a, S: Spool>(
-    file: &'a mut Option<S::File>,
-    spool: &mut S,
-) -> Result<&'a mut S::File, SpoolError> {
-    if file.is_none() {
-        *file = Some(spool.create()?);
-    }
-    Ok(file.as_mut().expect("file was just created"))
-}
-
-/// An in-memory [`Spool`] for tests and simulations, with failure
-/// injection: a budget of bytes writes may still accept, and failing creates.
+/// Executes [`SpoolCommand`]s in memory, for tests and simulations, with
+/// failure injection: a budget of bytes writes may still accept, and
+/// failing file creation.
 #[derive(Debug, Default, Clone)]
 pub struct MemorySpool {
     /// Bytes writes may still accept before failing (`None`: unlimited).
     pub write_budget: Option<u64>,
-    /// When set, `create` fails.
+    /// When set, the first write to a new file fails.
     pub fail_create: bool,
     /// Files created so far.
     pub files_created: usize,
-}
-
-/// A [`MemorySpool`] file.
-#[derive(Debug, Default, Clone, PartialEq, Eq)]
-pub struct MemoryFile {
-    /// The file's bytes (it keeps its high-water size, like Go's files).
-    pub data: Vec<u8>,
+    files: BTreeMap<SpoolFile, Vec<u8>>,
 }
 
 impl MemorySpool {
@@ -263,56 +219,63 @@ impl MemorySpool {
     pub fn new() -> Self {
         Self::default()
     }
-}
 
-impl Spool for MemorySpool {
-    type File = MemoryFile;
-
-    fn create(&mut self) -> Result<MemoryFile, SpoolError> {
-        if self.fail_create {
-            return Err(SpoolError::new("cannot create spool file"));
+    /// Carries out `command`; a failed write reports why (after accepting
+    /// what the budget allowed).
+    pub fn execute(&mut self, command: &SpoolCommand) -> Result<(), SpoolError> {
+        match command {
+            SpoolCommand::Remove { file } => {
+                self.files.remove(file);
+                Ok(())
+            }
+            SpoolCommand::Write { file, offset, data } => {
+                if !self.files.contains_key(file) {
+                    if self.fail_create {
+                        return Err(SpoolError::new("cannot create spool file"));
+                    }
+                    self.files_created += 1;
+                }
+                let bytes = self.files.entry(*file).or_default();
+                let accept = match self.write_budget {
+                    Some(budget) => budget.min(data.len() as u64) as usize,
+                    None => data.len(),
+                };
+                let offset = *offset as usize;
+                if bytes.len() < offset + accept {
+                    bytes.resize(offset + accept, 0);
+                }
+                bytes[offset..offset + accept].copy_from_slice(&data[..accept]);
+                if let Some(budget) = &mut self.write_budget {
+                    *budget -= accept as u64;
+                }
+                if accept < data.len() {
+                    return Err(SpoolError::new(format!(
+                        "short write: {accept} of {} bytes",
+                        data.len()
+                    )));
+                }
+                Ok(())
+            }
         }
-        self.files_created += 1;
-        Ok(MemoryFile::default())
     }
 
-    fn write_at(
-        &mut self,
-        file: &mut MemoryFile,
-        offset: u64,
-        data: &[u8],
-    ) -> Result<(), SpoolWriteError> {
-        let accept = match self.write_budget {
-            Some(budget) => (budget.min(data.len() as u64)) as usize,
-            None => data.len(),
-        };
-        let offset = offset as usize;
-        if file.data.len() < offset + accept {
-            file.data.resize(offset + accept, 0);
+    /// Reads what [`SpoolContent`] names.
+    pub fn read(&self, content: &SpoolContent) -> Result<Bytes, SpoolError> {
+        match content {
+            SpoolContent::Bytes(bytes) => Ok(bytes.clone()),
+            SpoolContent::File { file, offset, len } => {
+                let offset = *offset as usize;
+                self.files
+                    .get(file)
+                    .and_then(|bytes| bytes.get(offset..offset + len))
+                    .map(Bytes::copy_from_slice)
+                    .ok_or_else(|| SpoolError::new("read beyond end of file"))
+            }
         }
-        file.data[offset..offset + accept].copy_from_slice(&data[..accept]);
-        if let Some(budget) = &mut self.write_budget {
-            *budget -= accept as u64;
-        }
-        if accept < data.len() {
-            return Err(SpoolWriteError {
-                written: accept,
-                error: SpoolError::new("short write"),
-            });
-        }
-        Ok(())
     }
 
-    fn read_at(
-        &mut self,
-        file: &mut MemoryFile,
-        offset: u64,
-        len: usize,
-    ) -> Result<Bytes, SpoolError> {
-        let offset = offset as usize;
-        file.data
-            .get(offset..offset + len)
-            .map(Bytes::copy_from_slice)
-            .ok_or_else(|| SpoolError::new("read beyond end of file"))
+    /// Files that exist now.
+    pub fn files(&self) -> usize {
+        self.files.len()
     }
 }

@@ -183,7 +183,9 @@ pub fn bytes(s: &str) -> Bytes {
 /// any future (this service's by identifier, others as external
 /// dependencies resolved once they are). Method names follow the scheduler.
 pub struct Service {
-    pub inner: AppendService<MemorySpool>,
+    pub inner: AppendService,
+    /// Carries out the scheduler's spool commands.
+    pub spool: MemorySpool,
     ops: BTreeMap<AppendId, AsyncOperation>,
     /// Foreign futures depended on, until resolved.
     externals: Vec<(OpFuture, AppendId)>,
@@ -194,7 +196,8 @@ const TAG: u64 = 7;
 impl Service {
     pub fn new(spool: MemorySpool, config: AppendConfig) -> Self {
         Service {
-            inner: AppendService::new(spool, config),
+            inner: AppendService::new(config),
+            spool,
             ops: BTreeMap::new(),
             externals: Vec::new(),
         }
@@ -218,6 +221,9 @@ impl Service {
             } else {
                 i += 1;
             }
+        }
+        while let Some(command) = self.inner.poll_spool() {
+            self.spool.execute(&command).expect("removals do not fail");
         }
         while let Some(r) = self.inner.poll_resolved() {
             if let Some(op) = self.ops.remove(&r.append) {
@@ -256,8 +262,21 @@ impl Service {
         started
     }
 
+    /// Writes, carrying out the spool commands the write produced, as a
+    /// driver does.
     pub fn write(&mut self, ticket: &AppendTicket, data: &[u8]) -> Result<(), AppendError> {
-        self.inner.write(ticket, data)
+        self.inner.write(ticket, data)?;
+        while let Some(command) = self.inner.poll_spool() {
+            if let Err(err) = self.spool.execute(&command) {
+                let SpoolCommand::Write { offset, .. } = command else {
+                    panic!("only writes fail");
+                };
+                self.inner.handle_spool_failed(ticket, offset, err.clone());
+                while self.inner.poll_spool().is_some() {}
+                return Err(AppendError::Spool(err.to_string()));
+            }
+        }
+        Ok(())
     }
 
     pub fn require(&mut self, ticket: &AppendTicket, err: AppendError) {
@@ -282,7 +301,10 @@ impl Service {
         offset: u64,
         max_len: usize,
     ) -> Result<bytes::Bytes, AppendError> {
-        self.inner.read_content(batch, offset, max_len)
+        let content = self.inner.read_content(batch, offset, max_len)?;
+        self.spool
+            .read(&content)
+            .map_err(|e| AppendError::Spool(e.to_string()))
     }
 
     pub fn on_append_finished(
@@ -360,10 +382,10 @@ impl Service {
     }
 
     pub fn spool_mut(&mut self) -> &mut MemorySpool {
-        self.inner.spool_mut()
+        &mut self.spool
     }
 
     pub fn spool(&self) -> &MemorySpool {
-        self.inner.spool()
+        &self.spool
     }
 }

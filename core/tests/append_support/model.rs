@@ -143,7 +143,9 @@ struct BatchRecord {
 
 /// The harness: the service under test plus the model's expectations.
 pub struct Model {
-    service: AppendService<MemorySpool>,
+    service: AppendService,
+    /// Carries out the service's spool commands.
+    spool: MemorySpool,
     now: Instant,
     externals: Vec<AppendId>,
     externals_resolved: Vec<bool>,
@@ -198,10 +200,11 @@ impl Model {
             front_buffer: 8,
             ..Default::default()
         };
-        let mut service = AppendService::new(MemorySpool::new(), config);
+        let mut service = AppendService::new(config);
         let externals = vec![service.external_dependency(), service.external_dependency()];
         Model {
             service,
+            spool: MemorySpool::new(),
             now: Instant::now(),
             externals,
             externals_resolved: vec![false; 2],
@@ -275,7 +278,7 @@ impl Model {
                 }
             }
             Step::SpoolBudget(budget) => {
-                self.service.spool_mut().write_budget = budget.map(u64::from);
+                self.spool.write_budget = budget.map(u64::from);
             }
             Step::Cancel => {
                 self.service.cancel();
@@ -383,7 +386,20 @@ impl Model {
                     .wrapping_add(i)
             })
             .collect();
-        match self.service.write(ticket, &data) {
+        let mut written = self.service.write(ticket, &data);
+        while let Some(command) = self.service.poll_spool() {
+            if written.is_ok()
+                && let Err(err) = self.spool.execute(&command)
+            {
+                let SpoolCommand::Write { offset, .. } = command else {
+                    panic!("only writes fail");
+                };
+                self.service
+                    .handle_spool_failed(ticket, offset, err.clone());
+                written = Err(AppendError::Spool(err.to_string()));
+            }
+        }
+        match written {
             Ok(()) => {
                 assert!(!a.failed, "write succeeded on a broken writer");
                 a.bytes.extend_from_slice(&data);
@@ -424,6 +440,9 @@ impl Model {
 
     /// Records what `poll_resolved` reports, as a driver would.
     fn drain_resolved(&mut self) {
+        while let Some(command) = self.service.poll_spool() {
+            self.spool.execute(&command).expect("removals do not fail");
+        }
         while let Some(resolution) = self.service.poll_resolved() {
             let previous = self.results.insert(resolution.append, resolution.result);
             assert!(previous.is_none(), "{:?} resolved twice", resolution.append);
@@ -489,6 +508,11 @@ impl Model {
             let chunk = self
                 .service
                 .read_content(d.batch, content.len() as u64, 7)
+                .and_then(|c| {
+                    self.spool
+                        .read(&c)
+                        .map_err(|e| AppendError::Spool(e.to_string()))
+                })
                 .expect("memory spool reads");
             assert!(!chunk.is_empty());
             content.extend_from_slice(&chunk);
@@ -689,7 +713,7 @@ impl Model {
     }
 
     /// The service under test.
-    pub fn service(&self) -> &AppendService<MemorySpool> {
+    pub fn service(&self) -> &AppendService {
         &self.service
     }
 }
