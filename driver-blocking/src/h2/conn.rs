@@ -790,7 +790,9 @@ impl Connection {
     /// Sends HEADERS of queued streams while the broker's concurrency
     /// limit allows.
     fn open_queued(&mut self) {
-        if self.closed.is_some() {
+        // Not before the broker's SETTINGS told its concurrency limit, and
+        // never after its GOAWAY.
+        if self.closed.is_some() || !self.got_settings || self.going_away {
             return;
         }
         while (self.active as u64) < u64::from(self.peer_max_streams) {
@@ -1003,6 +1005,8 @@ impl Connection {
                     },
                     &mut self.out,
                 );
+                // The limit may have grown (or become known).
+                self.open_queued();
             }
             Frame::Ping { ack: false, data } => {
                 frame::encode(&Frame::Ping { ack: true, data }, &mut self.out);

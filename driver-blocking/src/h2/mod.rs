@@ -16,6 +16,9 @@ pub mod frame;
 pub mod grpc;
 pub mod transport;
 
+#[cfg(test)]
+mod tests;
+
 pub use conn::{
     Config, Connection, ConnectionError, Event, Metadata, OpenError, ProtocolError, Request,
     SendError, Status, StreamError, StreamId,
