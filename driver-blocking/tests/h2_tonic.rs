@@ -65,7 +65,10 @@ impl Journal for Fake {
         };
         let stream = futures::stream::iter([Ok(snapshot)]);
         Ok(tonic::Response::new(if watch {
-            Box::pin(futures::StreamExt::chain(stream, futures::stream::pending()))
+            Box::pin(futures::StreamExt::chain(
+                stream,
+                futures::stream::pending(),
+            ))
         } else {
             Box::pin(stream)
         }))
@@ -118,7 +121,10 @@ impl Journal for Fake {
         });
         let stream = futures::stream::iter(responses);
         Ok(tonic::Response::new(if request.block {
-            Box::pin(futures::StreamExt::chain(stream, futures::stream::pending()))
+            Box::pin(futures::StreamExt::chain(
+                stream,
+                futures::stream::pending(),
+            ))
         } else {
             Box::pin(stream)
         }))
@@ -253,7 +259,12 @@ fn unary_apply_and_server_streaming_list() {
     let channel = server.channel();
     let request = ApplyRequest::upsert_all([JournalSpec::new("a/b"), JournalSpec::new("a/c")]);
     let answer = channel
-        .unary(APPLY, &auth(), encode(&request), Some(Duration::from_secs(10)))
+        .unary(
+            APPLY,
+            &auth(),
+            encode(&request),
+            Some(Duration::from_secs(10)),
+        )
         .unwrap();
     let answer = ApplyResponse::decode(answer).unwrap();
     let header = answer.header.unwrap();
@@ -286,7 +297,10 @@ fn error_statuses_carry_the_decoded_message() {
     let err = channel
         .unary("/protocol.Journal/Nope", &[], Bytes::new(), None)
         .unwrap_err();
-    assert!(matches!(&err, CallError::Status(s) if s.code == 12), "{err:?}");
+    assert!(
+        matches!(&err, CallError::Status(s) if s.code == 12),
+        "{err:?}"
+    );
     // The connection is still fine.
     assert!(channel.is_open());
     channel
