@@ -48,7 +48,10 @@ enum ServerFrame {
 enum Op {
     Raw(Vec<u8>),
     Frame(ServerFrame),
-    Open { authorization: bool, timeout_ms: Option<u16> },
+    Open {
+        authorization: bool,
+        timeout_ms: Option<u16>,
+    },
     Send(u8, u16),
     HalfClose(u8),
     Reset(u8),
@@ -185,7 +188,9 @@ fuzz_target!(|ops: Vec<Op>| {
                 let mut request = Request::new("/protocol.Journal/Read");
                 request.timeout = timeout_ms.map(|ms| Duration::from_millis(ms.into()));
                 if authorization {
-                    request.metadata.push(("authorization".into(), "Bearer x".into()));
+                    request
+                        .metadata
+                        .push(("authorization".into(), "Bearer x".into()));
                 }
                 if let Ok(id) = conn.open_stream(&request) {
                     assert!(opened.insert(id), "stream ids are never reused");
