@@ -971,7 +971,7 @@ impl Connection {
     /// Whether `id` names a stream we never opened (even, or above the
     /// highest whose HEADERS went out).
     fn is_idle(&self, id: u32) -> bool {
-        id % 2 == 0 || id > self.highest_opened
+        id.is_multiple_of(2) || id > self.highest_opened
     }
 
     fn handle_frame(&mut self, frame: Frame) -> Result<(), (ConnectionError, Option<Reason>)> {
@@ -1180,12 +1180,8 @@ impl Connection {
                     self.table_update = Some(size);
                 }
             }
-            setting::ENABLE_PUSH => {
-                // A server may only ever announce 0 (RFC 9113 §6.5.2).
-                if value != 0 {
-                    return Err(bad());
-                }
-            }
+            // A server may only ever announce 0 (RFC 9113 §6.5.2).
+            setting::ENABLE_PUSH if value != 0 => return Err(bad()),
             setting::MAX_CONCURRENT_STREAMS => self.peer_max_streams = value,
             setting::INITIAL_WINDOW_SIZE => {
                 if value > frame::MAX_WINDOW {

@@ -400,7 +400,7 @@ fn decode_payload(kind: u8, flags: u8, stream: u32, payload: Bytes) -> Result<Fr
             if ack && !payload.is_empty() {
                 return Err(FrameError::SettingsAckWithPayload);
             }
-            if payload.len() % 6 != 0 {
+            if !payload.len().is_multiple_of(6) {
                 return Err(FrameError::BadLength {
                     kind: "SETTINGS",
                     len: payload.len() as u32,
