@@ -136,6 +136,10 @@ impl Journal for Fake {
     ) -> Result<tonic::Response<AppendResponse>, tonic::Status> {
         let mut stream = request.into_inner();
         let preamble = stream.message().await?.expect("a preamble");
+        if preamble.journal == "stall" {
+            // Never reads on: the client's windows close.
+            futures::future::pending::<()>().await;
+        }
         let mut content = Vec::new();
         let mut chunks = 0;
         while let Some(chunk) = stream.message().await? {
@@ -445,4 +449,79 @@ fn a_stopped_server_fails_calls_with_a_connection_error() {
         "{err:?}"
     );
     assert!(!channel.is_open());
+}
+
+#[test]
+fn a_sender_blocked_on_closed_windows_gives_up_at_its_deadline() {
+    let server = Server::start(None);
+    let channel = server.channel();
+    let timeout = Duration::from_millis(500);
+    let mut call = channel.call(APPEND, &[], Some(timeout)).unwrap();
+    call.send(encode(&AppendRequest::new("stall"))).unwrap();
+    let chunk = AppendRequest {
+        content: vec![1u8; 256 << 10].into(),
+        ..Default::default()
+    };
+    let started = std::time::Instant::now();
+    let mut sent = 0usize;
+    let err = loop {
+        match call.send(encode(&chunk)) {
+            Ok(()) => sent += 1,
+            Err(e) => break e,
+        }
+        assert!(
+            sent < 400,
+            "100 MiB accepted by a server that reads nothing"
+        );
+    };
+    assert_eq!(err, CallError::DeadlineExceeded);
+    assert!(started.elapsed() >= timeout - Duration::from_millis(50));
+    drop(call);
+    // The reset stream's windows are gone with it: the connection works.
+    read_all(&channel, 100_000);
+}
+
+#[test]
+fn a_call_dropped_mid_stream_is_reset_and_the_connection_goes_on() {
+    let server = Server::start(None);
+    let channel = server.channel();
+    for _ in 0..3 {
+        let mut call = channel.call(READ, &[], None).unwrap();
+        let request = ReadRequest {
+            journal: "a/b".into(),
+            end_offset: 32 << 20,
+            ..Default::default()
+        };
+        call.send(encode(&request)).unwrap();
+        call.close_send().unwrap();
+        assert!(call.recv().unwrap().is_some());
+        // Dropped with megabytes unread and windows full.
+    }
+    read_all(&channel, 3 << 20);
+}
+
+#[test]
+fn connecting_to_a_closed_port_fails_typed() {
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let err =
+        Channel::connect(&format!("127.0.0.1:{port}"), ConnectOptions::default()).unwrap_err();
+    assert!(
+        matches!(
+            err,
+            gazette_blocking::h2::transport::ConnectError::Connect { .. }
+        ),
+        "{err:?}"
+    );
+    let err = Channel::connect("https://127.0.0.1:1", ConnectOptions::default()).unwrap_err();
+    assert!(
+        matches!(
+            err,
+            gazette_blocking::h2::transport::ConnectError::InvalidEndpoint(_)
+        ),
+        "{err:?}"
+    );
 }

@@ -337,7 +337,12 @@ impl Channel {
         timeout: Option<Duration>,
     ) -> Result<Bytes, CallError> {
         let mut call = self.call(path, metadata, timeout)?;
-        call.send(request)?;
+        // A broker may answer before reading the request (an unknown
+        // method, a refusal): then the send fails and recv tells why.
+        match call.send(request) {
+            Ok(()) | Err(CallError::Send(SendError::StreamClosed(_))) => {}
+            Err(e) => return Err(e),
+        }
         call.close_send()?;
         let mut answers = Vec::new();
         while let Some(message) = call.recv()? {
@@ -455,7 +460,9 @@ impl Call {
     }
 
     /// Sends one request message, waiting while the stream's send buffer
-    /// is full (the broker's flow-control windows are closed).
+    /// is full (the broker's flow-control windows are closed). Fails with
+    /// [`SendError::StreamClosed`] once the call ended, even if the broker
+    /// ended it first: [`Call::recv`] then gives its outcome.
     pub fn send(&mut self, message: Bytes) -> Result<(), CallError> {
         let inner = &self.handle.inner;
         let mut state = inner.lock();
@@ -490,10 +497,13 @@ impl Call {
         }
     }
 
-    /// Ends the request side.
+    /// Ends the request side (nothing to do once the call ended).
     pub fn close_send(&mut self) -> Result<(), CallError> {
         let inner = &self.handle.inner;
-        inner.lock().conn.half_close(self.stream)?;
+        match inner.lock().conn.half_close(self.stream) {
+            Ok(()) | Err(SendError::StreamClosed(_)) => {}
+            Err(e) => return Err(e.into()),
+        }
         inner.writer_wake.notify_one();
         Ok(())
     }
