@@ -44,6 +44,10 @@ const KEEPALIVE_PING: [u8; 8] = *b"gzkeepal";
 /// Soft cap on the bytes of DATA produced by one [`Connection::poll_transmit`].
 const TRANSMIT_CHUNK: usize = 256 << 10;
 
+/// Unwritten output beyond which a PING or SETTINGS (each wanting an
+/// answer) is a flood: the broker sends them faster than it reads.
+const MAX_UNWRITTEN: usize = 4 << 20;
+
 /// Settings of one connection.
 #[derive(Debug, Clone)]
 pub struct Config {
@@ -269,6 +273,19 @@ pub enum ProtocolError {
     /// Response headers without a valid `:status`.
     #[error("response without a valid :status")]
     MissingStatus,
+    /// A header list that decodes to more than we accept.
+    #[error("header list decodes to more than {limit} bytes")]
+    HeaderListTooLarge {
+        /// Our limit.
+        limit: u32,
+    },
+    /// Frames that demand answers (PING, SETTINGS) faster than our answers
+    /// can be written.
+    #[error("more than {limit} bytes of answers to control frames are unwritten")]
+    ControlFlood {
+        /// Our limit.
+        limit: usize,
+    },
 }
 
 impl ProtocolError {
@@ -992,6 +1009,19 @@ impl Connection {
                 stream: *stream,
             }));
         }
+        if self.out.len() > MAX_UNWRITTEN
+            && matches!(
+                frame,
+                Frame::Ping { ack: false, .. } | Frame::Settings { ack: false, .. }
+            )
+        {
+            return Err((
+                ConnectionError::Protocol(ProtocolError::ControlFlood {
+                    limit: MAX_UNWRITTEN,
+                }),
+                Some(Reason::ENHANCE_YOUR_CALM),
+            ));
+        }
         match frame {
             Frame::Settings { ack: true, .. } => {}
             Frame::Settings { ack: false, params } => {
@@ -1214,17 +1244,37 @@ impl Connection {
         block: &[u8],
     ) -> Result<(), (ConnectionError, Option<Reason>)> {
         // Always decode: the HPACK state must follow every block.
+        // Bound the decoded size too: a small block can name large table
+        // entries many times over (RFC 9113 §10.5.1 counts 32 bytes more
+        // per field).
+        let limit = self.config.max_header_block as usize;
+        let mut decoded = 0usize;
         let mut fields: Vec<(Vec<u8>, Vec<u8>)> = Vec::new();
         self.decoder
-            .decode_with_cb(block, |n, v| fields.push((n.into_owned(), v.into_owned())))
+            .decode_with_cb(block, |n, v| {
+                decoded = decoded.saturating_add(n.len() + v.len() + 32);
+                if decoded <= limit {
+                    fields.push((n.into_owned(), v.into_owned()));
+                }
+            })
             .map_err(|e| {
                 (
                     ConnectionError::Compression(e.to_string()),
                     Some(Reason::COMPRESSION_ERROR),
                 )
             })?;
-        let Some(s) = self.streams.get_mut(&stream) else {
+        if !self.streams.contains_key(&stream) {
             return Ok(()); // a stream we closed already
+        }
+        if decoded > limit {
+            let e = StreamError::Protocol(ProtocolError::HeaderListTooLarge {
+                limit: limit as u32,
+            });
+            self.stream_error(stream, e, Reason::PROTOCOL_ERROR);
+            return Ok(());
+        }
+        let Some(s) = self.streams.get_mut(&stream) else {
+            return Ok(());
         };
         let mut status: Option<u16> = None;
         let mut metadata = Metadata::default();

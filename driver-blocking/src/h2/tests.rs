@@ -1016,3 +1016,74 @@ fn smaller_peer_header_table_is_signalled_and_honoured() {
         assert!(fields.iter().any(|(n, _)| n == b"x-thing"));
     }
 }
+
+#[test]
+fn header_lists_that_expand_beyond_the_limit_reset_the_stream() {
+    let mut cfg = config(1 << 16);
+    cfg.max_header_block = 8 << 10;
+    let mut c = Connection::new(cfg, Instant::now());
+    server_frames(
+        &mut c,
+        &[Frame::Settings {
+            ack: false,
+            params: vec![],
+        }],
+    )
+    .unwrap();
+    let id = c.open_stream(&Request::new("/a/b")).unwrap();
+    let _ = client_frames(&mut c);
+    // One 3 KiB entry enters the table, then is named by index 20 times:
+    // a block of ~3 KiB decoding to ~60 KiB.
+    let mut enc = Encoder::new();
+    let mut fields: Vec<(Vec<u8>, Vec<u8>)> = vec![
+        (b":status".to_vec(), b"200".to_vec()),
+        (b"content-type".to_vec(), b"application/grpc".to_vec()),
+    ];
+    fields.extend((0..20).map(|_| (b"x-big".to_vec(), vec![b'v'; 3000])));
+    let block = enc.encode(fields.iter().map(|(n, v)| (&n[..], &v[..])));
+    assert!(block.len() < 8 << 10);
+    server_frames(
+        &mut c,
+        &[Frame::Headers {
+            stream: id.0,
+            end_stream: false,
+            end_headers: true,
+            block: block.into(),
+        }],
+    )
+    .unwrap();
+    assert_eq!(
+        events(&mut c),
+        vec![Event::Reset {
+            stream: id,
+            error: StreamError::Protocol(ProtocolError::HeaderListTooLarge { limit: 8 << 10 })
+        }]
+    );
+    assert!(c.is_open());
+}
+
+#[test]
+fn pings_faster_than_answers_are_written_fail_the_connection() {
+    let mut c = handshaken(vec![]);
+    let mut flood = BytesMut::new();
+    for _ in 0..(5 << 20) / 17 {
+        frame::encode(
+            &Frame::Ping {
+                ack: false,
+                data: [1; 8],
+            },
+            &mut flood,
+        );
+    }
+    let err = c.handle_input(&flood).unwrap_err();
+    assert!(matches!(
+        err,
+        ConnectionError::Protocol(ProtocolError::ControlFlood { .. })
+    ));
+    // Writing the answers as they come is no flood.
+    let mut c = handshaken(vec![]);
+    for chunk in flood.chunks(17 * 1000) {
+        c.handle_input(chunk).unwrap();
+        while c.poll_transmit().is_some() {}
+    }
+}
