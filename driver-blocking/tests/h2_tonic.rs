@@ -197,6 +197,13 @@ struct Server {
 
 impl Server {
     fn start(max_concurrent_streams: Option<u32>) -> Self {
+        Self::start_with(max_concurrent_streams, None)
+    }
+
+    fn start_with(
+        max_concurrent_streams: Option<u32>,
+        tls: Option<tonic::transport::ServerTlsConfig>,
+    ) -> Self {
         let fake = Fake::default();
         let (addr_tx, addr_rx) = std::sync::mpsc::channel();
         let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
@@ -210,7 +217,11 @@ impl Server {
             rt.block_on(async move {
                 let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
                 addr_tx.send(listener.local_addr().unwrap()).unwrap();
-                tonic::transport::Server::builder()
+                let mut builder = tonic::transport::Server::builder();
+                if let Some(tls) = tls {
+                    builder = builder.tls_config(tls).unwrap();
+                }
+                builder
                     .max_concurrent_streams(max_concurrent_streams)
                     .add_service(service)
                     .serve_with_incoming_shutdown(TcpListenerStream::new(listener), async {
@@ -516,7 +527,7 @@ fn connecting_to_a_closed_port_fails_typed() {
         ),
         "{err:?}"
     );
-    let err = Channel::connect("https://127.0.0.1:1", ConnectOptions::default()).unwrap_err();
+    let err = Channel::connect("http://127.0.0.1:1/a/path", ConnectOptions::default()).unwrap_err();
     assert!(
         matches!(
             err,
@@ -524,4 +535,170 @@ fn connecting_to_a_closed_port_fails_typed() {
         ),
         "{err:?}"
     );
+}
+
+/// TLS (rustls, ALPN h2) against tonic's TLS server, with certificates
+/// made by `openssl` (which the cluster scripts need for TLS too).
+#[cfg(feature = "tls")]
+mod tls {
+    use super::*;
+    use rustls::pki_types::CertificateDer;
+    use rustls::pki_types::pem::PemObject;
+    use std::path::Path;
+    use std::process::Command;
+
+    fn openssl(dir: &Path, args: &[&str]) {
+        let status = Command::new("openssl")
+            .args(args)
+            .current_dir(dir)
+            .stderr(std::process::Stdio::null())
+            .status()
+            .expect("openssl on PATH");
+        assert!(status.success(), "openssl {args:?}");
+    }
+
+    /// A CA and a server certificate for localhost and 127.0.0.1.
+    fn certificates(dir: &Path) {
+        let ec = [
+            "-newkey",
+            "ec",
+            "-pkeyopt",
+            "ec_paramgen_curve:prime256v1",
+            "-nodes",
+        ];
+        let mut ca = vec!["req", "-x509", "-days", "1", "-subj", "/CN=h2-test-ca"];
+        ca.extend(ec);
+        ca.extend([
+            "-keyout",
+            "ca.key",
+            "-out",
+            "ca.pem",
+            "-addext",
+            "basicConstraints=critical,CA:TRUE",
+            "-addext",
+            "keyUsage=critical,keyCertSign",
+        ]);
+        openssl(dir, &ca);
+        let mut csr = vec![
+            "req",
+            "-subj",
+            "/CN=localhost",
+            "-keyout",
+            "server.key",
+            "-out",
+            "server.csr",
+        ];
+        csr.extend(ec);
+        openssl(dir, &csr);
+        std::fs::write(
+            dir.join("ext.cnf"),
+            "subjectAltName=DNS:localhost,IP:127.0.0.1\n",
+        )
+        .unwrap();
+        openssl(
+            dir,
+            &[
+                "x509",
+                "-req",
+                "-in",
+                "server.csr",
+                "-CA",
+                "ca.pem",
+                "-CAkey",
+                "ca.key",
+                "-CAcreateserial",
+                "-days",
+                "1",
+                "-out",
+                "server.pem",
+                "-extfile",
+                "ext.cnf",
+            ],
+        );
+    }
+
+    fn client_config(ca: &Path) -> Arc<rustls::ClientConfig> {
+        let mut roots = rustls::RootCertStore::empty();
+        roots
+            .add(CertificateDer::from_pem_file(ca).unwrap())
+            .unwrap();
+        let provider = Arc::new(rustls::crypto::ring::default_provider());
+        Arc::new(
+            rustls::ClientConfig::builder_with_provider(provider)
+                .with_safe_default_protocol_versions()
+                .unwrap()
+                .with_root_certificates(roots)
+                .with_no_client_auth(),
+        )
+    }
+
+    #[test]
+    fn calls_over_tls_with_alpn_h2() {
+        let dir = std::env::temp_dir().join(format!("h2-tls-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        certificates(&dir);
+        let identity = tonic::transport::Identity::from_pem(
+            std::fs::read(dir.join("server.pem")).unwrap(),
+            std::fs::read(dir.join("server.key")).unwrap(),
+        );
+        let server = Server::start_with(
+            None,
+            Some(tonic::transport::ServerTlsConfig::new().identity(identity)),
+        );
+        let options = || ConnectOptions {
+            tls: Some(client_config(&dir.join("ca.pem"))),
+            ..ConnectOptions::default()
+        };
+        let endpoint = format!("https://localhost:{}", server.addr.port());
+        let channel = Channel::connect(&endpoint, options()).unwrap();
+        channel
+            .unary(APPLY, &auth(), encode(&ApplyRequest::default()), None)
+            .unwrap();
+        // Beyond every window both ways.
+        read_all(&channel, 12 << 20);
+        let mut call = channel.call(APPEND, &[], None).unwrap();
+        call.send(encode(&AppendRequest::new("a/b"))).unwrap();
+        let chunk = encode(&AppendRequest {
+            content: vec![9u8; 1 << 20].into(),
+            ..Default::default()
+        });
+        for _ in 0..12 {
+            call.send(chunk.clone()).unwrap();
+        }
+        call.send(encode(&AppendRequest::default())).unwrap();
+        call.close_send().unwrap();
+        let response = AppendResponse::decode(call.recv().unwrap().unwrap()).unwrap();
+        assert_eq!(response.commit.unwrap().end, 12 << 20);
+
+        // Without our CA the handshake fails, typed; without TLS options
+        // an https endpoint is refused.
+        let provider = Arc::new(rustls::crypto::ring::default_provider());
+        let no_roots = rustls::ClientConfig::builder_with_provider(provider)
+            .with_safe_default_protocol_versions()
+            .unwrap()
+            .with_root_certificates(rustls::RootCertStore::empty())
+            .with_no_client_auth();
+        let untrusted = ConnectOptions {
+            tls: Some(Arc::new(no_roots)),
+            ..ConnectOptions::default()
+        };
+        let err = Channel::connect(&endpoint, untrusted).unwrap_err();
+        assert!(
+            matches!(
+                err,
+                gazette_blocking::h2::transport::ConnectError::Tls { .. }
+            ),
+            "{err:?}"
+        );
+        let err = Channel::connect(&endpoint, ConnectOptions::default()).unwrap_err();
+        assert!(
+            matches!(
+                err,
+                gazette_blocking::h2::transport::ConnectError::TlsRequired(_)
+            ),
+            "{err:?}"
+        );
+        drop(channel);
+        let _ = std::fs::remove_dir_all(&dir);
+    }
 }

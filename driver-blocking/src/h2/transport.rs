@@ -57,6 +57,21 @@ pub enum ConnectError {
     /// The reader or writer thread could not be started.
     #[error("cannot start the connection's threads: {0}")]
     Spawn(std::io::Error),
+    /// An `https://` endpoint without [`ConnectOptions::tls`] (or a build
+    /// without the `tls` feature).
+    #[error("{0} needs TLS, and no TLS configuration was given")]
+    TlsRequired(String),
+    /// The TLS handshake failed.
+    #[error("TLS handshake with {endpoint} failed: {source}")]
+    Tls {
+        /// The endpoint.
+        endpoint: String,
+        /// Why.
+        source: std::io::Error,
+    },
+    /// The server did not agree to HTTP/2 through ALPN.
+    #[error("{0} did not negotiate HTTP/2 (ALPN h2)")]
+    NoHttp2(String),
 }
 
 /// A call that failed.
@@ -92,6 +107,10 @@ pub struct ConnectOptions {
     pub keepalive: Option<Duration>,
     /// Receive windows and limits (`authority` is set from the endpoint).
     pub config: Option<Config>,
+    /// TLS for `https://` endpoints (roots, client identity); ALPN is set
+    /// to `h2` here.
+    #[cfg(feature = "tls")]
+    pub tls: Option<Arc<rustls::ClientConfig>>,
 }
 
 impl Default for ConnectOptions {
@@ -100,8 +119,153 @@ impl Default for ConnectOptions {
             connect_timeout: Duration::from_secs(10),
             keepalive: None,
             config: None,
+            #[cfg(feature = "tls")]
+            tls: None,
         }
     }
+}
+
+/// The byte stream under the machine: plain TCP (h2c) or TLS over it.
+/// Reading and writing happen on different threads; with TLS the two
+/// share the rustls session behind its own lock, held only to move bytes
+/// in or out of it, never across socket IO.
+#[derive(Clone)]
+enum Socket {
+    Plain(Arc<TcpStream>),
+    #[cfg(feature = "tls")]
+    Tls {
+        tcp: Arc<TcpStream>,
+        session: Arc<Mutex<rustls::ClientConnection>>,
+    },
+}
+
+impl Socket {
+    fn tcp(&self) -> &TcpStream {
+        match self {
+            Socket::Plain(tcp) => tcp,
+            #[cfg(feature = "tls")]
+            Socket::Tls { tcp, .. } => tcp,
+        }
+    }
+
+    fn shutdown(&self) {
+        let _ = self.tcp().shutdown(Shutdown::Both);
+    }
+
+    /// Reads some plaintext; `Ok(0)` at the end of the stream.
+    fn read(&self, buf: &mut [u8], raw: &mut Vec<u8>) -> std::io::Result<usize> {
+        match self {
+            Socket::Plain(tcp) => {
+                let _ = raw; // TLS only
+                (&**tcp).read(buf)
+            }
+            #[cfg(feature = "tls")]
+            Socket::Tls { tcp, session } => loop {
+                {
+                    let mut session = session.lock().unwrap_or_else(|p| p.into_inner());
+                    match session.reader().read(buf) {
+                        Ok(n) => return Ok(n),
+                        Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {}
+                        Err(e) => return Err(e),
+                    }
+                    // No plaintext buffered: feed what was read raw.
+                    if !raw.is_empty() {
+                        let mut rest = &raw[..];
+                        session.read_tls(&mut rest)?;
+                        let used = raw.len() - rest.len();
+                        raw.drain(..used);
+                        session
+                            .process_new_packets()
+                            .map_err(std::io::Error::other)?;
+                        continue;
+                    }
+                }
+                raw.resize(16 << 10, 0);
+                let n = (&**tcp).read(raw)?;
+                raw.truncate(n);
+                if n == 0 {
+                    return Ok(0);
+                }
+            },
+        }
+    }
+
+    /// Writes `bytes` (empty: only what the TLS session has pending).
+    fn write(&self, bytes: &[u8]) -> std::io::Result<()> {
+        match self {
+            Socket::Plain(tcp) => (&**tcp).write_all(bytes),
+            #[cfg(feature = "tls")]
+            Socket::Tls { tcp, session } => {
+                let mut records = Vec::with_capacity(bytes.len() + 64);
+                {
+                    let mut session = session.lock().unwrap_or_else(|p| p.into_inner());
+                    if !bytes.is_empty() {
+                        session.writer().write_all(bytes)?;
+                    }
+                    while session.wants_write() {
+                        session.write_tls(&mut records)?;
+                    }
+                }
+                (&**tcp).write_all(&records)
+            }
+        }
+    }
+
+    /// Whether the TLS session has records to write though the machine
+    /// has nothing (alerts, key updates).
+    fn wants_write(&self) -> bool {
+        match self {
+            Socket::Plain(_) => false,
+            #[cfg(feature = "tls")]
+            Socket::Tls { session, .. } => session
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .wants_write(),
+        }
+    }
+}
+
+/// Runs the TLS handshake on `tcp` (within `timeout`) and checks ALPN.
+#[cfg(feature = "tls")]
+fn handshake(
+    tcp: TcpStream,
+    host: &str,
+    config: &Arc<rustls::ClientConfig>,
+    timeout: Duration,
+    endpoint: &str,
+) -> Result<Socket, ConnectError> {
+    let tls_err = |source: std::io::Error| ConnectError::Tls {
+        endpoint: endpoint.to_string(),
+        source,
+    };
+    let mut config = (**config).clone();
+    config.alpn_protocols = vec![b"h2".to_vec()];
+    let name = rustls::pki_types::ServerName::try_from(host.to_string())
+        .map_err(|e| tls_err(std::io::Error::new(std::io::ErrorKind::InvalidInput, e)))?;
+    let mut session = rustls::ClientConnection::new(Arc::new(config), name)
+        .map_err(|e| tls_err(std::io::Error::other(e)))?;
+    tcp.set_read_timeout(Some(timeout)).map_err(tls_err)?;
+    tcp.set_write_timeout(Some(timeout)).map_err(tls_err)?;
+    let mut io = &tcp;
+    while session.is_handshaking() {
+        session.complete_io(&mut io).map_err(tls_err)?;
+    }
+    while session.wants_write() {
+        session.write_tls(&mut io).map_err(tls_err)?;
+    }
+    // Each write hands the session one transmit (a few hundred KiB at
+    // most) and takes its records right away: no need for rustls' own
+    // bound on buffered plaintext.
+    session.set_buffer_limit(None);
+    tcp.set_read_timeout(None).map_err(tls_err)?;
+    tcp.set_write_timeout(None).map_err(tls_err)?;
+    if session.alpn_protocol() != Some(b"h2") {
+        return Err(ConnectError::NoHttp2(endpoint.to_string()));
+    }
+    Ok(Socket::Tls {
+        tcp: Arc::new(tcp),
+        session: Arc::new(Mutex::new(session)),
+    })
 }
 
 struct State {
@@ -166,7 +330,7 @@ fn dispatch(state: &mut State) -> bool {
 
 struct Handle {
     inner: Arc<Inner>,
-    socket: TcpStream,
+    socket: Socket,
     threads: Mutex<Vec<JoinHandle<()>>>,
 }
 
@@ -174,7 +338,7 @@ impl Drop for Handle {
     fn drop(&mut self) {
         self.inner.lock().stopping = true;
         self.inner.writer_wake.notify_all();
-        let _ = self.socket.shutdown(Shutdown::Both);
+        self.socket.shutdown();
         let threads = std::mem::take(&mut *self.threads.lock().unwrap_or_else(|p| p.into_inner()));
         for t in threads {
             let _ = t.join();
@@ -193,18 +357,33 @@ pub struct Channel {
 impl std::fmt::Debug for Channel {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Channel")
-            .field("peer", &self.handle.socket.peer_addr().ok())
+            .field("peer", &self.handle.socket.tcp().peer_addr().ok())
             .finish_non_exhaustive()
     }
 }
 
-fn split_endpoint(endpoint: &str) -> Result<&str, ConnectError> {
-    let rest = endpoint.strip_prefix("http://").unwrap_or(endpoint);
+/// `(authority, tls)` of `host:port`, `http://host:port` or
+/// `https://host:port`.
+fn split_endpoint(endpoint: &str) -> Result<(&str, bool), ConnectError> {
+    let (rest, tls) = match endpoint.strip_prefix("https://") {
+        Some(rest) => (rest, true),
+        None => (endpoint.strip_prefix("http://").unwrap_or(endpoint), false),
+    };
     let rest = rest.trim_end_matches('/');
-    if rest.is_empty() || rest.contains('/') || endpoint.starts_with("https://") {
+    if rest.is_empty() || rest.contains('/') || rest.contains("://") {
         return Err(ConnectError::InvalidEndpoint(endpoint.to_string()));
     }
-    Ok(rest)
+    Ok((rest, tls))
+}
+
+/// The host part of an authority (`[::1]:8080` gives `::1`).
+#[cfg(feature = "tls")]
+fn host_of(authority: &str) -> &str {
+    let host = match authority.rsplit_once(':') {
+        Some((host, port)) if port.bytes().all(|b| b.is_ascii_digit()) => host,
+        _ => authority,
+    };
+    host.trim_start_matches('[').trim_end_matches(']')
 }
 
 fn connect_tcp(authority: &str, timeout: Duration) -> Result<TcpStream, ConnectError> {
@@ -229,17 +408,42 @@ fn connect_tcp(authority: &str, timeout: Duration) -> Result<TcpStream, ConnectE
 }
 
 impl Channel {
-    /// Connects to `endpoint` (`host:port` or `http://host:port`, h2c) and
-    /// starts the connection's threads. The HTTP/2 handshake completes in
-    /// the background; calls may start at once.
+    /// Connects to `endpoint` (`host:port` or `http://host:port` for h2c,
+    /// `https://host:port` for TLS with [`ConnectOptions::tls`]) and
+    /// starts the connection's threads. The TLS handshake is done here
+    /// (within the connect timeout); the HTTP/2 one completes in the
+    /// background, and calls may start at once.
     pub fn connect(endpoint: &str, options: ConnectOptions) -> Result<Self, ConnectError> {
-        let authority = split_endpoint(endpoint)?;
-        let socket = connect_tcp(authority, options.connect_timeout)?;
-        let _ = socket.set_nodelay(true);
+        let (authority, tls) = split_endpoint(endpoint)?;
+        let tcp = connect_tcp(authority, options.connect_timeout)?;
+        let _ = tcp.set_nodelay(true);
+        let socket = if tls {
+            #[cfg(feature = "tls")]
+            {
+                let Some(config) = &options.tls else {
+                    return Err(ConnectError::TlsRequired(endpoint.to_string()));
+                };
+                handshake(
+                    tcp,
+                    host_of(authority),
+                    config,
+                    options.connect_timeout,
+                    endpoint,
+                )?
+            }
+            #[cfg(not(feature = "tls"))]
+            {
+                drop(tcp);
+                return Err(ConnectError::TlsRequired(endpoint.to_string()));
+            }
+        } else {
+            Socket::Plain(Arc::new(tcp))
+        };
         let mut config = options
             .config
             .unwrap_or_else(|| Config::new(authority.to_string()));
         config.authority = authority.to_string();
+        config.scheme = if tls { "https" } else { "http" };
         if options.keepalive.is_some() {
             config.keepalive = options.keepalive;
         }
@@ -252,8 +456,7 @@ impl Channel {
             writer_wake: Condvar::new(),
             send_wake: Condvar::new(),
         });
-        let clone = |s: &TcpStream| s.try_clone().map_err(ConnectError::Spawn);
-        let (reader_socket, writer_socket) = (clone(&socket)?, clone(&socket)?);
+        let (reader_socket, writer_socket) = (socket.clone(), socket.clone());
         let reader = {
             let inner = inner.clone();
             std::thread::Builder::new()
@@ -270,7 +473,7 @@ impl Channel {
         let writer = match writer {
             Ok(w) => w,
             Err(e) => {
-                let _ = socket.shutdown(Shutdown::Both);
+                socket.shutdown();
                 let _ = reader.join();
                 return Err(ConnectError::Spawn(e));
             }
@@ -355,10 +558,11 @@ impl Channel {
     }
 }
 
-fn read_loop(inner: &Inner, mut socket: TcpStream) {
+fn read_loop(inner: &Inner, socket: Socket) {
     let mut buf = vec![0u8; 64 << 10];
+    let mut raw = Vec::new();
     loop {
-        let read = socket.read(&mut buf);
+        let read = socket.read(&mut buf, &mut raw);
         let mut state = inner.lock();
         let done = match read {
             Ok(0) => {
@@ -384,7 +588,7 @@ fn read_loop(inner: &Inner, mut socket: TcpStream) {
     }
 }
 
-fn write_loop(inner: &Inner, mut socket: TcpStream) {
+fn write_loop(inner: &Inner, socket: Socket) {
     let mut state = inner.lock();
     loop {
         if state.stopping {
@@ -398,15 +602,16 @@ fn write_loop(inner: &Inner, mut socket: TcpStream) {
         if dispatch(&mut state) {
             inner.send_wake.notify_all();
         }
+        let out = out.or_else(|| socket.wants_write().then(Bytes::new));
         if let Some(bytes) = out {
             drop(state);
-            let written = socket.write_all(&bytes);
+            let written = socket.write(&bytes);
             state = inner.lock();
             if let Err(e) = written {
                 state.conn.handle_close(format!("write failed: {e}"));
                 dispatch(&mut state);
                 inner.send_wake.notify_all();
-                let _ = socket.shutdown(Shutdown::Both);
+                socket.shutdown();
                 return;
             }
             continue;
@@ -414,7 +619,7 @@ fn write_loop(inner: &Inner, mut socket: TcpStream) {
         if state.conn.error().is_some() {
             // Whatever the machine had to say (GOAWAY) is written: end it,
             // which also ends the reader.
-            let _ = socket.shutdown(Shutdown::Both);
+            socket.shutdown();
             return;
         }
         state = match state.conn.poll_timeout() {
