@@ -5,8 +5,9 @@
 //!
 //! Run with `scripts/with-cluster.sh cargo test -p gazette-blocking --test h2_live`.
 //! Without a cluster every test fails, saying how to start one (as the
-//! live tests of gazette-tests do). The cluster must serve h2c without
-//! auth (the default of `scripts/with-cluster.sh`): TLS comes later.
+//! live tests of gazette-tests do). The cluster must run without auth;
+//! it may serve TLS (`GAZETTE_TLS=server` or `mutual`), which is then used
+//! with the cluster's CA and client certificate.
 
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
@@ -23,6 +24,50 @@ const LIST: &str = "/protocol.Journal/List";
 struct Env {
     brokers: Vec<String>,
     fragment_store: String,
+    options: fn() -> ConnectOptions,
+}
+
+/// Connect options for the cluster: TLS with its CA (and its client
+/// identity, for mutual TLS) when it serves TLS.
+fn options() -> ConnectOptions {
+    let Ok(ca) = std::env::var("GAZETTE_TLS_CA") else {
+        return ConnectOptions::default();
+    };
+    #[cfg(feature = "tls")]
+    {
+        use rustls::pki_types::pem::PemObject;
+        use rustls::pki_types::{CertificateDer, PrivateKeyDer};
+        use std::sync::Arc;
+        let mut roots = rustls::RootCertStore::empty();
+        for cert in CertificateDer::pem_file_iter(&ca).unwrap() {
+            roots.add(cert.unwrap()).unwrap();
+        }
+        let provider = Arc::new(rustls::crypto::ring::default_provider());
+        let builder = rustls::ClientConfig::builder_with_provider(provider)
+            .with_safe_default_protocol_versions()
+            .unwrap()
+            .with_root_certificates(roots);
+        let config = match (
+            std::env::var("GAZETTE_TLS_CLIENT_CERT"),
+            std::env::var("GAZETTE_TLS_CLIENT_KEY"),
+        ) {
+            (Ok(cert), Ok(key)) => {
+                let chain = CertificateDer::pem_file_iter(&cert)
+                    .unwrap()
+                    .map(Result::unwrap)
+                    .collect();
+                let key = PrivateKeyDer::from_pem_file(&key).unwrap();
+                builder.with_client_auth_cert(chain, key).unwrap()
+            }
+            _ => builder.with_no_client_auth(),
+        };
+        ConnectOptions {
+            tls: Some(Arc::new(config)),
+            ..ConnectOptions::default()
+        }
+    }
+    #[cfg(not(feature = "tls"))]
+    panic!("the cluster serves TLS ({ca}); build with the `tls` feature")
 }
 
 fn env() -> Env {
@@ -40,12 +85,13 @@ fn env() -> Env {
         .filter(|s| !s.is_empty())
         .collect();
     assert!(
-        std::env::var("GAZETTE_TLS_CA").is_err() && std::env::var("GAZETTE_AUTH_KEYS").is_err(),
-        "h2_live speaks h2c without auth; start the cluster without GAZETTE_TLS and GAZETTE_AUTH_KEYS"
+        std::env::var("GAZETTE_AUTH_KEYS").is_err(),
+        "h2_live sends no authorization tokens; start the cluster without GAZETTE_AUTH_KEYS"
     );
     Env {
         brokers,
         fragment_store: var("GAZETTE_FRAGMENT_STORE"),
+        options,
     }
 }
 
@@ -144,7 +190,7 @@ fn append(channel: &Channel, name: &str, chunks: &[Bytes]) -> AppendResponse {
 #[test]
 fn append_read_and_list_over_our_own_http2() {
     let env = env();
-    let channel = Channel::connect(&env.brokers[0], ConnectOptions::default())
+    let channel = Channel::connect(&env.brokers[0], (env.options)())
         .unwrap_or_else(|e| panic!("connect {}: {e}", env.brokers[0]));
     let name = unique_name("h2-live");
 
@@ -220,7 +266,7 @@ fn append_read_and_list_over_our_own_http2() {
 #[test]
 fn broker_statuses_and_many_calls_on_one_connection() {
     let env = env();
-    let channel = Channel::connect(&env.brokers[0], ConnectOptions::default()).unwrap();
+    let channel = Channel::connect(&env.brokers[0], (env.options)()).unwrap();
     // A journal that does not exist: Gazette answers in-band.
     let mut call = channel.call(READ, &[], TIMEOUT).unwrap();
     let read = ReadRequest {
