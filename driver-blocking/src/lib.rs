@@ -90,6 +90,8 @@ pub mod call;
 pub mod client;
 pub mod discovery;
 mod error;
+#[doc(hidden)]
+pub mod h2;
 pub mod multi;
 pub mod read;
 pub mod records;
