@@ -56,6 +56,9 @@ impl TempFileSpool {
                 self.files().remove(file);
                 Ok(())
             }
+            SpoolCommand::Read { .. } => Err(SpoolError::new(
+                "the AppendService reads dispatched batches itself",
+            )),
             SpoolCommand::Write { file, offset, data } => {
                 let existing = self.files().get(file).cloned();
                 let handle = match existing {

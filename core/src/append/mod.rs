@@ -150,5 +150,5 @@ pub use service::{
     StartError,
 };
 pub use spool::{
-    DEFAULT_FRONT_BUFFER, MemorySpool, SpoolCommand, SpoolContent, SpoolError, SpoolFile,
+    DEFAULT_FRONT_BUFFER, MemorySpool, SpoolCommand, SpoolContent, SpoolError, SpoolFile, SpoolRead,
 };

@@ -60,7 +60,25 @@ pub enum SpoolCommand {
         /// The file.
         file: SpoolFile,
     },
+    /// Read `len` bytes at `offset` of `file` (all written before) and
+    /// report them with `Client::handle_spool_read` (emitted by the core
+    /// [`Client`](crate::client::Client), which streams a dispatched batch
+    /// itself).
+    Read {
+        /// Names this read in the report.
+        read: SpoolRead,
+        /// The file.
+        file: SpoolFile,
+        /// Where.
+        offset: u64,
+        /// How many bytes.
+        len: usize,
+    },
 }
+
+/// One [`SpoolCommand::Read`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct SpoolRead(pub u64);
 
 /// Where the content of a dispatched batch is
 /// ([`super::AppendService::read_content`]).
@@ -220,13 +238,23 @@ impl MemorySpool {
         Self::default()
     }
 
-    /// Carries out `command`; a failed write reports why (after accepting
-    /// what the budget allowed).
-    pub fn execute(&mut self, command: &SpoolCommand) -> Result<(), SpoolError> {
+    /// Carries out `command`: the bytes of a read, nothing for the others;
+    /// a failed write reports why (after accepting what the budget
+    /// allowed).
+    pub fn execute(&mut self, command: &SpoolCommand) -> Result<Option<Bytes>, SpoolError> {
         match command {
+            SpoolCommand::Read {
+                file, offset, len, ..
+            } => self
+                .read(&SpoolContent::File {
+                    file: *file,
+                    offset: *offset,
+                    len: *len,
+                })
+                .map(Some),
             SpoolCommand::Remove { file } => {
                 self.files.remove(file);
-                Ok(())
+                Ok(None)
             }
             SpoolCommand::Write { file, offset, data } => {
                 if !self.files.contains_key(file) {
@@ -254,7 +282,7 @@ impl MemorySpool {
                         data.len()
                     )));
                 }
-                Ok(())
+                Ok(None)
             }
         }
     }

@@ -19,14 +19,21 @@
 //!   (one-shot, retried), [`Client::list`], [`Client::get_journal`],
 //!   [`Client::watch`], [`Client::apply`], [`Client::list_fragments`],
 //!   [`Client::fragment_store_health`], [`Client::cancel`],
-//!   [`Client::close`], [`Client::set_deadline`].
+//!   [`Client::close`], [`Client::set_deadline`]; and the AppendService
+//!   (Go's batched, ordered appends): [`Client::start_batched`] /
+//!   [`Client::write_batched`] / [`Client::release_batched`] returning an
+//!   [`AppendId`], with dependencies on `AppendId`s
+//!   ([`Client::pending_except`], [`Client::external_dependency`]).
 //! * **Inputs** report what the driver's transport saw:
 //!   [`Client::handle_rpc_opened`], [`Client::handle_rpc_message`],
 //!   [`Client::handle_rpc_sent`], [`Client::handle_rpc_end`],
-//!   [`Client::handle_fetch`] and [`Client::handle_timeout`].
+//!   [`Client::handle_fetch`], [`Client::handle_timeout`], and for the
+//!   AppendService's spool [`Client::handle_spool_read`] and
+//!   [`Client::handle_spool_failed`].
 //! * **Outputs** are drained after every command or input, until each
 //!   returns `None`: [`Client::poll_rpc`] (RPCs to open, messages to send,
 //!   half-closes, cancellations, fragment fetches, idle disconnects),
+//!   [`Client::poll_spool`] (spool file writes, reads and removals),
 //!   [`Client::poll_event`] (content, metadata, offset jumps, snapshots,
 //!   retries, the result of every operation), then
 //!   [`Client::poll_timeout`]. All three are `#[must_use]`.
@@ -132,6 +139,7 @@
 
 mod append;
 pub mod auth;
+mod batch;
 mod discovery;
 mod read;
 mod routing;
@@ -154,13 +162,17 @@ pub use discovery::PROBE_DEADLINE;
 pub use routing::{FAIL_FAST_WINDOW, MOVE_STALL, PROBE_AFTER, PROBE_INTERVAL_MAX, SWEEP_INTERVAL};
 pub use rpc::{Call, FetchId, OpId, RpcCommand, RpcEnd, RpcId, RpcMessage, Target};
 
-use crate::append::{AppendError, RequestError};
+use crate::append::{
+    AppendConfig, AppendError, AppendId, AppendService, AppendTicket, RequestError, SpoolCommand,
+    SpoolError, SpoolRead, StartError,
+};
 use crate::backoff::{Backoff, SplitMix64};
 use crate::list::{ApplyFailure, ListError};
 use crate::read::{ReadError, ReadEvent, ReadInput, Reader, RetryReader};
 use crate::status::{LocalEnd, Operation, RpcCode, RpcFailure};
 
 use append::AppendOp;
+use batch::{Batches, Step};
 use discovery::{UnaryOp, WatchOp};
 use read::ReadOp;
 use routing::Router;
@@ -191,6 +203,9 @@ pub struct ClientConfig {
     /// Bytes an append may hold that the transport has not yet taken;
     /// [`Client::write_append`] refuses more ([`WriteError::Blocked`]).
     pub append_write_buffer: u64,
+    /// Batching and retries of the client's AppendService
+    /// ([`Client::start_batched`]).
+    pub append_service: AppendConfig,
 }
 
 impl Default for ClientConfig {
@@ -207,6 +222,7 @@ impl Default for ClientConfig {
             backoff_seed: None,
             jitter_permille: 0,
             append_write_buffer: 4 << 20,
+            append_service: AppendConfig::default(),
         }
     }
 }
@@ -282,6 +298,17 @@ pub enum Event {
         op: OpId,
         /// The broker's response.
         response: Box<gazette_proto::AppendResponse>,
+    },
+    /// An append of the AppendService resolved: every writer released into
+    /// `append` shares this outcome ([`Client::release_batched`]), and so
+    /// does an external dependency ([`Client::resolve_external`]).
+    AppendResolved {
+        /// The append.
+        append: AppendId,
+        /// Its outcome.
+        result: Result<(), AppendError>,
+        /// The broker's last response: the commit, or the refusal.
+        response: Option<Box<AppendResponse>>,
     },
     /// The operation finished; its identifier is forgotten.
     Finished {
@@ -408,6 +435,10 @@ pub(crate) struct Shared {
     probes: BTreeMap<String, Probe>,
     /// Probes asked for and not yet started.
     probe_requests: Vec<(String, Target)>,
+    /// The operations that are AppendService attempts, whose events are
+    /// the client's own.
+    batch_ops: std::collections::BTreeSet<OpId>,
+    batch_events: VecDeque<Event>,
 }
 
 #[derive(Debug)]
@@ -590,7 +621,19 @@ impl Shared {
     }
 
     pub(crate) fn event(&mut self, event: Event) {
-        self.events.push_back(event);
+        let op = match &event {
+            Event::Writable { op }
+            | Event::AppendRefused { op, .. }
+            | Event::Finished { op, .. }
+            | Event::Retrying { op, .. }
+            | Event::OutcomeUnknown { op } => Some(*op),
+            _ => None,
+        };
+        if op.is_some_and(|op| self.batch_ops.contains(&op)) {
+            self.batch_events.push_back(event);
+        } else {
+            self.events.push_back(event);
+        }
     }
 
     pub(crate) fn target_of(&self, rpc: RpcId) -> Option<&Target> {
@@ -762,6 +805,7 @@ impl Op {
 pub struct Client {
     shared: Shared,
     ops: BTreeMap<OpId, Op>,
+    batches: Batches,
 }
 
 impl Client {
@@ -774,7 +818,9 @@ impl Client {
             config.dialable_schemes.clone(),
         );
         let seeds = config.backoff_seed.map(SplitMix64::new);
+        let batches = Batches::new(config.append_service.clone());
         Client {
+            batches,
             shared: Shared {
                 config,
                 router,
@@ -787,6 +833,8 @@ impl Client {
                 by_journal: BTreeMap::new(),
                 probes: BTreeMap::new(),
                 probe_requests: Vec::new(),
+                batch_ops: Default::default(),
+                batch_events: VecDeque::new(),
             },
             ops: BTreeMap::new(),
         }
@@ -826,8 +874,14 @@ impl Client {
     }
 
     /// Acts on what the last step learned: routes that may have moved away
-    /// from stalled RPCs, and route probes asked for.
+    /// from stalled RPCs, route probes asked for, and the AppendService's
+    /// batches (their attempts' events, dispatches, outcomes).
     fn settle(&mut self, now: Instant) {
+        self.settle_routes(now);
+        self.pump_batches(now);
+    }
+
+    fn settle_routes(&mut self, now: Instant) {
         for _ in 0..64 {
             let learned = self.shared.router.take_learned();
             let probes = std::mem::take(&mut self.shared.probe_requests);
@@ -1127,6 +1181,9 @@ impl Client {
         if let Some(Op::Append(a)) = self.ops.get_mut(&op) {
             a.on_sent(&mut self.shared, rpc, buffer, now);
         }
+        if !self.shared.batch_events.is_empty() {
+            self.pump_batches(now);
+        }
     }
 
     /// `rpc` ended (exactly once per opened RPC).
@@ -1200,6 +1257,232 @@ impl Client {
         }
     }
 
+    // ---- The AppendService ----------------------------------------------
+
+    /// Opens a writer of a batched append of `request` (Go's
+    /// `AppendService.StartAppend`) that commits only after every append of
+    /// `deps` succeeded; see [`AppendService::start_append`]. Content
+    /// follows with [`Client::write_batched`], then
+    /// [`Client::release_batched`].
+    pub fn start_batched(
+        &mut self,
+        request: &AppendRequest,
+        deps: &[AppendId],
+    ) -> Result<AppendTicket, StartError> {
+        self.batches.scheduler.start_append(request, deps)
+    }
+
+    /// Spools `data` for the writer; the [`SpoolCommand`]s it produces
+    /// ([`Client::poll_spool`]) are carried out before the writer's next
+    /// call, and a failure reported with [`Client::handle_spool_failed`].
+    pub fn write_batched(&mut self, ticket: &AppendTicket, data: &[u8]) -> Result<(), AppendError> {
+        self.batches.scheduler.write(ticket, data)
+    }
+
+    /// Rolls the writer back at release, failing it with `err` (Go's
+    /// `Require`; the first reason wins).
+    pub fn require_batched(&mut self, ticket: &AppendTicket, err: AppendError) {
+        self.batches.scheduler.require(ticket, err);
+    }
+
+    /// Releases the writer: its content joins its batch, which the client
+    /// sends in order; the append's outcome is the
+    /// [`Event::AppendResolved`] of the returned identifier. With a
+    /// recorded error the writer's bytes are rolled back and it is
+    /// returned.
+    pub fn release_batched(
+        &mut self,
+        ticket: AppendTicket,
+        now: Instant,
+    ) -> Result<AppendId, AppendError> {
+        let released = self.batches.scheduler.release(ticket);
+        self.settle(now);
+        released
+    }
+
+    /// A spool write of the writer failed (see
+    /// [`AppendService::handle_spool_failed`]).
+    pub fn handle_spool_failed(&mut self, ticket: &AppendTicket, offset: u64, error: SpoolError) {
+        self.batches
+            .scheduler
+            .handle_spool_failed(ticket, offset, error);
+    }
+
+    /// The bytes of a [`SpoolCommand::Read`], or why they could not be
+    /// read (the batch's attempt is aborted and retried).
+    pub fn handle_spool_read(
+        &mut self,
+        read: SpoolRead,
+        result: Result<Bytes, SpoolError>,
+        now: Instant,
+    ) {
+        if let Some((op, result)) = self.batches.on_read(read, result) {
+            match result {
+                Ok(bytes) => {
+                    if self.write_attempt(op, bytes, now) {
+                        self.feed_attempt(op, now);
+                    }
+                }
+                Err(err) => self.abort_attempt(op, err, now),
+            }
+        }
+        self.settle(now);
+    }
+
+    /// A dependency the application resolves with
+    /// [`Client::resolve_external`].
+    pub fn external_dependency(&mut self) -> AppendId {
+        self.batches.scheduler.external_dependency()
+    }
+
+    /// Reports how an external dependency ended.
+    pub fn resolve_external(
+        &mut self,
+        id: AppendId,
+        result: Result<(), AppendError>,
+        now: Instant,
+    ) {
+        self.batches.scheduler.resolve_external(id, result);
+        self.settle(now);
+    }
+
+    /// Everything pending on journals other than `journal` (all for `""`):
+    /// dependencies of an append that must follow them.
+    pub fn pending_except(&self, journal: &str) -> Vec<AppendId> {
+        self.batches.scheduler.pending_except(journal)
+    }
+
+    /// The scheduler, for its getters (metrics, poison, idleness, ...).
+    pub fn append_service(&self) -> &AppendService {
+        &self.batches.scheduler
+    }
+
+    /// Clears `journal`'s terminal error, returning it.
+    pub fn clear_poison(&mut self, journal: &str, now: Instant) -> Option<AppendError> {
+        let cleared = self.batches.scheduler.clear_poison(journal);
+        self.settle(now);
+        cleared
+    }
+
+    /// Takes no more batched appends; what is queued is still sent.
+    pub fn close_batched(&mut self) {
+        self.batches.scheduler.close();
+    }
+
+    /// Gives up on every pending batched append (Go's cancellation of the
+    /// service's context): running attempts are cancelled and everything
+    /// unresolved fails with [`crate::append::TransportError::Cancelled`].
+    pub fn cancel_batched(&mut self, now: Instant) {
+        self.batches.scheduler.cancel();
+        let running: Vec<OpId> = self.batches.attempts.keys().copied().collect();
+        for op in running {
+            self.cancel(op, now);
+        }
+        self.settle(now);
+    }
+
+    /// The next spool IO for the driver (writes, reads, removals).
+    #[must_use]
+    pub fn poll_spool(&mut self) -> Option<SpoolCommand> {
+        self.batches.poll_spool()
+    }
+
+    /// Feeds the attempts' events to the scheduler, starts the batches it
+    /// dispatches and reports what it resolved, until nothing changes.
+    fn pump_batches(&mut self, now: Instant) {
+        loop {
+            let mut changed = false;
+            while let Some(event) = self.shared.batch_events.pop_front() {
+                changed = true;
+                let op = match &event {
+                    Event::Writable { op } | Event::Finished { op, .. } => Some(*op),
+                    _ => None,
+                };
+                let finished = matches!(event, Event::Finished { .. });
+                self.batches.on_event(&event, now);
+                match (op, finished) {
+                    (Some(op), true) => {
+                        self.shared.batch_ops.remove(&op);
+                    }
+                    (Some(op), false) => self.feed_attempt(op, now),
+                    _ => {}
+                }
+            }
+            while let Some(dispatch) = self.batches.scheduler.poll_dispatch(now) {
+                changed = true;
+                let id = self.new_op();
+                match AppendOp::streamed(id, dispatch.request.clone()) {
+                    Ok(op) => {
+                        self.shared.batch_ops.insert(id);
+                        self.batches.attempt(id, &dispatch);
+                        self.start(id, Op::Append(op), now);
+                        self.feed_attempt(id, now);
+                    }
+                    Err(err) => self.batches.scheduler.on_append_finished(
+                        dispatch.batch,
+                        Err(err.into()),
+                        now,
+                    ),
+                }
+            }
+            while let Some(resolution) = self.batches.scheduler.poll_resolved() {
+                self.shared.events.push_back(Event::AppendResolved {
+                    append: resolution.append,
+                    result: resolution.result,
+                    response: resolution.response.map(Box::new),
+                });
+            }
+            if !changed {
+                return;
+            }
+            self.settle_routes(now);
+        }
+    }
+
+    /// Streams attempt `op`'s content as far as it goes.
+    fn feed_attempt(&mut self, op: OpId, now: Instant) {
+        loop {
+            match self.batches.next_step(op) {
+                Ok(Step::Write(bytes)) => {
+                    if !self.write_attempt(op, bytes, now) {
+                        return;
+                    }
+                }
+                Ok(Step::Commit) => {
+                    self.commit_append(op, now);
+                    return;
+                }
+                Ok(Step::Wait) => return,
+                Err(err) => {
+                    self.abort_attempt(op, err, now);
+                    return;
+                }
+            }
+        }
+    }
+
+    /// Writes `bytes` to attempt `op`'s append; false when it takes no
+    /// more now (blocked, or finished).
+    fn write_attempt(&mut self, op: OpId, bytes: Bytes, now: Instant) -> bool {
+        let len = bytes.len() as u64;
+        match self.write_append(op, bytes, now) {
+            Ok(()) => self.is_open(op),
+            Err(WriteError::Blocked) => {
+                self.batches.unread(op, len);
+                self.batches.set_blocked(op, true);
+                false
+            }
+            Err(_) => false,
+        }
+    }
+
+    /// Ends attempt `op` with a spool failure: its stream is aborted (no
+    /// commit marker) and the scheduler told why.
+    fn abort_attempt(&mut self, op: OpId, err: AppendError, now: Instant) {
+        self.batches.fail(op, err);
+        self.abort_append(op, now);
+    }
+
     // ---- Outputs --------------------------------------------------------
 
     /// The next RPC command for the driver.
@@ -1222,6 +1505,7 @@ impl Client {
             .values()
             .filter_map(Op::wake_at)
             .chain(self.shared.router.next_sweep())
+            .chain(self.batches.scheduler.next_wakeup())
             .min()
     }
 
