@@ -86,6 +86,7 @@
 
 pub mod append;
 mod bound;
+mod clock;
 pub mod call;
 pub mod client;
 pub mod discovery;

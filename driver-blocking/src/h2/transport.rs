@@ -449,7 +449,7 @@ impl Channel {
         }
         let inner = Arc::new(Inner {
             state: Mutex::new(State {
-                conn: Connection::new(config, Instant::now()),
+                conn: Connection::new(config, crate::clock::now()),
                 calls: HashMap::new(),
                 stopping: false,
             }),
@@ -525,7 +525,7 @@ impl Channel {
             handle: self.handle.clone(),
             stream,
             rx,
-            deadline: timeout.map(|t| Instant::now() + t),
+            deadline: timeout.map(|t| crate::clock::now() + t),
             headers: None,
             finished: false,
         })
@@ -594,7 +594,7 @@ fn write_loop(inner: &Inner, socket: Socket) {
         if state.stopping {
             return;
         }
-        let now = Instant::now();
+        let now = crate::clock::now();
         if state.conn.poll_timeout().is_some_and(|t| t <= now) {
             state.conn.handle_timeout(now);
         }
@@ -624,7 +624,7 @@ fn write_loop(inner: &Inner, socket: Socket) {
         }
         state = match state.conn.poll_timeout() {
             Some(at) => {
-                let wait = at.saturating_duration_since(Instant::now());
+                let wait = at.saturating_duration_since(crate::clock::now());
                 inner
                     .writer_wake
                     .wait_timeout(state, wait)
@@ -687,7 +687,7 @@ impl Call {
                     .wait(state)
                     .unwrap_or_else(|p| p.into_inner()),
                 Some(deadline) => {
-                    let now = Instant::now();
+                    let now = crate::clock::now();
                     if now >= deadline {
                         drop(state);
                         return Err(self.expire());
@@ -735,7 +735,7 @@ impl Call {
             None => self.rx.recv().map_err(|_| RecvTimeoutError::Disconnected),
             Some(deadline) => self
                 .rx
-                .recv_timeout(deadline.saturating_duration_since(Instant::now())),
+                .recv_timeout(deadline.saturating_duration_since(crate::clock::now())),
         };
         match event {
             Ok(event) => Ok(event),
