@@ -54,7 +54,8 @@ enum Rpc {
     },
 }
 
-/// A field-level edit of one message.
+/// A field-level edit of one message; each RPC maps a variant onto the
+/// nearest field it has (see `edit_read`, `edit_append`, `edit_list`).
 #[derive(Debug, Arbitrary)]
 enum FieldEdit {
     Status(u8),
@@ -68,7 +69,9 @@ enum FieldEdit {
     /// The journal name (read fragment, append commit, list spec).
     Journal(String),
     Codec(u8),
+    /// Read: a fragment URL; Append: a store health error; List: no journals.
     FragmentUrl,
+    /// Append: drop the registers; Read: drop the content; List: a route.
     DropRegisters,
     Route(i8),
 }
