@@ -86,9 +86,9 @@
 
 pub mod append;
 mod bound;
-mod clock;
 pub mod call;
 pub mod client;
+mod clock;
 pub mod discovery;
 mod error;
 #[doc(hidden)]
